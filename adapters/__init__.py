@@ -1,0 +1,1 @@
+"""Adapters: every outside system (DNS, Microsoft Graph, credentials, storage, HTTP) behind a small interface."""

@@ -1,0 +1,242 @@
+"""Configuration: Azure Bot settings from the environment, everything else from one TOML file.
+
+The TOML file is validated at start (pydantic); a bad value stops the start with a message naming the key.
+Secrets never live in the file: it names environment variables that hold them (`client_secret_env`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_FILE = "cordon.toml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and says how to fix it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _guid(value: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError(f"{what} must be a GUID, got {value!r}") from None
+
+
+class RolesConfig(_Section):
+    technicians: list[str] = Field(default_factory=list)
+    approvers: list[str] = Field(default_factory=list)
+
+    @field_validator("technicians", "approvers")
+    @classmethod
+    def _object_ids(cls, values: list[str]) -> list[str]:
+        return [_guid(v, "an Entra object id") for v in values]
+
+
+class StorageConfig(_Section):
+    path: str = "cordon.db"
+
+
+class GraphConfig(_Section):
+    endpoint: str = "https://graph.microsoft.com"
+    authority_host: str = "https://login.microsoftonline.com"
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    retry_budget_seconds: float = Field(default=60.0, ge=0)
+
+    @field_validator("endpoint", "authority_host")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
+            raise ValueError("must be an https:// URL (plain http only on loopback, for tests)")
+        return value.rstrip("/")
+
+
+class TenantConfig(_Section):
+    name: str
+    tenant_id: str
+    domains: list[str] = Field(default_factory=list)
+    credential: Literal["managed_identity", "client_secret", "certificate"] = "managed_identity"
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    certificate_path: str | None = None
+    certificate_password_env: str | None = None
+    break_glass: list[str] = Field(default_factory=list)  # UPNs or object ids that lock-down refuses to touch
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        return _guid(value, "tenant_id")
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, values: list[str]) -> list[str]:
+        return [v.strip().lower().rstrip(".") for v in values]
+
+    @model_validator(mode="after")
+    def _credential_complete(self) -> TenantConfig:
+        if self.credential == "client_secret" and not (self.client_id and self.client_secret_env):
+            raise ValueError("credential 'client_secret' needs client_id and client_secret_env")
+        if self.credential == "certificate" and not (self.client_id and self.certificate_path):
+            raise ValueError("credential 'certificate' needs client_id and certificate_path")
+        return self
+
+
+class LockdownConfig(_Section):
+    expiry_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    approvals_conversation: str | None = None  # conversation id of the approvals channel; None: ask in place
+    password_delivery: Literal["approver_chat", "none"] = "approver_chat"
+
+
+class AlertsConfig(_Section):
+    interval_seconds: float = Field(default=300, ge=10)
+    max_cards_per_10_minutes: int = Field(default=5, ge=1)
+    concurrency: int = Field(default=50, ge=1)
+    enabled: bool = True
+
+
+class ConsoleConfig(_Section):
+    """Who the `chat` console acts as (flags override)."""
+
+    aad_id: str = "00000000-0000-0000-0000-00000000c0de"
+    upn: str = "console@localhost"
+    name: str = "Console user"
+    tenant_id: str | None = None
+
+
+class CordonConfig(_Section):
+    allowed_tenants: list[str] | None = None
+    roles: RolesConfig = Field(default_factory=RolesConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    graph: GraphConfig = Field(default_factory=GraphConfig)
+    tenants: list[TenantConfig] = Field(default_factory=list)
+    lockdown: LockdownConfig = Field(default_factory=LockdownConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+
+    @field_validator("allowed_tenants")
+    @classmethod
+    def _tenants(cls, values: list[str] | None) -> list[str] | None:
+        return None if values is None else [_guid(v, "a tenant id") for v in values]
+
+    @model_validator(mode="after")
+    def _unique_tenants(self) -> CordonConfig:
+        seen: dict[str, str] = {}
+        for tenant in self.tenants:
+            for domain in tenant.domains:
+                if domain in seen and seen[domain] != tenant.name:
+                    raise ValueError(f"domain {domain!r} is listed for both {seen[domain]!r} and {tenant.name!r}")
+                seen[domain] = tenant.name
+        return self
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """Azure Bot settings, under Microsoft's names, from the environment."""
+
+    app_id: str
+    app_password: str
+    app_type: str
+    app_tenant_id: str
+    host: str
+    port: int
+    openid_metadata: str | None
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self.app_id)
+
+
+def load_dotenv_file(path: str | Path = ".env") -> None:
+    """Read `.env` if present; real environment variables win."""
+    if Path(path).is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(path, override=False)
+
+
+def bot_settings(environ: dict[str, str] | None = None) -> BotSettings:
+    env = os.environ if environ is None else environ
+    app_type = env.get("MicrosoftAppType", "MultiTenant") or "MultiTenant"
+    if app_type not in ("SingleTenant", "MultiTenant", "UserAssignedMSI"):
+        raise ConfigError(f"MicrosoftAppType must be SingleTenant, MultiTenant or UserAssignedMSI, got {app_type!r}")
+    port_text = env.get("PORT", "3978") or "3978"
+    try:
+        port = int(port_text)
+        if not 0 <= port <= 65535:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"PORT must be a port number, got {port_text!r}") from None
+    tenant = env.get("MicrosoftAppTenantId", "") or ""
+    if tenant:
+        try:
+            tenant = _guid(tenant, "MicrosoftAppTenantId")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if app_type in ("SingleTenant", "UserAssignedMSI") and env.get("MicrosoftAppId") and not tenant:
+        raise ConfigError(f"MicrosoftAppType={app_type} needs MicrosoftAppTenantId")
+    return BotSettings(
+        app_id=env.get("MicrosoftAppId", "") or "",
+        app_password=env.get("MicrosoftAppPassword", "") or "",
+        app_type=app_type,
+        app_tenant_id=tenant,
+        host=env.get("HOST", "0.0.0.0") or "0.0.0.0",
+        port=port,
+        openid_metadata=env.get("BotOpenIdMetadata") or None,
+    )
+
+
+def config_path(environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("CORDON_CONFIG") or DEFAULT_CONFIG_FILE)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see the README for the keys)"
+        lines.append(f"{key}: {message}")
+    return "; ".join(lines)
+
+
+def parse_config(data: dict) -> CordonConfig:
+    try:
+        return CordonConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {_describe(exc)}") from None
+
+
+def load_config(path: str | Path | None = None) -> CordonConfig:
+    """Load and validate the TOML file; a missing file means all defaults."""
+    file = Path(path) if path is not None else config_path()
+    if not file.exists():
+        if path is not None or os.environ.get("CORDON_CONFIG"):
+            raise ConfigError(f"configuration file {file} does not exist")
+        return CordonConfig()
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    try:
+        return parse_config(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
+
+
+def allowed_tenants(config: CordonConfig, settings: BotSettings) -> list[str]:
+    """`allowed_tenants` from config, else the bot's own tenant; empty means none configured."""
+    if config.allowed_tenants is not None:
+        return config.allowed_tenants
+    return [settings.app_tenant_id] if settings.app_tenant_id else []

@@ -1,0 +1,65 @@
+"""Who holds which role: configured Entra object ids of users, and of groups resolved transitively.
+
+Group membership comes from a `GroupChecker` (Microsoft Graph in production) and is cached for at most five
+minutes, so removing someone from the approvers group takes effect quickly. If the check fails, only direct
+user ids count: a Graph outage never grants a role.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from adapters.config import RolesConfig
+from dialogs.contract import Role
+
+log = logging.getLogger(__name__)
+
+# (tenant_id, user_object_id, candidate_group_ids) -> the candidates the user is a transitive member of
+GroupChecker = Callable[[str, str, list[str]], Awaitable[set[str]]]
+
+CACHE_SECONDS = 300.0
+
+
+class RoleResolver:
+    def __init__(
+        self,
+        config: RolesConfig,
+        group_checker: GroupChecker | None = None,
+        *,
+        ttl: float = CACHE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._by_role = {
+            Role.TECHNICIAN: {i.lower() for i in config.technicians},
+            Role.APPROVER: {i.lower() for i in config.approvers},
+        }
+        self.group_checker = group_checker
+        self._ttl = ttl
+        self._now = monotonic
+        self._cache: dict[tuple[str, str], tuple[float, frozenset[Role]]] = {}
+
+    async def roles(self, aad_id: str | None, tenant_id: str | None) -> frozenset[Role]:
+        if not aad_id:
+            return frozenset()
+        user = aad_id.lower()
+        key = (tenant_id or "", user)
+        cached = self._cache.get(key)
+        if cached and self._now() - cached[0] < self._ttl:
+            return cached[1]
+        held = {role for role, ids in self._by_role.items() if user in ids}
+        undecided = sorted({i for role, ids in self._by_role.items() if role not in held for i in ids} - {user})
+        cacheable = True
+        if undecided and self.group_checker is not None and tenant_id:
+            try:
+                groups = {g.lower() for g in await self.group_checker(tenant_id, user, undecided)}
+            except Exception as exc:  # noqa: BLE001 - any failure means "not a member", never a grant
+                log.warning("group membership check failed for %s in %s: %s", user, tenant_id, exc)
+                groups = set()
+                cacheable = False
+            held |= {role for role, ids in self._by_role.items() if ids & groups}
+        result = frozenset(held)
+        if cacheable:
+            self._cache[key] = (self._now(), result)
+        return result

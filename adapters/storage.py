@@ -1,0 +1,259 @@
+"""State: keyed JSON documents with compare-and-set writes, and an append-only audit log.
+
+Every state change that must happen once (an approval, a lease, a watermark) is a version-checked write: a write
+with a stale version raises `Conflict`, so concurrent presses or two Cordon processes sharing one SQLite file
+cannot both win. SQLite work runs in a thread so the event loop never blocks on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Conflict(Exception):
+    """A compare-and-set write lost: the document changed (or appeared, or vanished) since it was read."""
+
+
+@dataclass(frozen=True)
+class Document:
+    value: dict[str, Any]
+    version: int
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    actor: str
+    command: str
+    outcome: str
+    tenant: str | None = None
+    conversation: str | None = None
+    target: str | None = None
+    detail: str | None = None
+    at: str = ""  # UTC ISO time, filled in on append when empty
+
+    def stamped(self) -> AuditEntry:
+        if self.at:
+            return self
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        return AuditEntry(**{**asdict(self), "at": now})
+
+
+class Storage(Protocol):
+    async def get(self, key: str) -> Document | None: ...
+
+    async def put(self, key: str, value: dict[str, Any], expected_version: int | None) -> int:
+        """Write `value` if the stored version equals `expected_version` (None: the key must not exist).
+
+        Returns the new version; raises `Conflict` otherwise."""
+
+    async def delete(self, key: str, expected_version: int) -> None: ...
+
+    async def list(self, prefix: str) -> list[tuple[str, Document]]: ...
+
+    async def append_audit(self, entry: AuditEntry) -> None: ...
+
+    async def audit_tail(self, limit: int, tenant: str | None = None) -> list[AuditEntry]: ...
+
+    async def ping(self) -> None:
+        """Raise if the store cannot be reached (readiness probe)."""
+
+    async def close(self) -> None: ...
+
+
+async def update(storage: Storage, key: str, change: Any, *, attempts: int = 20) -> tuple[dict[str, Any], int]:
+    """Read-modify-write with retries on `Conflict`. `change(value_or_None)` returns the new value."""
+    for _ in range(attempts):
+        doc = await storage.get(key)
+        new_value = change(None if doc is None else dict(doc.value))
+        try:
+            version = await storage.put(key, new_value, None if doc is None else doc.version)
+            return new_value, version
+        except Conflict:
+            await asyncio.sleep(0)
+    raise Conflict(f"{key}: too many concurrent writers")
+
+
+class MemoryStorage:
+    """In-process store for tests and the console's throwaway mode."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, Document] = {}
+        self._audit: list[AuditEntry] = []
+        self._lock = asyncio.Lock()
+
+    async def get(self, key: str) -> Document | None:
+        doc = self._docs.get(key)
+        return None if doc is None else Document(json.loads(json.dumps(doc.value)), doc.version)
+
+    async def put(self, key: str, value: dict[str, Any], expected_version: int | None) -> int:
+        async with self._lock:
+            current = self._docs.get(key)
+            if (current.version if current else None) != expected_version:
+                raise Conflict(key)
+            version = (current.version if current else 0) + 1
+            self._docs[key] = Document(json.loads(json.dumps(value)), version)
+            return version
+
+    async def delete(self, key: str, expected_version: int) -> None:
+        async with self._lock:
+            current = self._docs.get(key)
+            if current is None or current.version != expected_version:
+                raise Conflict(key)
+            del self._docs[key]
+
+    async def list(self, prefix: str) -> list[tuple[str, Document]]:
+        return [(k, await self.get(k)) for k in sorted(self._docs) if k.startswith(prefix)]  # type: ignore[misc]
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        self._audit.append(entry.stamped())
+
+    async def audit_tail(self, limit: int, tenant: str | None = None) -> list[AuditEntry]:
+        rows = [e for e in self._audit if tenant is None or e.tenant == tenant]
+        return list(reversed(rows[-limit:])) if limit > 0 else []
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    tenant TEXT,
+    conversation TEXT,
+    command TEXT NOT NULL,
+    target TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT
+);
+CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+
+class SQLiteStorage:
+    """The embedded default. Safe for several processes on one file (WAL, busy timeout, version checks in SQL)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._guard:
+                self._connections.append(conn)
+        return conn
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    def _get(self, key: str) -> Document | None:
+        row = self._conn().execute("SELECT value, version FROM documents WHERE key = ?", (key,)).fetchone()
+        return None if row is None else Document(json.loads(row[0]), row[1])
+
+    def _put(self, key: str, value: dict[str, Any], expected: int | None) -> int:
+        data = json.dumps(value, separators=(",", ":"))
+        conn = self._conn()
+        if expected is None:
+            cur = conn.execute(
+                "INSERT INTO documents(key, value, version) VALUES (?, ?, 1) ON CONFLICT(key) DO NOTHING", (key, data)
+            )
+            if cur.rowcount != 1:
+                raise Conflict(key)
+            return 1
+        cur = conn.execute(
+            "UPDATE documents SET value = ?, version = version + 1 WHERE key = ? AND version = ?",
+            (data, key, expected),
+        )
+        if cur.rowcount != 1:
+            raise Conflict(key)
+        return expected + 1
+
+    def _delete(self, key: str, expected: int) -> None:
+        cur = self._conn().execute("DELETE FROM documents WHERE key = ? AND version = ?", (key, expected))
+        if cur.rowcount != 1:
+            raise Conflict(key)
+
+    def _list(self, prefix: str) -> list[tuple[str, Document]]:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._conn().execute(
+            "SELECT key, value, version FROM documents WHERE key LIKE ? ESCAPE '\\' ORDER BY key", (escaped + "%",)
+        )
+        return [(k, Document(json.loads(v), ver)) for k, v, ver in rows]
+
+    def _append(self, e: AuditEntry) -> None:
+        self._conn().execute(
+            "INSERT INTO audit(at, actor, tenant, conversation, command, target, outcome, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.at, e.actor, e.tenant, e.conversation, e.command, e.target, e.outcome, e.detail),
+        )
+
+    def _tail(self, limit: int, tenant: str | None) -> list[AuditEntry]:
+        sql = "SELECT at, actor, tenant, conversation, command, target, outcome, detail FROM audit"
+        params: tuple[Any, ...] = ()
+        if tenant is not None:
+            sql += " WHERE tenant = ?"
+            params = (tenant,)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        rows = self._conn().execute(sql, (*params, max(limit, 0)))
+        return [
+            AuditEntry(at=at, actor=a, tenant=t, conversation=c, command=cmd, target=tg, outcome=o, detail=d)
+            for at, a, t, c, cmd, tg, o, d in rows
+        ]
+
+    async def get(self, key: str) -> Document | None:
+        return await self._run(self._get, key)
+
+    async def put(self, key: str, value: dict[str, Any], expected_version: int | None) -> int:
+        return await self._run(self._put, key, value, expected_version)
+
+    async def delete(self, key: str, expected_version: int) -> None:
+        await self._run(self._delete, key, expected_version)
+
+    async def list(self, prefix: str) -> list[tuple[str, Document]]:
+        return await self._run(self._list, prefix)
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        await self._run(self._append, entry.stamped())
+
+    async def audit_tail(self, limit: int, tenant: str | None = None) -> list[AuditEntry]:
+        return await self._run(self._tail, limit, tenant)
+
+    async def ping(self) -> None:
+        await self._run(lambda: self._conn().execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        with self._guard:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()

@@ -1,0 +1,62 @@
+"""Cordon's entry point: `python app.py [--dev]` serves the bot; the other subcommands are the CLI.
+
+Each subcommand lives in the module that owns its concern and is imported only when chosen, so `check` and `spf`
+start without loading Microsoft Graph or the Bot Framework.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# subcommand -> (module, one-line help). The module defines add_arguments(name, parser) and run(name, args) -> int.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("bot.server", "serve the bot (the default): POST /api/messages, GET /healthz, GET /readyz"),
+    "chat": ("dialogs.console", "talk to Cordon in this terminal (same router, gate and dialogs)"),
+    "manifest": ("manifest.build", "write the Teams app package (zip) for an app id"),
+    "check": ("dialogs.emailauth_cli", "check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT, BIMI, DNSSEC"),
+    "spf": ("dialogs.emailauth_cli", "evaluate SPF (RFC 7208 check_host) for a domain and an IP"),
+    "mfa": ("dialogs.mfa_cli", "MFA registration and enforcement for one user"),
+    "mfa-report": ("dialogs.mfa_cli", "MFA report for a whole tenant"),
+    "poll-once": ("dialogs.alerts_cli", "run one risky sign-in polling cycle and print what was sent"),
+}
+
+USAGE_ERROR = 2
+
+
+def _parser_for(name: str) -> tuple[argparse.ArgumentParser, object]:
+    module_name, summary = SUBCOMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"app.py {name}" if name != "serve" else "app.py", description=summary)
+    module.add_arguments(name, parser)
+    return parser, module
+
+
+def _top_usage() -> str:
+    lines = ["usage: python app.py [--dev] | python app.py COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<11} {summary}" for name, (_, summary) in SUBCOMMANDS.items()]
+    lines.append("\n`python app.py COMMAND --help` shows a command's options.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(_top_usage())
+        return 0
+    name = "serve"
+    if argv and not argv[0].startswith("-"):
+        name = argv.pop(0)
+        if name not in SUBCOMMANDS:
+            print(f"app.py: unknown command {name!r}\n\n{_top_usage()}", file=sys.stderr)
+            return USAGE_ERROR
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser, module = _parser_for(name)
+    args = parser.parse_args(argv)
+    return int(module.run(name, args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Teams side, and the only package that imports botbuilder/botframework."""
