@@ -160,3 +160,18 @@ class DialogContext:
 
 CommandHandler = Callable[[Command, DialogContext], Awaitable[list[Reply] | None]]
 ActionHandler = Callable[[CardAction, DialogContext], Awaitable[ActionResult]]
+
+
+class DeliveryError(Exception):
+    """A message could not be delivered to a conversation.
+
+    `gone` is True when the bot was removed (403/404: retrying will not help); `retry_after` is the seconds the
+    channel asked us to wait (429), if any.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, gone: bool = False,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.gone = gone
+        self.retry_after = retry_after
