@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import Any
 
 # subcommand -> (module, one-line help). The module defines add_arguments(name, parser) and run(name, args) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -17,13 +18,57 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("dialogs.console", "talk to Cordon in this terminal (same router, gate and dialogs)"),
     "manifest": ("manifest.build", "write the Teams app package (zip) for an app id"),
     "check": ("dialogs.emailauth_cli", "check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT, BIMI, DNSSEC"),
-    "spf": ("dialogs.emailauth_cli", "evaluate SPF (RFC 7208 check_host) for a domain and an IP"),
+    "spf": ("dialogs.spf_cli", "evaluate SPF (RFC 7208 check_host) for a domain and an IP"),
     "mfa": ("dialogs.mfa_cli", "MFA registration and enforcement for one user"),
     "mfa-report": ("dialogs.mfa_cli", "MFA report for a whole tenant"),
     "poll-once": ("dialogs.alerts_cli", "run one risky sign-in polling cycle and print what was sent"),
 }
 
 USAGE_ERROR = 2
+
+# Background work started with the server: "module:function", each `async def start(app, services) -> None`
+# (pollers, lock-down resumption). They start their own tasks and stop them on app cleanup.
+BACKGROUND: list[str] = ["dialogs.lockdown:start", "dialogs.alerts.runtime:start"]
+
+
+def build_app(settings: Any, config: Any, *, dev: bool, storage: Any = None, clock: Any = None,
+              token_provider: Any = None, background: list[str] | None = None) -> Any:
+    """Assemble the running bot: storage, services, roles, router, the aiohttp app and its background work.
+
+    `storage` defaults to SQLite at `config.storage.path` (closed on cleanup); `token_provider(app_id, scope)`
+    replaces MSAL for outbound tokens (tests); `background` defaults to BACKGROUND.
+    """
+    from adapters.roles import RoleResolver
+    from adapters.storage import SQLiteStorage
+    from bot.server import create_app
+    from dialogs.contract import Services, utc_now
+    from dialogs.router import Router
+
+    owned = storage is None
+    store = SQLiteStorage(config.storage.path) if owned else storage
+    from adapters.graph import GraphGateway
+
+    graph = GraphGateway(config, settings)  # Microsoft Graph per tenant; clients are made lazily inside the loop
+    services = Services(config=config, storage=store, clock=clock or utc_now, graph=graph)
+    router = Router(services, RoleResolver(config.roles, graph.check_groups if graph.tenants else None))
+    web_app = create_app(settings, config, services, router, dev=dev, token_provider=token_provider)  # sets messenger
+
+    async def start_background(app: Any) -> None:
+        for spec in BACKGROUND if background is None else background:
+            module_name, _, function = spec.partition(":")
+            await getattr(importlib.import_module(module_name), function)(app, services)
+
+    async def close_storage(app: Any) -> None:
+        if owned:
+            await store.close()
+
+    async def close_graph(app: Any) -> None:
+        await graph.close()
+
+    web_app.on_startup.append(start_background)
+    web_app.on_cleanup.append(close_storage)
+    web_app.on_cleanup.append(close_graph)
+    return web_app
 
 
 def _parser_for(name: str) -> tuple[argparse.ArgumentParser, object]:

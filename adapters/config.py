@@ -11,9 +11,17 @@ import tomllib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_FILE = "cordon.toml"
 
@@ -33,14 +41,14 @@ def _guid(value: str, what: str) -> str:
         raise ValueError(f"{what} must be a GUID, got {value!r}") from None
 
 
-class RolesConfig(_Section):
-    technicians: list[str] = Field(default_factory=list)
-    approvers: list[str] = Field(default_factory=list)
+# Checked one by one, so an error names the item (`roles.approvers.1`), not just the list.
+EntraId = Annotated[str, AfterValidator(lambda v: _guid(v, "an Entra object id"))]
+TenantId = Annotated[str, AfterValidator(lambda v: _guid(v, "a tenant id"))]
 
-    @field_validator("technicians", "approvers")
-    @classmethod
-    def _object_ids(cls, values: list[str]) -> list[str]:
-        return [_guid(v, "an Entra object id") for v in values]
+
+class RolesConfig(_Section):
+    technicians: list[EntraId] = Field(default_factory=list)
+    approvers: list[EntraId] = Field(default_factory=list)
 
 
 class StorageConfig(_Section):
@@ -95,6 +103,7 @@ class LockdownConfig(_Section):
     expiry_minutes: int = Field(default=30, ge=1, le=24 * 60)
     approvals_conversation: str | None = None  # conversation id of the approvals channel; None: ask in place
     password_delivery: Literal["approver_chat", "none"] = "approver_chat"
+    sweep_seconds: float = Field(default=30, gt=0, le=3600)  # how often expiry and crash resumption are checked
 
 
 class AlertsConfig(_Section):
@@ -102,6 +111,12 @@ class AlertsConfig(_Section):
     max_cards_per_10_minutes: int = Field(default=5, ge=1)
     concurrency: int = Field(default=50, ge=1)
     enabled: bool = True
+    overlap_minutes: float = Field(default=30, ge=0)  # re-read window below the watermark (late detections)
+    initial_lookback_minutes: float = Field(default=60, ge=0)  # first poll of a tenant looks this far back
+    seen_retention_hours: float = Field(default=48, ge=48)  # detection ids remembered (de-duplication)
+    lease_seconds: float = Field(default=120, ge=10)  # one poller per tenant across processes; a crash frees it
+    unlicensed_recheck_hours: float = Field(default=6, gt=0)  # licence re-check of tenants without Entra ID P2
+    enrich_sign_ins: bool = True  # look up the sign-in of each alert for the app name
 
 
 class ConsoleConfig(_Section):
@@ -112,9 +127,19 @@ class ConsoleConfig(_Section):
     name: str = "Console user"
     tenant_id: str | None = None
 
+    @field_validator("aad_id")
+    @classmethod
+    def _actor_id(cls, value: str) -> str:
+        return _guid(value, "aad_id (an Entra object id)")
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _console_tenant(cls, value: str | None) -> str | None:
+        return None if value is None else _guid(value, "tenant_id")
+
 
 class CordonConfig(_Section):
-    allowed_tenants: list[str] | None = None
+    allowed_tenants: list[TenantId] | None = None
     roles: RolesConfig = Field(default_factory=RolesConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     graph: GraphConfig = Field(default_factory=GraphConfig)
@@ -122,11 +147,6 @@ class CordonConfig(_Section):
     lockdown: LockdownConfig = Field(default_factory=LockdownConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
-
-    @field_validator("allowed_tenants")
-    @classmethod
-    def _tenants(cls, values: list[str] | None) -> list[str] | None:
-        return None if values is None else [_guid(v, "a tenant id") for v in values]
 
     @model_validator(mode="after")
     def _unique_tenants(self) -> CordonConfig:

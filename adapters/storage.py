@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import random
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass
@@ -69,14 +70,15 @@ class Storage(Protocol):
 
 async def update(storage: Storage, key: str, change: Any, *, attempts: int = 20) -> tuple[dict[str, Any], int]:
     """Read-modify-write with retries on `Conflict`. `change(value_or_None)` returns the new value."""
-    for _ in range(attempts):
+    for attempt in range(attempts):
         doc = await storage.get(key)
         new_value = change(None if doc is None else dict(doc.value))
         try:
             version = await storage.put(key, new_value, None if doc is None else doc.version)
             return new_value, version
         except Conflict:
-            await asyncio.sleep(0)
+            # jittered exponential back-off: writers that collided spread out instead of colliding again
+            await asyncio.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
     raise Conflict(f"{key}: too many concurrent writers")
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from dialogs import cards
 from dialogs.contract import Command, DialogContext, Reply, Role
 from dialogs.registry import command, registry
 
 AUDIT_DEFAULT = 20
 AUDIT_MAX = 100
+AUDIT_FIELD_CHARS = 80  # targets may be 200 characters of typed text; 100 such rows would not fit a message
 
 
 @command("help", summary="List the commands you may run.", usage="help", role=Role.ANYONE, aliases=("?",))
@@ -21,16 +24,30 @@ async def help_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
 async def audit_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     limit = AUDIT_DEFAULT
     if cmd.args:
-        if not cmd.args[0].isdigit() or not 1 <= int(cmd.args[0]) <= AUDIT_MAX:
+        if not re.fullmatch(r"[0-9]{1,3}", cmd.args[0]) or not 1 <= int(cmd.args[0]) <= AUDIT_MAX:
             return [Reply(text=f"`audit` takes a number of entries from 1 to {AUDIT_MAX}, e.g. `audit 20`.")]
         limit = int(cmd.args[0])
     entries = await ctx.services.storage.audit_tail(limit, tenant=cmd.tenant_id)
     if not entries:
         return [Reply(text="The audit log has no entries for this tenant yet.")]
-    rows = [
-        cards.text(f"`{e.at}` **{e.command}** by {e.actor} → {e.outcome}"
-                   + (f" — {e.target}" if e.target else "") + (f" ({e.detail})" if e.detail else ""),
-                   size="Small", spacing="Small")
-        for e in entries
-    ]
-    return [Reply(card=cards.card(cards.title("Audit log", f"Latest {len(entries)} entries, newest first") + rows))]
+    rows: list[dict] = []
+    budget = cards.MAX_CARD_BYTES - 3_000  # room for the title, the note and Teams' envelope
+    for e in entries:
+        row = cards.text(f"`{e.at}` **{_plain(e.command)}** by {_plain(e.actor)} → {_plain(e.outcome)}"
+                         + (f" — {_plain(e.target)}" if e.target else "")
+                         + (f" ({_plain(e.detail)})" if e.detail else ""), size="Small", spacing="Small")
+        budget -= cards.size_of(row) + 1
+        if budget < 0:
+            break
+        rows.append(row)
+    body = cards.title("Audit log", f"Latest {len(rows)} entries, newest first") + rows
+    if len(rows) < len(entries):
+        body.append(cards.text(f"{len(entries) - len(rows)} older entries left out to fit one Teams message; "
+                               "ask for fewer, e.g. `audit 20`.", isSubtle=True))
+    return [Reply(card=cards.card(body))]
+
+
+def _plain(value: str, limit: int = AUDIT_FIELD_CHARS) -> str:
+    """Typed text shown in the audit card: one line, clipped, and unable to form a markdown link or code span."""
+    text = " ".join(str(value).split()).replace("](", "] (").replace("`", "'")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

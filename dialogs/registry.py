@@ -16,6 +16,7 @@ from dialogs.contract import ActionHandler, CommandHandler, Role
 DIALOG_MODULES = (
     "dialogs.general",
     "dialogs.emailauth",
+    "dialogs.spf",
     "dialogs.mfa",
     "dialogs.tenants",
     "dialogs.lockdown",

@@ -1,0 +1,277 @@
+"""SPF lint: findings over the whole include tree, each with the record to publish where one can be derived.
+
+`analyse_spf(domain, resolver)` is the `checks.spf` part of the report (issue 3's JSON contract). A DNS failure
+gives status "error" (could not check), never "none"; nothing in any record, however malformed, long, binary or
+hostile, raises out of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from adapters.dns.resolver import CheckResolver
+from adapters.emailauth.findings import Finding, finding, quote, status_from
+from adapters.emailauth.spf_eval import MAX_DNS_TERMS, MAX_VOID_LOOKUPS
+from adapters.emailauth.spf_parse import SpfRecord, Term
+from adapters.emailauth.spf_tree import SpfNode, SpfTree, walk_spf
+
+log = logging.getLogger(__name__)
+
+NEAR_LIMIT = 8
+BROAD_IP4 = 8  # /0 - /8: 16 million addresses or more
+BROAD_IP6 = 24  # /0 - /24: a regional registry's block, hundreds of providers
+MAX_RECORD_OCTETS = 450  # RFC 7208 §3.4: keep the answer within a 512-byte UDP response
+SPF_RFC = "RFC 7208"
+
+
+async def analyse_spf(domain: str, resolver: CheckResolver) -> dict[str, Any]:
+    """{"status","record","dns_lookups","void_lookups","findings"} for the domain's SPF."""
+    try:
+        tree = await walk_spf(domain, resolver)
+        return lint_tree(tree)
+    except Exception as exc:  # noqa: BLE001 - the contract: nothing raises out of the check
+        log.exception("SPF analysis of %s failed", quote(domain, 80))
+        return {"status": "error", "record": None, "dns_lookups": 0, "void_lookups": 0,
+                "findings": [finding("error", "spf.internal_error",
+                                     f"The SPF check failed unexpectedly ({type(exc).__name__}).", None)]}
+
+
+def lint_tree(tree: SpfTree) -> dict[str, Any]:
+    root = tree.root
+    findings: list[Finding] = []
+    legacy = _legacy_findings(tree)
+    if root.state == "dns_error":
+        return _result("error", None, 0, 0, [finding(
+            "error", "spf.dns_error", f"Could not check SPF: {quote(root.error or '', 200)}.",
+            "Try again; if it persists, check that the domain's name servers answer TXT queries.")] + legacy)
+    if root.state == "none":
+        record = "v=spf1 mx -all" if tree.has_mx else "v=spf1 -all"
+        why = ("lists your MX hosts as senders; add the ip4:/include: of every other service that sends as you"
+               if tree.has_mx else "says this domain sends no mail (it has no MX)")
+        return _result("none", None, 0, 0, [finding(
+            "error", "spf.missing", f"{root.domain} publishes no SPF record, so anyone can send as it.",
+            f'Publish a TXT record at {root.domain}: "{record}" ({why}).')] + legacy)
+    if root.state == "several":
+        return _result("fail", None, 0, 0, [finding(
+            "error", "spf.multiple_records",
+            f"{root.domain} publishes {len(root.texts)} SPF records; receivers return permerror "
+            f"({SPF_RFC} §4.5): " + "; ".join(f'"{quote(t, 100)}"' for t in root.texts[:4]),
+            "Merge them into a single TXT record that starts with v=spf1.")] + legacy)
+    if root.state == "syntax":
+        return _result("fail", root.texts[0], 0, 0, [_syntax_finding(root)] + _length(root) + legacy)
+    assert root.record is not None
+    suggested = suggest_record(root.record)
+    findings += _length(root)
+    findings += _all_findings(root, suggested)
+    for node in tree.nodes:
+        findings += _node_findings(node, suggested)
+    findings += _limit_findings(tree)
+    findings += legacy
+    if tree.truncated:
+        findings.append(finding("info", "spf.tree_truncated",
+                                "The include tree is very large; only part of it was examined.", None))
+    failed = [n for n in tree.nodes if n.state == "dns_error"]
+    status = "error" if failed else status_from(findings)
+    return _result(status, root.texts[0], tree.dns_lookups, tree.void_lookups, findings)
+
+
+def _result(status: str, record: str | None, lookups: int, voids: int, findings: list[Finding]) -> dict[str, Any]:
+    return {"status": status, "record": record, "dns_lookups": lookups, "void_lookups": voids, "findings": findings}
+
+
+def suggest_record(record: SpfRecord) -> str:
+    """The record with ptr removed, the policy ending in -all, and a redirect that `all` overrides dropped."""
+    terms = [t for t in record.terms if not (t.kind == "mechanism" and t.name == "ptr")]
+    has_all = any(t.kind == "mechanism" and t.name == "all" for t in terms)
+    if has_all:
+        terms = [t for t in terms if not (t.kind == "modifier" and t.name == "redirect")]
+    texts = ["-all" if t.kind == "mechanism" and t.name == "all" else t.text for t in terms]
+    if not has_all and record.redirect is None:
+        modifiers = [t.text for t in terms if t.kind == "modifier"]
+        texts = [t.text for t in terms if t.kind == "mechanism"] + ["-all"] + modifiers
+    return " ".join(["v=spf1", *texts])
+
+
+def _publish(node: SpfNode, suggested: str) -> str:
+    return f'Publish at {node.domain}: "{suggested}".'
+
+
+def _where(node: SpfNode) -> str:
+    if node.parent is None:
+        return node.domain
+    return f"{node.domain} (reached through {' → '.join(_chain(node))})"
+
+
+def _chain(node: SpfNode) -> list[str]:
+    labels = []
+    while node.parent is not None:
+        labels.append(node.label)
+        node = node.parent
+    return list(reversed(labels))
+
+
+def _syntax_finding(node: SpfNode) -> Finding:
+    text, position = node.texts[0], node.error_position or 0
+    excerpt = quote(text[max(0, position - 30):position], 40) + "▶" + quote(text[position:position + 30], 40)
+    return finding("error", "spf.syntax_error",
+                   f"SPF syntax error in {_where(node)} at character {position + 1}: {node.error}. "
+                   f"Receivers return permerror. …{excerpt}",
+                   f"Correct the term at character {position + 1} of the record at {node.domain}.")
+
+
+def _length(node: SpfNode) -> list[Finding]:
+    size = len(node.texts[0].encode("utf-8")) if node.texts else 0
+    if size <= MAX_RECORD_OCTETS:
+        return []
+    return [finding("warning", "spf.record_too_long",
+                    f"The SPF record of {node.domain} is {size} characters; over {MAX_RECORD_OCTETS} the answer "
+                    f"may not fit a UDP response ({SPF_RFC} §3.4) and some receivers fail it.",
+                    "Shorten it: move senders into an include on a subdomain, or drop unused terms.")]
+
+
+def _all_findings(root: SpfNode, suggested: str) -> list[Finding]:
+    record = root.record
+    assert record is not None
+    alls = [t for t in record.mechanisms if t.name == "all"]
+    found: list[Finding] = []
+    if not alls and record.redirect is None:
+        found.append(finding("warning", "spf.no_all",
+                             "The record has no `all` and no redirect: mail from anywhere else gets neutral, "
+                             "which protects nothing.", _publish(root, suggested)))
+    for term in alls:
+        if term.qualifier == "+":
+            found.append(finding("error", "spf.plus_all",
+                                 f"`{term.text}` lets every server on the internet pass SPF as {root.domain}.",
+                                 _publish(root, suggested)))
+        elif term.qualifier == "?":
+            found.append(finding("warning", "spf.neutral_all",
+                                 "`?all` gives neutral to unlisted senders, which protects nothing.",
+                                 _publish(root, suggested)))
+    if alls and record.redirect is not None:
+        found.append(finding("warning", "spf.redirect_with_all",
+                             f"`{record.redirect.text}` is ignored because the record has `{alls[0].text}` "
+                             f"({SPF_RFC} §6.1).", _publish(root, suggested)))
+    return found
+
+
+def _node_findings(node: SpfNode, suggested: str) -> list[Finding]:
+    found: list[Finding] = []
+    if node.parent is not None:
+        found += _child_state_findings(node)
+    if node.state == "syntax" and node.parent is not None:
+        found.append(_syntax_finding(node))
+    if node.record is None:
+        return found
+    fix = _publish(node, suggested) if node.parent is None else None
+    for term in node.record.mechanisms:
+        if term.name == "ptr":
+            found.append(finding("warning", "spf.ptr", f"`{term.text}` in {_where(node)} is slow, unreliable and "
+                                 f"deprecated ({SPF_RFC} §5.5); many receivers ignore it.",
+                                 fix or "Replace ptr with the ip4:/ip6: ranges of those servers."))
+        broad = _broad(term)
+        if broad:
+            found.append(finding("error", "spf.broad_range",
+                                 f"`{term.text}` in {_where(node)} authorises {broad}.",
+                                 fix or "List only the addresses that really send your mail."))
+        if term.name == "all" and term.qualifier == "+" and node.parent is not None:
+            found.append(finding("error", "spf.plus_all",
+                                 f"{_where(node)} ends in `{term.text}`, so including it lets any server pass.",
+                                 "Remove that include, or ask its owner to fix it."))
+    for probe in node.probes:
+        if probe.failure:
+            found.append(finding("info", "spf.probe_failed",
+                                 f"Could not check `{probe.term.text}` in {_where(node)}: {quote(probe.failure)}.",
+                                 None))
+        elif probe.void:
+            found.append(finding("warning", "spf.void_lookup",
+                                 f"`{probe.term.text}` in {_where(node)}: {probe.target} has no "
+                                 f"{'MX' if probe.term.name == 'mx' else 'address'} records (a void lookup).",
+                                 "Remove the term or publish the records it expects."))
+        elif probe.mx_hosts > 10:
+            found.append(finding("error", "spf.mx_too_many",
+                                 f"`{probe.term.text}` in {_where(node)}: {probe.target} has {probe.mx_hosts} MX "
+                                 f"hosts; more than 10 gives permerror ({SPF_RFC} §4.6.4).",
+                                 "Replace mx with the ip4:/ip6: ranges of the mail servers."))
+    return found
+
+
+def _child_state_findings(node: SpfNode) -> list[Finding]:
+    what = node.via.text if node.via is not None else node.domain
+    kind = "redirect" if node.via is not None and node.via.kind == "modifier" else "include"
+    if node.state == "none":
+        return [finding("error", f"spf.{kind}_missing",
+                        f"`{what}` points to {node.domain}, which has no SPF record: receivers return permerror.",
+                        f"Remove `{what}` or correct the domain.")]
+    if node.state == "several":
+        return [finding("error", "spf.multiple_records",
+                        f"{_where(node)} publishes {len(node.texts)} SPF records: receivers return permerror.",
+                        f"Ask the owner of {node.domain} to merge them, or remove `{what}`.")]
+    if node.state == "loop":
+        return [finding("error", "spf.loop", f"`{what}` in {_where(node.parent) if node.parent else ''} loops "
+                        f"back to {node.domain}: receivers return permerror.", f"Remove `{what}`.")]
+    if node.state == "dns_error":
+        return [finding("error", "spf.include_dns_error",
+                        f"Could not fetch the SPF record of {_where(node)}: {quote(node.error or '', 160)}.",
+                        "Try again; if it persists, that domain's name servers are failing.")]
+    if node.state == "macro":
+        return [finding("info", "spf.macro_target",
+                        f"`{what}` depends on the sender or the client address; it was counted but not followed.",
+                        None)]
+    return []
+
+
+def _broad(term: Term) -> str | None:
+    if term.name in ("ip4", "ip6") and term.network is not None:
+        prefix, limit = term.network.prefixlen, (BROAD_IP4 if term.name == "ip4" else BROAD_IP6)
+        if prefix <= limit:
+            bits = term.network.max_prefixlen - prefix
+            return "every address on the internet" if prefix == 0 else f"2^{bits} addresses"
+    if term.name in ("a", "mx"):
+        if term.cidr4 is not None and term.cidr4 <= BROAD_IP4:
+            return "every IPv4 address" if term.cidr4 == 0 else f"a /{term.cidr4} around each of its addresses"
+        if term.cidr6 is not None and term.cidr6 <= BROAD_IP6:
+            return "every IPv6 address" if term.cidr6 == 0 else f"a /{term.cidr6} around each of its addresses"
+    return None
+
+
+def include_costs(tree: SpfTree) -> list[tuple[str, int]]:
+    """(include or redirect term, DNS lookups it costs, itself included), costliest first, for the root's terms."""
+    costs = [(child.label, 1 + child.cost) for child in tree.root.children]
+    return sorted(costs, key=lambda item: -item[1])
+
+
+def _limit_findings(tree: SpfTree) -> list[Finding]:
+    found: list[Finding] = []
+    lookups, voids = tree.dns_lookups, tree.void_lookups
+    costs = include_costs(tree)
+    detail = ", ".join(f"`{label}` costs {cost}" for label, cost in costs[:6] if cost > 1)
+    flatten = ("Flatten the costliest include (replace it with the ip4:/ip6: ranges it publishes) or move some "
+               "senders to a subdomain" + (f": {detail}." if detail else "."))
+    if lookups > MAX_DNS_TERMS:
+        found.append(finding("error", "spf.too_many_lookups",
+                             f"The record needs {lookups} DNS lookups; over {MAX_DNS_TERMS} receivers return "
+                             f"permerror ({SPF_RFC} §4.6.4)." + (f" {detail}." if detail else ""), flatten))
+    elif lookups >= NEAR_LIMIT:
+        found.append(finding("warning", "spf.lookups_near_limit",
+                             f"The record needs {lookups} of the {MAX_DNS_TERMS} DNS lookups allowed; one more "
+                             "include from a provider could break it." + (f" {detail}." if detail else ""),
+                             flatten))
+    if voids > MAX_VOID_LOOKUPS:
+        found.append(finding("error", "spf.too_many_void_lookups",
+                             f"{voids} terms look up names that do not exist or have no records; over "
+                             f"{MAX_VOID_LOOKUPS} receivers return permerror ({SPF_RFC} §4.6.4).",
+                             "Remove the terms whose names have no records."))
+    return found
+
+
+def _legacy_findings(tree: SpfTree) -> list[Finding]:
+    if not tree.legacy:
+        return []
+    txt = tree.root.texts[0] if len(tree.root.texts) == 1 else None
+    same = txt is not None and tree.legacy[0].strip() == txt.strip()
+    return [finding("info" if same else "warning", "spf.legacy_spf_rr",
+                    f"{tree.root.domain} also publishes the obsolete SPF record type (99); receivers use only TXT "
+                    f"({SPF_RFC} §3.1)" + ("." if same else f", and it differs from the TXT record: "
+                                           f'"{quote(tree.legacy[0], 100)}".'),
+                    "Delete the type 99 (SPF) record; keep the TXT record.")]

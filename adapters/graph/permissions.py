@@ -1,0 +1,85 @@
+"""What each Graph call needs (application permission, directory role, licence), in one table.
+
+A refused call is explained from its `Need`, so a technician reads "grant UserAuthenticationMethod.Read.All"
+instead of "403". The README's permissions table is printed from `NEEDS` (`python -m adapters.graph.permissions`),
+so the code and the documentation cannot drift. Other dialog families add their own `Need` constants here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Need:
+    """The least-privilege requirements of one Graph operation."""
+
+    what: str  # "read the user's authentication methods" — completes "Cordon could not ..."
+    permission: str  # least-privileged application permission
+    role: str | None = None  # directory role the app also needs (only for some targets, see `role_when`)
+    role_when: str | None = None
+    licence: str | None = None  # "P1" / "P2": Entra ID licence the tenant needs
+    missing: str = "item"  # what a 404 means: "no such <missing> in <tenant>"
+    endpoint: str = ""  # for the README table
+
+
+# --- issue 4: tenants, roles, MFA -----------------------------------------------------------------------------
+USER = Need("read the user", "User.Read.All", missing="user", endpoint="GET /users/{id}")
+SIGN_IN_ACTIVITY = Need("read the user's last sign-in", "AuditLog.Read.All", licence="P1", missing="user",
+                        endpoint="GET /users/{id}?$select=signInActivity")
+REGISTRATION = Need("read the MFA registration report", "AuditLog.Read.All", missing="user",
+                    endpoint="GET /reports/authenticationMethods/userRegistrationDetails")
+METHODS = Need("read the user's authentication methods", "UserAuthenticationMethod.Read.All", missing="user",
+               endpoint="GET /users/{id}/authentication/methods")
+CA_POLICIES = Need("read Conditional Access policies", "Policy.Read.All",
+                   endpoint="GET /identity/conditionalAccess/policies")
+SECURITY_DEFAULTS = Need("read the security defaults policy", "Policy.Read.All",
+                         endpoint="GET /policies/identitySecurityDefaultsEnforcementPolicy")
+MEMBERSHIP = Need("read the user's group and role memberships", "GroupMember.Read.All", missing="user",
+                  role=None, endpoint="GET /users/{id}/transitiveMemberOf")
+ROLES = Need("read directory role assignments", "RoleManagement.Read.Directory", missing="user",
+             endpoint="GET /users/{id}/transitiveMemberOf (directory roles)")
+GROUP_CHECK = Need("check group membership for Cordon roles", "GroupMember.Read.All", missing="user",
+                   endpoint="POST /users/{id}/checkMemberGroups")
+SKUS = Need("read the tenant's licences", "LicenseAssignment.Read.All", endpoint="GET /subscribedSkus")
+
+# --- issue 5: lock-down ------------------------------------------------------------------------------------------
+DISABLE_USER = Need("block the user's sign-in", "User.EnableDisableAccount.All", missing="user",
+                    role="Privileged Authentication Administrator", role_when="the target holds an admin role",
+                    endpoint="PATCH /users/{id} accountEnabled")
+REVOKE_SESSIONS = Need("revoke the user's sessions", "User.RevokeSessions.All", missing="user",
+                       role="Privileged Authentication Administrator", role_when="the target holds an admin role",
+                       endpoint="POST /users/{id}/revokeSignInSessions")
+INBOX_RULES = Need("read or change the user's inbox rules", "MailboxSettings.ReadWrite", missing="mailbox",
+                   endpoint="GET/PATCH /users/{id}/mailFolders/inbox/messageRules")
+RESET_PASSWORD = Need("reset the user's password", "User-PasswordProfile.ReadWrite.All", missing="user",
+                      role="Authentication Administrator (Privileged Authentication Administrator for admins)",
+                      role_when="always (Graph requires a role to reset passwords)",
+                      endpoint="PATCH /users/{id} passwordProfile")
+SIGN_INS = Need("read sign-in logs", "AuditLog.Read.All", licence="P1", endpoint="GET /auditLogs/signIns")
+DIRECTORY_AUDIT = Need("read the directory audit log", "AuditLog.Read.All", endpoint="GET /auditLogs/directoryAudits")
+
+# --- issue 6: risk alerts ----------------------------------------------------------------------------------------
+RISK_DETECTIONS = Need("read risk detections", "IdentityRiskEvent.Read.All", licence="P2",
+                       endpoint="GET /identityProtection/riskDetections")
+RISKY_USERS = Need("read or change risky users", "IdentityRiskyUser.ReadWrite.All", licence="P2", missing="user",
+                   endpoint="GET /identityProtection/riskyUsers, POST confirmCompromised / dismiss")
+
+NEEDS: tuple[Need, ...] = (
+    USER, SIGN_IN_ACTIVITY, REGISTRATION, METHODS, CA_POLICIES, SECURITY_DEFAULTS, MEMBERSHIP, ROLES, GROUP_CHECK,
+    SKUS, DISABLE_USER, REVOKE_SESSIONS, INBOX_RULES, RESET_PASSWORD, SIGN_INS, DIRECTORY_AUDIT, RISK_DETECTIONS,
+    RISKY_USERS,
+)
+
+
+def markdown_table() -> str:
+    """The README's permissions table."""
+    rows = ["| Operation | Endpoint | Application permission | Directory role | Licence |", "|---|---|---|---|---|"]
+    for need in NEEDS:
+        role = f"{need.role} — when {need.role_when}" if need.role else "—"
+        rows.append(f"| {need.what} | `{need.endpoint}` | {need.permission} | {role} | {need.licence or '—'} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,225 @@
+"""The HTTP face of the bot: `POST /api/messages`, `GET /healthz`, `GET /readyz`, and the `serve` subcommand.
+
+Cordon answers /api/messages itself around `CloudAdapter.process_activity` (the stock `process` answers 500 for
+forged tokens and for invoke bodies): 415/413/400 for bad requests, 401 for every authentication failure (one
+warning line, no traceback), the tenant gate (messages from other tenants dropped, invokes 403), and invoke and
+`expectReplies` bodies serialised as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from adapters.config import BotSettings, CordonConfig, allowed_tenants
+
+if TYPE_CHECKING:
+    from dialogs.contract import Services
+    from dialogs.router import Router
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 256 * 1024
+READY_TIMEOUT = 5.0
+USAGE_ERROR = 2
+
+MESSENGER: web.AppKey[Any] = web.AppKey("cordon.messenger", object)
+SERVICES: web.AppKey[Any] = web.AppKey("cordon.services", object)
+INBOUND_AUTH: web.AppKey[Any] = web.AppKey("cordon.inbound_auth", object)
+
+
+def _problem(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON for invoke / expectReplies bodies (msrest models serialised, dicts and lists walked)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "serialize"):
+        return _jsonable(value.serialize())
+    raise TypeError(f"cannot serialise {type(value).__name__} in a response body")
+
+
+async def _read_body(request: web.Request) -> bytes | web.Response:
+    if request.content_type != "application/json":
+        return _problem(415, "Content-Type must be application/json")
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return _problem(413, f"body over {MAX_BODY} bytes")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        body.extend(chunk)
+        if len(body) > MAX_BODY:
+            return _problem(413, f"body over {MAX_BODY} bytes")
+    return bytes(body)
+
+
+def _parse_activity(body: bytes) -> Any:
+    from botbuilder.schema import Activity
+
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _problem(400, "body is not valid JSON")
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str) or not payload["type"]:
+        return _problem(400, "body is not a Bot Framework activity (no type)")
+    try:
+        activity = Activity().deserialize(payload)
+    except Exception:  # noqa: BLE001 - msrest raises assorted errors for wrongly typed fields
+        return _problem(400, "body is not a Bot Framework activity")
+    if not activity.service_url or not activity.channel_id or not activity.conversation or not activity.conversation.id:
+        return _problem(400, "activity lacks serviceUrl, channelId or conversation.id")
+    return activity
+
+
+def create_app(settings: BotSettings, config: CordonConfig, services: Services, router: Router, *, dev: bool,
+               token_provider: Any = None) -> web.Application:
+    """The aiohttp app for the bot. `token_provider(app_id, scope) -> token` replaces MSAL for outbound calls."""
+    from botbuilder.integration.aiohttp import CloudAdapter
+    from botbuilder.schema import ActivityTypes
+
+    from bot.auth import AuthError, InboundAuth, build_authentication, is_loopback
+    from bot.proactive import BotMessenger
+    from bot.references import ReferenceStore, tenant_of
+    from bot.turns import CordonBot, action_response
+    from dialogs.cards import error_card
+    from dialogs.contract import ActionResult
+
+    authentication = build_authentication(settings, dev=dev, token_provider=token_provider)
+    adapter = CloudAdapter(authentication)
+    references = ReferenceStore(services.storage, services.clock)
+    messenger = BotMessenger(adapter, settings.app_id, references)
+    services.messenger = messenger
+    bot = CordonBot(router, references, messenger, dev=dev)
+    inbound = InboundAuth(authentication, settings, dev=dev)
+    tenants = {t.lower() for t in allowed_tenants(config, settings)}
+    if not tenants:
+        log.warning("no tenant configured (allowed_tenants / MicrosoftAppTenantId): %s",
+                    "--dev accepts any tenant" if dev else "every activity will be refused")
+
+    async def messages(request: web.Request) -> web.Response:
+        body = await _read_body(request)
+        if isinstance(body, web.Response):
+            return body
+        activity = _parse_activity(body)
+        if isinstance(activity, web.Response):
+            return activity
+        try:
+            auth_result = await inbound.authenticate(activity, request.headers.get("Authorization"))
+        except AuthError as exc:
+            log.warning("401 for /api/messages from %s: %s", request.remote, exc)
+            return _problem(401, "unauthorized")
+        if dev and not is_loopback(activity.service_url):
+            log.warning("--dev: refused an activity whose serviceUrl %s is not on loopback", activity.service_url)
+            return _problem(403, "--dev answers only loopback service URLs")
+        invoke = activity.type == ActivityTypes.invoke
+        tenant = tenant_of(activity)
+        if (tenants or not dev) and tenant not in tenants:
+            log.warning("dropped %s %s from tenant %s: not in allowed_tenants", activity.type,
+                        activity.name or "", tenant or "(none)")
+            return _problem(403, "tenant not allowed") if invoke else web.Response(status=202)
+        try:
+            result = await adapter.process_activity(auth_result, activity, bot.on_turn)
+        except Exception:  # noqa: BLE001 - the log gets the details, the caller a correlation id
+            correlation = uuid.uuid4().hex[:12]
+            log.exception("turn failed for %s activity (correlation id %s)", activity.type, correlation)
+            if invoke:
+                card = error_card("That did not work: Cordon hit an internal error.", correlation)
+                return web.json_response(action_response(ActionResult(card=card)))
+            return web.json_response({"error": "internal error", "correlation_id": correlation}, status=500)
+        if result is None:
+            return web.Response(status=201)
+        status = int(result.status or 200)
+        if result.body is None:
+            return web.Response(status=status)
+        return web.json_response(_jsonable(result.body), status=status)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        try:
+            await asyncio.wait_for(services.storage.ping(), READY_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            log.warning("readiness: storage unreachable (%s)", type(exc).__name__)
+            return web.json_response({"status": "storage unreachable"}, status=503)
+        return web.json_response({"status": "ready"})
+
+    async def prewarm_keys(app: web.Application) -> None:
+        if settings.app_id or settings.openid_metadata:
+            try:
+                await inbound.refresh_keys()
+            except Exception as exc:  # noqa: BLE001 - retried on the first request
+                log.warning("could not fetch the Bot Framework signing keys yet: %s", type(exc).__name__)
+
+    app = web.Application(client_max_size=MAX_BODY + 1)
+    app[MESSENGER] = messenger
+    app[SERVICES] = services
+    app[INBOUND_AUTH] = inbound
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.on_startup.append(prewarm_keys)
+    return app
+
+
+# --- the `serve` subcommand ---------------------------------------------------------------------------------------
+
+NO_APP_ID = (
+    "cordon: MicrosoftAppId is not set, so nobody could authenticate to this bot and it will not start.\n"
+    "  - For Teams: set MicrosoftAppId, MicrosoftAppPassword, MicrosoftAppType and MicrosoftAppTenantId (the Azure "
+    "Bot's values) in the environment or in a .env file.\n"
+    "  - To try Cordon locally with the Bot Framework Emulator: python app.py --dev (loopback only, no auth)."
+)
+NO_TENANT = (
+    "cordon: no tenant is allowed: set allowed_tenants in cordon.toml or MicrosoftAppTenantId in the environment "
+    "(or use --dev to accept any tenant locally)."
+)
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dev", action="store_true",
+                        help="local try-out: bind 127.0.0.1 only, accept unauthenticated requests, reply only to "
+                             "loopback service URLs")
+    parser.add_argument("--port", type=int, default=None, help="port to listen on (default: PORT or 3978)")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    from adapters.config import ConfigError, bot_settings, load_config, load_dotenv_file
+
+    load_dotenv_file()
+    try:
+        settings = bot_settings()
+        config = load_config()
+    except ConfigError as exc:
+        print(f"cordon: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if not settings.app_id and not args.dev:
+        print(NO_APP_ID, file=sys.stderr)
+        return USAGE_ERROR
+    if not args.dev and not allowed_tenants(config, settings):
+        print(NO_TENANT, file=sys.stderr)
+        return USAGE_ERROR
+    host = "127.0.0.1" if args.dev else settings.host
+    if args.dev and settings.host not in ("127.0.0.1", "0.0.0.0", "localhost"):
+        log.warning("--dev ignores HOST=%s and binds 127.0.0.1", settings.host)
+    port = args.port if args.port is not None else settings.port
+
+    import app as entry
+
+    web_app = entry.build_app(settings, config, dev=args.dev)
+    mode = "DEV mode (no authentication, loopback only)" if args.dev else "authenticated"
+    log.info("Cordon listening on http://%s:%s/api/messages, %s", host, port, mode)
+    web.run_app(web_app, host=host, port=port, print=None, access_log=None)
+    return 0

@@ -1,0 +1,180 @@
+"""The alert card's buttons: Lock down… (technicians), Confirm compromised and Dismiss risk (approvers).
+
+The router's gate checks the role; here the card id in the payload is only a key: tenant, user and what was
+already done come from the stored card. A press from another conversation than the card's is refused. Confirm and
+dismiss are claimed with a compare-and-set write first, so two approvers pressing at once call Graph once.
+Every press is audited and listed on the card, which is updated in place for everyone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from adapters.storage import AuditEntry, Conflict
+from dialogs.alerts.cards import VERB_CONFIRM, VERB_DISMISS, VERB_LOCKDOWN, alert_card, when
+from dialogs.alerts.delivery import card_key
+from dialogs.alerts.model import Detection, iso, plain_event
+from dialogs.alerts.runtime import risk_source
+from dialogs.contract import ActionResult, CardAction, Command, DialogContext, Reply, Role
+from dialogs.registry import action
+
+log = logging.getLogger(__name__)
+
+_CARD_ID = re.compile(r"^[0-9a-f]{32}$")
+DECISIONS = {VERB_CONFIRM: ("confirmed", "Confirmed compromised"), VERB_DISMISS: ("dismissed", "Dismissed risk")}
+
+
+async def _audit(ctx: DialogContext, act: CardAction, doc: dict[str, Any] | None, outcome: str,
+                 detail: str | None = None) -> None:
+    await ctx.services.storage.append_audit(AuditEntry(
+        actor=act.actor.aad_id or act.actor.label, command=f"action:{act.verb}", outcome=outcome,
+        tenant=(doc or {}).get("tenant_id") or act.tenant_id, conversation=act.conversation.id,
+        target=((doc or {}).get("upn") or (doc or {}).get("user_id") or str(act.data.get("card", ""))[:64]) or None,
+        detail=(detail or "")[:500] or None))
+
+
+async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | None, int | None, str | None]:
+    """The stored card for this press, or why the press is refused."""
+    card_id = act.data.get("card")
+    if not isinstance(card_id, str) or not _CARD_ID.match(card_id):
+        return None, None, "This button's card is not one Cordon posted (no valid card id)."
+    doc = await ctx.services.storage.get(card_key(card_id))
+    if doc is None:
+        return None, None, "Cordon no longer knows this alert card (it may be from another installation)."
+    if doc.value.get("conversation_id") != act.conversation.id:
+        return None, None, "This alert card belongs to another conversation; press the button where it was posted."
+    return doc.value, doc.version, None
+
+
+async def _record(ctx: DialogContext, card_id: str, event: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """Append an event (and set fields) on the stored card; retried on concurrent writers."""
+    storage = ctx.services.storage
+    for _ in range(20):
+        doc = await storage.get(card_key(card_id))
+        if doc is None:
+            raise LookupError(card_id)
+        value = {**doc.value, **fields, "events": [*doc.value.get("events", []), event][-20:]}
+        try:
+            await storage.put(card_key(card_id), value, doc.version)
+            return value
+        except Conflict:
+            continue
+    raise Conflict(card_key(card_id))
+
+
+async def _show(ctx: DialogContext, act: CardAction, doc: dict[str, Any], note: str | None = None) -> ActionResult:
+    """Update the card for everyone in the conversation, and answer the presser with it."""
+    card = alert_card(doc)
+    message_id = act.card_message_id or doc.get("message_id")
+    if message_id:
+        try:
+            await ctx.outbox.update(message_id, Reply(card=card))
+        except Exception:  # noqa: BLE001 - the presser still gets the updated card in the invoke response
+            log.warning("could not update alert card %s in place", doc["id"], exc_info=True)
+    return ActionResult(card=card, message=note)
+
+
+@action(VERB_CONFIRM, role=Role.APPROVER)
+async def confirm_pressed(act: CardAction, ctx: DialogContext) -> ActionResult:
+    return await _decide(act, ctx)
+
+
+@action(VERB_DISMISS, role=Role.APPROVER)
+async def dismiss_pressed(act: CardAction, ctx: DialogContext) -> ActionResult:
+    return await _decide(act, ctx)
+
+
+async def _decide(act: CardAction, ctx: DialogContext) -> ActionResult:
+    from adapters.graph.errors import GraphProblem
+
+    doc, version, refusal = await _load(act, ctx)
+    if doc is None or version is None:
+        await _audit(ctx, act, None, "refused", refusal)
+        return ActionResult(message=refusal)
+    field, title = DECISIONS[act.verb]
+    now = ctx.services.clock()
+    done = doc.get("confirmed") or doc.get("dismissed")
+    if done:
+        word = "confirmed compromised" if doc.get("confirmed") else "dismissed"
+        note = f"Already {word} by {done['by']} at {when(done['at'])}; change it in the Entra portal if needed."
+        await _audit(ctx, act, doc, "refused", note)
+        return ActionResult(message=note)
+    claim = {"by": act.actor.label, "at": iso(now), "state": "running"}
+    try:  # the claim is the compare-and-set: of two presses at once, one calls Graph
+        await ctx.services.storage.put(card_key(doc["id"]), {**doc, field: claim}, version)
+    except Conflict:
+        note = "Another approver is acting on this alert right now; the card will show the outcome."
+        await _audit(ctx, act, doc, "refused", note)
+        return ActionResult(message=note)
+    source = risk_source(ctx.services)
+    try:
+        if act.verb == VERB_CONFIRM:
+            await source.confirm_compromised(doc["tenant_id"], [doc["user_id"]])
+        else:
+            await source.dismiss(doc["tenant_id"], [doc["user_id"]])
+    except GraphProblem as problem:
+        event = {"what": title, "actor": act.actor.label, "at": iso(now), "outcome": "failed",
+                 "detail": problem.user_message}
+        updated = await _record(ctx, doc["id"], event, **{field: None})
+        await _audit(ctx, act, doc, "failed", problem.user_message)
+        return await _show(ctx, act, updated, problem.user_message)
+    event = {"what": title, "actor": act.actor.label, "at": iso(now), "outcome": "ok", "detail": None}
+    updated = await _record(ctx, doc["id"], event, **{field: {**claim, "state": "done"}})
+    await _audit(ctx, act, doc, "ok", title)
+    return await _show(ctx, act, updated)
+
+
+@action(VERB_LOCKDOWN, role=Role.TECHNICIAN)
+async def lockdown_pressed(act: CardAction, ctx: DialogContext) -> ActionResult:
+    doc, _, refusal = await _load(act, ctx)
+    if doc is None:
+        await _audit(ctx, act, None, "refused", refusal)
+        return ActionResult(message=refusal)
+    now = ctx.services.clock()
+    latest = Detection.from_json(doc["latest"])
+    reason = f"risk alert: {plain_event(latest.event_type)} at {when(latest.detected_at)}"
+    if latest.ip:
+        reason += f" from {latest.ip}" + (f" ({latest.place})" if latest.place else "")
+    try:
+        request_id, notes = await open_lockdown(act, ctx, doc, reason)
+    except LockdownUnavailable as exc:
+        event = {"what": "Lock-down requested", "actor": act.actor.label, "at": iso(now), "outcome": "failed",
+                 "detail": str(exc)}
+        updated = await _record(ctx, doc["id"], event)
+        await _audit(ctx, act, doc, "failed", str(exc))
+        return await _show(ctx, act, updated, str(exc))
+    detail = f"request {request_id}" if request_id else (notes[0] if notes else None)
+    event = {"what": "Lock-down requested", "actor": act.actor.label, "at": iso(now),
+             "outcome": "ok" if request_id else "failed", "detail": detail}
+    updated = await _record(ctx, doc["id"], event, lockdown={"request_id": request_id, "by": act.actor.label,
+                                                             "at": iso(now)} if request_id else doc.get("lockdown"))
+    await _audit(ctx, act, doc, "ok" if request_id else "failed", detail)
+    return await _show(ctx, act, updated, " ".join(notes)[:1000] or None)
+
+
+class LockdownUnavailable(Exception):
+    """The lock-down flow could not be opened (not installed, Graph not configured)."""
+
+
+async def open_lockdown(act: CardAction, ctx: DialogContext, doc: dict[str, Any],
+                        reason: str) -> tuple[str | None, list[str]]:
+    """Open the lock-down approval request for the card's user, asked by the presser; (request id, notes)."""
+    try:
+        from dialogs.lockdown import commands as lockdown
+        from dialogs.lockdown.runtime import store
+    except ImportError as exc:
+        raise LockdownUnavailable("The lock-down flow is not available in this Cordon.") from exc
+    user = doc.get("upn") or doc["user_id"]
+    command = Command(name="lockdown", args=(user, *reason.split()), text=f"lockdown {user} {reason}",
+                      actor=act.actor, tenant_id=act.tenant_id, conversation=act.conversation)
+    replies = await lockdown.ask(command, ctx, "lockdown")
+    notes = []
+    for reply in replies:
+        if reply.card is not None:
+            await ctx.outbox.send(reply)
+        elif reply.text:
+            notes.append(reply.text)
+    live = await store(ctx.services).live_for(doc["tenant_id"], doc["user_id"])
+    return (live["id"] if live else None), notes

@@ -1,0 +1,94 @@
+"""The alert card (one per user per hour, updated in place) and the storm digest card.
+
+Buttons carry only the card id: who the user is, which tenant, and what was already done come from the card's
+state in storage, never from the payload a client sends back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dialogs import cards
+from dialogs.alerts.model import Detection, entra_user_link, parse_time, plain_event
+
+VERB_LOCKDOWN = "alerts.lockdown"
+VERB_CONFIRM = "alerts.confirm"
+VERB_DISMISS = "alerts.dismiss"
+
+_COLOUR = {"high": "Attention", "hidden": "Attention", "medium": "Warning", "low": "Default"}
+EARLIER_SHOWN = 4
+DIGEST_SHOWN = 25
+
+
+def when(value: str | None) -> str:
+    moment = parse_time(value)
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+
+
+def _level(det: Detection) -> str:
+    level = det.risk_level.capitalize() if det.risk_level != "hidden" else "Hidden by Graph"
+    return f"{level} ({det.risk_state})" if det.risk_state else level
+
+
+def _who(det: Detection) -> str:
+    if det.user_name and det.upn:
+        return f"{det.user_name} ({det.upn})"
+    return det.user_label
+
+
+def alert_card(doc: dict[str, Any]) -> dict[str, Any]:
+    """Render a stored alert card document (see delivery.new_card_doc)."""
+    latest = Detection.from_json(doc["latest"])
+    count = int(doc.get("count", 1))
+    heading = "Risky user" if latest.kind == "user" else "Risky sign-in"
+    body = cards.title(f"⚠️ {heading}: {latest.user_label}", f"{doc.get('tenant_name') or latest.tenant_id}")
+    body[0]["color"] = _COLOUR.get(latest.risk_level, "Default")
+    pairs = [
+        ("User", _who(latest)),
+        ("Risk", _level(latest)),
+        ("What happened", plain_event(latest.event_type)),
+        ("When", when(latest.detected_at)),
+        ("IP address", latest.ip or "—"),
+        ("Location", latest.place or "—"),
+        ("App", latest.app or "—"),
+    ]
+    if count > 1:
+        pairs.append(("Detections", f"{count} for this user since {when(doc.get('posted_at'))} (latest shown)"))
+    body.append(cards.facts(pairs))
+    earlier = [Detection.from_json(d) for d in doc.get("recent", [])[1:EARLIER_SHOWN + 1]]
+    if earlier:
+        body.append(cards.text("Earlier", weight="Bolder", spacing="Medium"))
+        body += [cards.text(f"{when(d.detected_at)} — {d.risk_level} — {plain_event(d.event_type)}"
+                            + (f" — {d.ip}" if d.ip else "") + (f" ({d.place})" if d.place else ""),
+                            size="Small", spacing="None") for d in earlier]
+    events = doc.get("events", [])
+    if events:
+        body.append(cards.text("Actions taken", weight="Bolder", spacing="Medium"))
+        body += [cards.text(f"{'✅' if e['outcome'] == 'ok' else '❌'} {e['what']} — {e['actor']}, {when(e['at'])}"
+                            + (f": {e['detail']}" if e.get("detail") else ""), size="Small", spacing="None")
+                 for e in events[-8:]]
+    data = {"card": doc["id"]}
+    actions = [cards.execute("Lock down…", VERB_LOCKDOWN, data)]
+    if not doc.get("confirmed") and not doc.get("dismissed"):
+        actions.append(cards.execute("Confirm compromised", VERB_CONFIRM, data, style="destructive"))
+        actions.append(cards.execute("Dismiss risk", VERB_DISMISS, data))
+    actions.append({"type": "Action.OpenUrl", "title": "Open in Entra",
+                    "url": entra_user_link(latest.tenant_id, latest.user_id)})
+    return cards.card(body, actions)
+
+
+def digest_card(digest: dict[str, Any]) -> dict[str, Any]:
+    """Alerts folded by storm control: one line each, newest first."""
+    items = [Detection.from_json(d) for d in digest.get("items", [])]
+    count = int(digest.get("count", len(items)))
+    body = cards.title(f"⚠️ {count} more risky sign-in alert(s)",
+                       f"Folded here to keep this channel readable (since {when(digest.get('started_at'))}). "
+                       "Type `alerts status` for the totals.")
+    shown, more = cards.truncate_items(list(reversed(items)), DIGEST_SHOWN)
+    body += [cards.text(f"**{d.user_label}** — {d.risk_level} — {plain_event(d.event_type)} — {when(d.detected_at)}"
+                        + (f" — {d.ip}" if d.ip else "") + (f" ({d.place})" if d.place else ""),
+                        size="Small", spacing="None") for d in shown]
+    hidden = more + max(count - len(items), 0)
+    if hidden:
+        body.append(cards.text(f"and {hidden} more", isSubtle=True, size="Small"))
+    return cards.card(body)

@@ -1,0 +1,102 @@
+"""Per-process alert machinery: the risk source (Identity Protection over the Graph gateway) and the poller task.
+
+Kept in `Services.extras["alerts"]`, made on first use. Tests put their own `source` there. `start(app, services)`
+is the background hook app.py runs at start-up (`BACKGROUND`); it returns the poller task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from dialogs.contract import Services
+
+log = logging.getLogger(__name__)
+
+KEY = "alerts"
+
+
+@dataclass
+class AlertsRuntime:
+    source: Any = None  # a poller.RiskSource with confirm_compromised/dismiss (adapters.graph.identity_protection)
+    poller: Any = None
+    task: asyncio.Task[Any] | None = None
+    stop: asyncio.Event | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def runtime(services: Services) -> AlertsRuntime:
+    rt = services.extras.get(KEY)
+    if rt is None:
+        rt = services.extras[KEY] = AlertsRuntime()
+    return rt
+
+
+def risk_source(services: Services) -> Any:
+    """Identity Protection for this process (one pacer per process, shared by the poller and the buttons)."""
+    rt = runtime(services)
+    if rt.source is None:
+        if services.graph is None:
+            from adapters.graph.errors import GraphProblem
+
+            raise GraphProblem("credentials", "Microsoft Graph is not configured in this Cordon "
+                               "(no tenants or credentials), so risk alerts cannot be read.")
+        from adapters.graph.identity_protection import IdentityProtection
+
+        rt.source = IdentityProtection(services.graph)
+    return rt.source
+
+
+def tenants(services: Services) -> Any:
+    """The configured tenants (`adapters.graph.tenants.TenantDirectory`)."""
+    directory = getattr(services.graph, "directory", None)
+    if directory is not None:
+        return directory
+    from adapters.graph.tenants import TenantDirectory
+
+    return TenantDirectory(services.config.tenants)
+
+
+async def start(app: Any, services: Services) -> asyncio.Task[Any] | None:
+    """Start the poller in the background (app.py's BACKGROUND hook). Off when `[alerts] enabled = false`."""
+    if not services.config.alerts.enabled:
+        log.info("risk alerts are disabled in the configuration")
+        return None
+    if services.messenger is None:
+        log.warning("risk alert poller not started: no messenger for proactive sends")
+        return None
+    from dialogs.alerts.poller import Poller
+
+    rt = runtime(services)
+    if rt.task is not None and not rt.task.done():
+        return rt.task
+    if rt.source is None and services.graph is None:
+        log.warning("risk alert poller not started: Microsoft Graph is not configured")
+        return None
+    rt.poller = Poller(services, risk_source(services))
+    rt.stop = asyncio.Event()
+    rt.task = asyncio.get_running_loop().create_task(rt.poller.run_forever(rt.stop), name="cordon-alert-poller")
+
+    async def on_shutdown(_app: Any) -> None:  # before storage closes (on_cleanup)
+        await stop(services)
+
+    if app is not None:
+        app.on_shutdown.append(on_shutdown)
+    return rt.task
+
+
+async def stop(services: Services) -> None:
+    """Stop the poller (shutdown, tests): lets the current cycle's writes finish, then cancels."""
+    rt = runtime(services)
+    if rt.stop is not None:
+        rt.stop.set()
+    if rt.task is not None:
+        try:
+            await asyncio.wait_for(asyncio.shield(rt.task), timeout=5)
+        except TimeoutError:
+            rt.task.cancel()
+        except Exception:  # noqa: BLE001 - shutting down: the poller's own log has the details
+            log.debug("alert poller ended with an error", exc_info=True)
+        rt.task = None

@@ -1,0 +1,95 @@
+"""`python app.py poll-once [--tenant T] [--json] [--dev]`: one risky sign-in polling cycle, with the server's
+configuration and storage (so it shares watermarks, de-duplication, leases and subscriptions with a running
+server), printing what it sent.
+
+`--json` prints a list of `{"detection_id", "user", "risk_level", "conversation", "status"}` (status: sent,
+updated, digest, pending, undeliverable, dropped). Exit codes: 0 done, 2 bad argument or configuration,
+3 Graph refused (permission/licence/credentials) for a tenant asked for by name, 1 other errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+USAGE_ERROR = 2
+REFUSED = 3
+BUSY = "another Cordon process is polling this tenant right now (it holds the lease); try again shortly"
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenant", help="poll only this tenant (name, tenant id or domain); default: every "
+                        "subscribed tenant")
+    parser.add_argument("--json", action="store_true", help="print the alerts sent as JSON")
+    parser.add_argument("--dev", action="store_true",
+                        help="as for the server: no app id, unauthenticated sends to loopback service URLs only")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    from adapters.config import ConfigError, bot_settings, load_config, load_dotenv_file
+
+    load_dotenv_file()
+    try:
+        settings = bot_settings()
+        config = load_config()
+    except ConfigError as exc:
+        print(f"cordon: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if not settings.app_id and not args.dev:
+        print("cordon: MicrosoftAppId is not set, so alerts cannot be sent to Teams; set it (see the README) or use "
+              "--dev to send to a local Bot Framework Emulator / connector on loopback.", file=sys.stderr)
+        return USAGE_ERROR
+    return asyncio.run(_poll_once(settings, config, args))
+
+
+async def _poll_once(settings: Any, config: Any, args: argparse.Namespace) -> int:
+    import app as entry
+    from adapters.graph.errors import GraphProblem
+    from adapters.graph.tenants import UnknownTenant
+    from bot.server import SERVICES
+    from dialogs.alerts.poller import Poller
+    from dialogs.alerts.runtime import risk_source, tenants
+
+    web_app = entry.build_app(settings, config, dev=args.dev, background=[])  # same storage and messenger wiring
+    services = web_app[SERVICES]
+    made_gateway = False
+    try:
+        if services.graph is None:
+            from adapters.graph import GraphGateway
+
+            services.graph = GraphGateway(config, settings)
+            made_gateway = True
+        wanted = None
+        if args.tenant:
+            try:
+                wanted = [tenants(services).by_name(args.tenant).tenant_id]
+            except UnknownTenant as exc:
+                print(f"cordon: {exc}", file=sys.stderr)
+                return USAGE_ERROR
+        poller = Poller(services, risk_source(services))
+        outcomes = await poller.cycle(wanted, force=True)
+    finally:
+        if made_gateway:
+            await services.graph.close()
+        web_app.freeze()
+        await web_app.shutdown()
+        await web_app.cleanup()  # closes the storage build_app opened
+    results = [r for o in outcomes for r in o.results or []]
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+    else:
+        for r in results:
+            print(f"{r.status:<13} {r.risk_level:<7} {r.user:<40} {r.detection_id} -> {r.conversation}")
+        if not results:
+            print("nothing to send", file=sys.stderr)
+    for o in outcomes:
+        note = BUSY if o.skipped == "busy" else (o.error or o.skipped)
+        if note:
+            print(f"{o.tenant_id}: {note}", file=sys.stderr)
+    errors = [o for o in outcomes if o.error]
+    if errors and args.tenant and isinstance(errors[0].problem, GraphProblem) and errors[0].problem.refused:
+        return REFUSED
+    return 1 if errors else 0

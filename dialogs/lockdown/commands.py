@@ -1,0 +1,163 @@
+"""`lockdown <user> [reason]`, `unlock <user> [reason]` and `lockdown cancel <id>` (technicians).
+
+Asking validates everything before an approver sees anything: the user must exist in a configured tenant, a
+break-glass account is refused outright, an admin target gets a warning, and a second request for a user who
+already has a live one points to the first instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from adapters.graph.errors import GraphProblem
+from adapters.graph.inputs import BadUserInput
+from adapters.storage import AuditEntry
+from dialogs.contract import Command, DialogContext, Reply, Role
+from dialogs.lockdown import cards as lcards
+from dialogs.lockdown import state, steps
+from dialogs.lockdown.runner import audit, publish
+from dialogs.lockdown.runtime import runtime, store
+from dialogs.registry import command
+
+USAGE = {"lockdown": "lockdown alice@contoso.com phished, mailing her contacts",
+         "unlock": "unlock alice@contoso.com password changed, MFA re-registered"}
+
+
+@command("lockdown", summary="Ask an approver to contain an account: block sign-in, revoke sessions, disable "
+         "suspicious inbox rules (and more). `lockdown cancel <id>` withdraws your request.",
+         usage=USAGE["lockdown"], role=Role.TECHNICIAN, slow=True)
+async def lockdown_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
+    if cmd.args and cmd.args[0].lower() == "cancel":
+        return await cancel(cmd, ctx)
+    return await ask(cmd, ctx, "lockdown")
+
+
+@command("unlock", summary="Ask an approver to re-enable sign-in for an account (same approval as a lock-down).",
+         usage=USAGE["unlock"], role=Role.TECHNICIAN, slow=True)
+async def unlock_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
+    return await ask(cmd, ctx, "unlock")
+
+
+async def _refuse(ctx: DialogContext, cmd: Command, target: str, why: str) -> list[Reply]:
+    await ctx.services.storage.append_audit(AuditEntry(
+        actor=cmd.actor.aad_id or cmd.actor.label, command=f"lockdown:{cmd.name}", outcome="refused",
+        tenant=cmd.tenant_id, conversation=cmd.conversation.id, target=target[:200], detail=why[:500]))
+    return [Reply(text=why)]
+
+
+def _break_glass(tenant: Any, *names: str | None) -> bool:
+    listed = {entry.strip().lower() for entry in tenant.break_glass}
+    return any(name and name.lower() in listed for name in names)
+
+
+def _pointer(request: dict[str, Any]) -> str:
+    where = "in the approvals channel" if request.get("approvals_elsewhere") else "above in its conversation"
+    verb = "waiting for an approver" if request["state"] == state.PENDING else request["state"]
+    return (f"A {request['kind']} request for {lcards.safe(request['target']['upn'])} already exists "
+            f"(request `{request['id']}`, asked by {lcards.who(request['requester'])} "
+            f"at {lcards.when(request['created_at'])}, {verb}); see its card {where}. Its requester can withdraw it "
+            f"with `lockdown cancel {request['id']}`.")
+
+
+async def ask(cmd: Command, ctx: DialogContext, kind: str) -> list[Reply]:
+    """Validate the target, store a pending request and post the approval card."""
+    services = ctx.services
+    if not cmd.args:
+        return [Reply(text=f"Name the user, and say why: `{USAGE[kind]}`.")]
+    if services.graph is None:
+        return [Reply(text="Microsoft Graph is not configured, so Cordon cannot look users up. See the README "
+                      "(`[[tenants]]` in cordon.toml).")]
+    reason = " ".join(cmd.args[1:]).strip()[:300]
+    try:
+        tenant, user = services.graph.directory.resolve_user(cmd.args[0], conversation_tenant_id=cmd.tenant_id)
+    except BadUserInput as exc:
+        return [Reply(text=str(exc))]
+    if _break_glass(tenant, user.key):
+        return await _refuse(ctx, cmd, user.key, f"{user.key} is a break-glass (emergency access) account in "
+                             f"{tenant.name}: Cordon never locks it down. Handle it by hand if you must.")
+    rt = runtime(services)
+    graph = await rt.graph_for(services, tenant)
+    try:
+        profile = await graph.investigation.profile(user.key, licence=graph.licence)
+    except GraphProblem as problem:
+        return [Reply(text=problem.user_message)]
+    if _break_glass(tenant, profile.id, profile.upn):
+        return await _refuse(ctx, cmd, profile.upn, f"{profile.upn} is a break-glass (emergency access) account in "
+                             f"{tenant.name}: Cordon never locks it down. Handle it by hand if you must.")
+    st = store(services)
+    existing = await st.live_for(tenant.tenant_id, profile.id)
+    if existing is not None:
+        return [Reply(text=_pointer(existing))]
+    now = services.clock()
+    elsewhere = bool(services.config.lockdown.approvals_conversation and services.messenger is not None)
+    request: dict[str, Any] = {
+        "id": state.new_request_id(), "nonce": state.new_nonce(), "kind": kind, "state": state.PENDING,
+        "tenant_id": tenant.tenant_id, "tenant_name": tenant.name, "licence": graph.licence,
+        "target": profile.to_dict(), "reason": reason,
+        "requester": {"aad_id": cmd.actor.aad_id, "upn": cmd.actor.upn, "name": cmd.actor.name},
+        "requested_in": {"tenant_id": cmd.tenant_id, "conversation_id": cmd.conversation.id},
+        "offered": steps.offered_steps(kind, graph.licence), "results": {},
+        "created_at": state.iso(now), "updated_at": state.iso(now),
+        "expires_at": state.iso(now + dt.timedelta(minutes=services.config.lockdown.expiry_minutes)),
+        "approvals_elsewhere": elsewhere, "history": [{"state": state.PENDING, "at": state.iso(now)}],
+    }
+    try:
+        await st.create(request)
+    except state.AlreadyActive as exc:
+        return [Reply(text=_pointer(exc.request))]
+    await audit(services, request, kind, "requested", actor=cmd.actor.aad_id or cmd.actor.label, detail=reason)
+    return await _post(cmd, ctx, request, elsewhere)
+
+
+async def _post(cmd: Command, ctx: DialogContext, request: dict[str, Any], elsewhere: bool) -> list[Reply]:
+    """Post the card where approvers decide, and remember where, to update it in place later."""
+    services = ctx.services
+    card = Reply(card=lcards.render(request, services.clock()))
+    replies: list[Reply] = []
+    if elsewhere:
+        conversation = services.config.lockdown.approvals_conversation
+        message_id = await services.messenger.send(conversation, card)  # type: ignore[union-attr]
+        replies.append(Reply(text=f"Asked the approvers in the approvals channel to approve the {request['kind']} "
+                             f"of {lcards.safe(request['target']['upn'])} (request `{request['id']}`, expires "
+                             f"{lcards.when(request['expires_at'])}). The card there shows each step as it runs."))
+    else:
+        conversation = cmd.conversation.id
+        message_id = await ctx.outbox.send(card)
+        runtime(services).outboxes[request["id"]] = ctx.outbox
+    if message_id:
+        def remember(r: dict[str, Any]) -> None:
+            r["card"] = {"conversation_id": conversation, "message_id": message_id}
+
+        await store(services).annotate(request["id"], remember)
+    if request["target"].get("enabled") is False and request["kind"] == "lockdown":
+        replies.append(Reply(text="Note: sign-in is already blocked for this user; the other steps still help."))
+    if request["target"].get("enabled") is True and request["kind"] == "unlock":
+        replies.append(Reply(text="Note: sign-in is already enabled for this user."))
+    return replies
+
+
+async def cancel(cmd: Command, ctx: DialogContext) -> list[Reply]:
+    """`lockdown cancel <id>`: only the requester, and only while it waits for an approver."""
+    if len(cmd.args) != 2:
+        return [Reply(text="Say which request: `lockdown cancel <request id>` (the id is on the card).")]
+    request_id = cmd.args[1].strip().lower()
+    st = store(ctx.services)
+    stored = await st.get(request_id)
+    if stored is None:
+        return [Reply(text=f"There is no lock-down request `{lcards.safe(request_id, 40)}`.")]
+    request = stored.request
+    if (request["requester"].get("aad_id") or "").lower() != (cmd.actor.aad_id or "").lower():
+        return await _refuse(ctx, cmd, request_id, f"Only the requester ({lcards.who(request['requester'])}) may "
+                             "cancel this request; an approver can press Reject instead.")
+    try:
+        request = await st.transition(request_id, {state.PENDING}, state.CANCELLED,
+                                      guard=lambda r: not state.is_expired(r, ctx.services.clock()))
+    except state.WrongState as exc:
+        current = exc.request["state"] if exc.request else "gone"
+        if exc.request and state.is_expired(exc.request, ctx.services.clock()):
+            current = state.EXPIRED
+        return [Reply(text=f"Request `{request_id}` is {current}; there is nothing to cancel.")]
+    await audit(ctx.services, request, "cancel", "cancelled", actor=cmd.actor.aad_id)
+    await publish(ctx.services, request)
+    return [Reply(text=f"Cancelled request `{request_id}`; nothing was changed.")]

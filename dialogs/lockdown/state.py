@@ -1,0 +1,187 @@
+"""The lock-down request as a state machine in storage; every transition is one compare-and-set write.
+
+pending → approved → running → done | partial | failed, or pending → rejected | expired | cancelled.
+The state check happens inside the CAS write, so 50 concurrent Approve presses, or two Cordon processes sharing
+one SQLite file, see exactly one winner. A per-user index document makes "one live request per user" a CAS too.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.storage import Conflict, Storage
+
+PENDING, APPROVED, RUNNING = "pending", "approved", "running"
+DONE, PARTIAL, FAILED = "done", "partial", "failed"
+REJECTED, EXPIRED, CANCELLED = "rejected", "expired", "cancelled"
+LIVE = frozenset({PENDING, APPROVED, RUNNING})
+TERMINAL = frozenset({DONE, PARTIAL, FAILED, REJECTED, EXPIRED, CANCELLED})
+
+# The only moves the machine allows; `running → running` is a runner recording a step or taking over a dead lease.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    PENDING: frozenset({APPROVED, REJECTED, EXPIRED, CANCELLED}),
+    APPROVED: frozenset({RUNNING}),
+    RUNNING: frozenset({RUNNING, DONE, PARTIAL, FAILED}),
+}
+
+REQUEST_PREFIX = "lockdown/request/"
+ACTIVE_PREFIX = "lockdown/active/"
+LEASE = dt.timedelta(minutes=5)  # a runner that has not written for this long is presumed dead
+_ID_ALPHABET = set("abcdefghijklmnopqrstuvwxyz234567")
+
+
+def new_request_id() -> str:
+    """80 random bits, lower-case base32: unguessable, and easy to type in `lockdown cancel <id>`."""
+    return base64.b32encode(secrets.token_bytes(10)).decode().lower()
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def valid_request_id(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 16 and set(value) <= _ID_ALPHABET
+
+
+def iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def parse_iso(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)
+
+
+class AlreadyActive(Exception):
+    """A live request exists for this user; `request` is it."""
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        super().__init__(request["id"])
+        self.request = request
+
+
+class WrongState(Exception):
+    """The request is not in a state that allows this move (someone else decided first, or it ended)."""
+
+    def __init__(self, request: dict[str, Any] | None) -> None:
+        super().__init__(request["state"] if request else "missing")
+        self.request = request
+
+
+@dataclass(frozen=True)
+class Stored:
+    request: dict[str, Any]
+    version: int
+
+
+def is_expired(request: dict[str, Any], now: dt.datetime) -> bool:
+    return request["state"] == PENDING and now >= parse_iso(request["expires_at"])
+
+
+def lease_expired(request: dict[str, Any], now: dt.datetime) -> bool:
+    runner = request.get("runner") or {}
+    until = runner.get("lease_until")
+    return until is None or now >= parse_iso(until)
+
+
+class RequestStore:
+    """Reads and CAS-writes lock-down requests. Holds no state of its own: any number may share one storage."""
+
+    def __init__(self, storage: Storage, clock: Callable[[], dt.datetime]) -> None:
+        self.storage = storage
+        self.clock = clock
+
+    @staticmethod
+    def key(request_id: str) -> str:
+        return REQUEST_PREFIX + request_id
+
+    @staticmethod
+    def active_key(tenant_id: str, user_id: str) -> str:
+        return f"{ACTIVE_PREFIX}{tenant_id}/{user_id.lower()}"
+
+    async def get(self, request_id: str) -> Stored | None:
+        if not valid_request_id(request_id):
+            return None
+        doc = await self.storage.get(self.key(request_id))
+        return None if doc is None else Stored(doc.value, doc.version)
+
+    async def live_for(self, tenant_id: str, user_id: str) -> dict[str, Any] | None:
+        """The live request for this user, if any (an expired pending one does not count)."""
+        index = await self.storage.get(self.active_key(tenant_id, user_id))
+        if index is None:
+            return None
+        stored = await self.get(index.value.get("request_id", ""))
+        if stored is None or stored.request["state"] not in LIVE or is_expired(stored.request, self.clock()):
+            return None
+        return stored.request
+
+    async def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Store a new pending request, unless a live one exists for the same user (raises `AlreadyActive`)."""
+        index_key = self.active_key(request["tenant_id"], request["target"]["id"])
+        for _ in range(20):
+            index = await self.storage.get(index_key)
+            if index is not None:
+                existing = await self.live_for(request["tenant_id"], request["target"]["id"])
+                if existing is not None:
+                    raise AlreadyActive(existing)
+            try:
+                await self.storage.put(index_key, {"request_id": request["id"]}, None if index is None
+                                       else index.version)
+            except Conflict:
+                continue  # someone asked for the same user at the same moment: look again
+            await self.storage.put(self.key(request["id"]), request, None)
+            return request
+        raise Conflict(index_key)
+
+    async def transition(self, request_id: str, allowed_from: Iterable[str], to: str,
+                         change: Callable[[dict[str, Any]], None] | None = None,
+                         guard: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        """Move the request to `to` if it is in one of `allowed_from` (and `guard` holds), as one CAS write.
+
+        A conflicting write by someone else makes us re-read and re-check, so a lost race ends in `WrongState`.
+        """
+        allowed = frozenset(allowed_from)
+        for _ in range(50):
+            stored = await self.get(request_id)
+            if stored is None:
+                raise WrongState(None)
+            request = stored.request
+            state = request["state"]
+            if state not in allowed or (guard is not None and not guard(request)):
+                raise WrongState(request)
+            if to not in TRANSITIONS.get(state, frozenset()):
+                raise ValueError(f"lock-down request cannot go from {state} to {to}")
+            now = iso(self.clock())
+            if to != state:
+                request.setdefault("history", []).append({"state": to, "at": now})
+            request["state"] = to
+            request["updated_at"] = now
+            if change is not None:
+                change(request)
+            try:
+                await self.storage.put(self.key(request_id), request, stored.version)
+                return request
+            except Conflict:
+                continue
+        raise Conflict(self.key(request_id))
+
+    async def annotate(self, request_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
+        """A CAS write that does not change the state (e.g. remember the card's message id)."""
+        for _ in range(50):
+            stored = await self.get(request_id)
+            if stored is None:
+                return None
+            change(stored.request)
+            try:
+                await self.storage.put(self.key(request_id), stored.request, stored.version)
+                return stored.request
+            except Conflict:
+                continue
+        raise Conflict(self.key(request_id))
+
+    async def all(self) -> list[dict[str, Any]]:
+        return [doc.value for _, doc in await self.storage.list(REQUEST_PREFIX)]

@@ -1,0 +1,127 @@
+"""The alert card's buttons through the real endpoint: the role gate, state from storage (not the card), each
+press audited and shown on the card, one Graph call for concurrent presses, Lock down… opening the approval."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from tests.support.botapp import APPROVER, NOBODY, TECH, group_chat
+from tests.support.cards import assert_valid_card
+from tests.support.graph_standin import Fault
+from tests.support.graph_standin.alerts_world import alerts_world
+
+CARD = "application/vnd.microsoft.card.adaptive"
+MESSAGE = "application/vnd.microsoft.activity.message"
+
+
+async def _alert(w) -> tuple[dict, str, str]:
+    """Subscribe, detect, poll: (detection, card id, message id)."""
+    await w.say("alerts on --tenant T0")
+    detection = w.detect(0, 1, minutes_ago=1)
+    await w.poll()
+    call = w.bot.replies(w.channel.id)[-1]
+    card = call.cards[0]
+    return detection, card["actions"][0]["data"]["card"], call.activity_id
+
+
+async def _press(w, verb: str, card_id: str, actor, message_id: str | None = None, conversation=None):
+    return await w.bot.invoke_action(verb, {"card": card_id}, actor=actor, conversation=conversation or w.channel,
+                                     card_message_id=message_id)
+
+
+async def test_confirm_and_dismiss_are_for_approvers_only_and_refusals_are_audited(tmp_path) -> None:
+    async with alerts_world(tmp_path) as w:
+        _, card_id, message_id = await _alert(w)
+        for verb in ("alerts.confirm", "alerts.dismiss"):
+            for actor in (NOBODY, TECH):
+                result = await _press(w, verb, card_id, actor, message_id)
+                assert result.status == 200 and result.body["type"] == MESSAGE
+                assert "only Cordon approvers" in result.body["value"]
+        assert w.risk(0).actions == []
+        refusals = [e for e in await w.services.storage.audit_tail(50) if e.outcome == "refused"]
+        assert len(refusals) == 4
+        assert {e.command for e in refusals} == {"action:alerts.confirm", "action:alerts.dismiss"}
+
+
+async def test_an_approver_confirms_compromised_once_and_the_card_shows_it_for_everyone(tmp_path) -> None:
+    async with alerts_world(tmp_path) as w:
+        detection, card_id, message_id = await _alert(w)
+        result = await _press(w, "alerts.confirm", card_id, APPROVER, message_id)
+        assert result.status == 200 and result.body["type"] == CARD
+        card = result.body["value"]
+        assert_valid_card(card)
+        text = json.dumps(card, ensure_ascii=False)
+        assert "Confirmed compromised — avery.approver@contoso.com" in text
+        assert [a.get("verb") for a in card["actions"] if a.get("verb")] == ["alerts.lockdown"]
+        assert w.risk(0).actions == [("confirmCompromised", [detection["userId"]])]
+        update = w.bot.connector.updates(w.channel.id)[-1]
+        assert update.activity_id == message_id and "Confirmed compromised" in json.dumps(update.cards[0])
+        again = await _press(w, "alerts.dismiss", card_id, APPROVER, message_id)
+        assert again.body["type"] == MESSAGE and "Already confirmed compromised" in again.body["value"]
+        assert len(w.risk(0).actions) == 1
+        entries = [e for e in await w.services.storage.audit_tail(50) if e.command == "action:alerts.confirm"]
+        assert [(e.outcome, e.target, e.tenant) for e in entries] == [("ok", "user1@t0.example", w.tenant_ids[0])]
+
+
+async def test_concurrent_presses_call_graph_once(tmp_path) -> None:
+    async with alerts_world(tmp_path) as w:
+        detection, card_id, message_id = await _alert(w)
+        w.graph.latency = 0.05
+        results = await asyncio.gather(*(_press(w, "alerts.dismiss", card_id, APPROVER, message_id)
+                                         for _ in range(10)))
+        assert all(r.status == 200 for r in results)
+        assert w.risk(0).actions == [("dismiss", [detection["userId"]])]
+        assert sum(1 for r in results if r.body["type"] == CARD) == 1
+
+
+async def test_a_graph_refusal_is_shown_on_the_card_and_the_button_stays(tmp_path) -> None:
+    async with alerts_world(tmp_path) as w:
+        _, card_id, message_id = await _alert(w)
+        w.graph.add_fault(Fault.permission("/riskyUsers/dismiss", times=1))
+        result = await _press(w, "alerts.dismiss", card_id, APPROVER, message_id)
+        card = result.body["value"]
+        assert_valid_card(card)
+        text = json.dumps(card, ensure_ascii=False)
+        assert "IdentityRiskyUser.ReadWrite.All" in text and "❌ Dismissed risk" in text
+        assert "alerts.dismiss" in [a.get("verb") for a in card["actions"]]  # may be pressed again
+        ok = await _press(w, "alerts.dismiss", card_id, APPROVER, message_id)
+        assert "✅ Dismissed risk" in json.dumps(ok.body["value"], ensure_ascii=False)
+
+
+async def test_the_card_id_is_only_a_key_forged_or_foreign_cards_are_refused(tmp_path) -> None:
+    async with alerts_world(tmp_path) as w:
+        _, card_id, message_id = await _alert(w)
+        elsewhere = group_chat("19:elsewhere@thread.v2")
+        await w.bot.install(elsewhere)
+        foreign = await _press(w, "alerts.confirm", card_id, APPROVER, conversation=elsewhere)
+        assert foreign.body["type"] == MESSAGE and "another conversation" in foreign.body["value"]
+        forged = await w.bot.invoke_action("alerts.confirm", {"card": "../../lockdown/x", "user_id": "victim"},
+                                           actor=APPROVER, conversation=w.channel)
+        assert forged.body["type"] == MESSAGE and "not one Cordon posted" in forged.body["value"]
+        unknown = await _press(w, "alerts.confirm", "0" * 32, APPROVER)
+        assert "no longer knows" in unknown.body["value"]
+        assert w.risk(0).actions == []
+
+
+async def test_lock_down_is_for_technicians_and_opens_the_approval_request_asked_by_the_presser(tmp_path) -> None:
+    async with alerts_world(tmp_path) as w:
+        detection, card_id, message_id = await _alert(w)
+        refused = await _press(w, "alerts.lockdown", card_id, APPROVER, message_id)
+        assert "only Cordon technicians" in refused.body["value"]
+        result = await _press(w, "alerts.lockdown", card_id, TECH, message_id)
+        assert result.status == 200
+        card = result.body["value"] if result.body["type"] == CARD else None
+        assert card is not None, result.body
+        assert_valid_card(card)
+        text = json.dumps(card, ensure_ascii=False)
+        assert "Lock-down requested — tess.tech@contoso.com" in text and "request " in text
+        approval = [c for call in w.bot.replies(w.channel.id) for c in call.cards
+                    if "lockdown.approve" in json.dumps(c)]
+        assert approval, "the lock-down approval card was posted"
+        approval_text = json.dumps(approval[-1], ensure_ascii=False)
+        assert "user1@t0.example" in approval_text and "risk alert" in approval_text
+        from dialogs.lockdown.runtime import store
+
+        request = await store(w.services).live_for(w.tenant_ids[0], detection["userId"])
+        assert request["requester"]["aad_id"] == TECH.aad_id and request["state"] == "pending"

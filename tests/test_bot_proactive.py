@@ -1,0 +1,84 @@
+"""Proactive sends through the Messenger (stored references, continue_conversation) and failure mapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialogs.contract import DeliveryError, Reply
+from tests.support.botapp import APP_ID, NOBODY, OTHER_TENANT, TECH, TENANT, BotApp, channel_chat
+from tests.support.cards import assert_valid_card
+
+CARD = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "alert", "wrap": True}]}
+
+
+async def test_send_and_update_reach_an_installed_channel():
+    async with BotApp.started() as bot:
+        chat = channel_chat("19:alerts@thread.tacv2")
+        await bot.install(chat)
+        message_id = await bot.messenger.send(chat.id, Reply(text="risky sign-in", card=CARD))
+        assert message_id
+        [posted] = bot.replies(chat.id)
+        assert posted.text == "risky sign-in"
+        assert_valid_card(posted.cards[0])
+        assert bot.openid.verify_outbound(posted.authorization.split(" ", 1)[1], APP_ID)
+        new_card = {**CARD, "body": [{"type": "TextBlock", "text": "handled", "wrap": True}]}
+        await bot.messenger.update(chat.id, message_id, Reply(card=new_card))
+        [update] = bot.connector.updates(chat.id)
+        assert update.activity_id == message_id and update.cards[0]["body"][0]["text"] == "handled"
+        # Reply.replaces goes to update too
+        assert await bot.messenger.send(chat.id, Reply(card=CARD, replaces=message_id)) == message_id
+        assert len(bot.connector.updates(chat.id)) == 2
+
+
+async def test_unknown_conversation_is_a_gone_delivery_error():
+    async with BotApp.started() as bot:
+        with pytest.raises(DeliveryError) as caught:
+            await bot.messenger.send("19:never-installed@thread.tacv2", Reply(text="x"))
+        assert caught.value.gone
+        assert bot.connector.calls == []
+
+
+@pytest.mark.parametrize("status, gone, retry_after", [(403, True, None), (404, True, None), (429, False, 7.0),
+                                                      (502, False, None)])
+async def test_connector_failures_map_to_delivery_error(status, gone, retry_after):
+    async with BotApp.started() as bot:
+        chat = channel_chat("19:alerts@thread.tacv2")
+        await bot.install(chat)
+        bot.connector.fail(chat.id, status, retry_after=7 if status == 429 else None)
+        with pytest.raises(DeliveryError) as caught:
+            await bot.messenger.send(chat.id, Reply(text="x"))
+        assert caught.value.status == status
+        assert caught.value.gone is gone
+        assert caught.value.retry_after == retry_after
+        with pytest.raises(DeliveryError) as caught:
+            await bot.messenger.update(chat.id, "act-1", Reply(text="x"))
+        assert caught.value.status == status
+
+
+async def test_send_private_opens_a_chat_then_reuses_it_and_reopens_when_gone():
+    async with BotApp.started() as bot:
+        await bot.install(channel_chat())
+        await bot.messenger.send_private(TENANT, NOBODY.aad_id, Reply(text="temporary password: see approver"))
+        await bot.messenger.send_private(TENANT, NOBODY.aad_id, Reply(text="second"))
+        creates = [c for c in bot.connector.calls if c.kind == "create"]
+        assert len(creates) == 1
+        private = bot.connector.private_chats[NOBODY.aad_id]
+        assert [c.text for c in bot.replies(private)] == ["temporary password: see approver", "second"]
+        doc = await bot.storage.get(f"convref/{private}")
+        assert doc.value["tenant_id"] == TENANT and doc.value["kind"] == "personal"
+        bot.connector.fail(private, 403, times=1)  # the user blocked the bot once; the chat is opened again
+        await bot.messenger.send_private(TENANT, NOBODY.aad_id, Reply(text="third"))
+        assert len([c for c in bot.connector.calls if c.kind == "create"]) == 2
+        assert bot.replies(private)[-1].text == "third"
+
+
+async def test_send_private_without_any_conversation_in_the_tenant_fails_clearly():
+    async with BotApp.started() as bot:
+        with pytest.raises(DeliveryError, match="install the app first"):
+            await bot.messenger.send_private(OTHER_TENANT, TECH.aad_id, Reply(text="x"))
+
+
+async def test_services_messenger_is_set_by_build_app():
+    async with BotApp.started() as bot:
+        assert bot.services.messenger is bot.messenger
+        assert bot.messenger is not None

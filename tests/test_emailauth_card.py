@@ -1,0 +1,100 @@
+"""`check` in Teams: through the real router and registry, against NSD; the card is valid AC 1.5 under 28 KB even
+with dozens of findings; "Check again" re-runs the check."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from adapters.config import CordonConfig
+from adapters.emailauth.mta_sts import HttpsOptions
+from adapters.emailauth.report import CheckOptions, check_domain
+from adapters.roles import RoleResolver
+from adapters.storage import MemoryStorage
+from dialogs import cards
+from dialogs.contract import Actor, Conversation, Reply, Services
+from dialogs.emailauth_card import RECHECK_VERB, report_card
+from dialogs.router import Router
+from tests.support.cards import assert_valid_card
+
+CONVERSATION = Conversation(id="19:emailauth@thread.tacv2", kind="channel", tenant_id=None)
+ANYONE = Actor(aad_id="99999999-9999-9999-9999-999999999999", upn="someone@example.com")
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self.typing_shown = 0
+
+    async def send(self, reply: Reply, conversation_id: str | None = None) -> str | None:
+        return "m1"
+
+    async def update(self, message_id: str, reply: Reply, conversation_id: str | None = None) -> None:
+        return None
+
+    async def typing(self) -> None:
+        self.typing_shown += 1
+
+    async def send_private(self, user_aad_id: str, reply: Reply) -> str | None:
+        return None
+
+
+@pytest.fixture
+def router(dns_zones) -> Router:
+    config = CordonConfig()
+    options = CheckOptions(nameservers=[dns_zones.address], https=HttpsOptions(port=1), budget=5.0)
+    services = Services(config=config, storage=MemoryStorage(), extras={"emailauth": options})
+    return Router(services, RoleResolver(config.roles))
+
+
+def texts(card: dict[str, Any]) -> str:
+    return json.dumps(card, ensure_ascii=False)
+
+
+async def test_check_command_answers_with_a_valid_card(router) -> None:
+    outbox = Outbox()
+    replies = await router.handle_text("check ea-weak.test selector1", ANYONE, None, CONVERSATION, outbox)
+    assert len(replies) == 1 and outbox.typing_shown == 1
+    card = replies[0].card
+    assert_valid_card(card)
+    body = texts(card)
+    assert "ea-weak.test" in body and "DMARC" in body and "MTA-STS" in body and "p=none only monitors" in body
+    toggle, again = card["actions"]
+    assert toggle["type"] == "Action.ToggleVisibility" and toggle["targetElements"] == ["findings"]
+    assert again == {"type": "Action.Execute", "title": "Check again", "verb": RECHECK_VERB,
+                     "data": {"domain": "ea-weak.test", "selectors": ["selector1"]}}
+
+
+async def test_aliases_and_bad_input(router) -> None:
+    replies = await router.handle_text("dns EA-GOOD.test.", ANYONE, None, CONVERSATION, Outbox())
+    assert_valid_card(replies[0].card)
+    bad = await router.handle_text("emailauth https://contoso.com", ANYONE, None, CONVERSATION, Outbox())
+    assert bad[0].card is None and "URL" in bad[0].text
+    empty = await router.handle_text("check", ANYONE, None, CONVERSATION, Outbox())
+    assert "Give a domain" in empty[0].text
+
+
+async def test_check_again_reruns_the_check(router) -> None:
+    result = await router.handle_action(RECHECK_VERB, {"domain": "ea-good.test", "selectors": ["custom2024"]},
+                                        ANYONE, None, CONVERSATION, Outbox())
+    assert_valid_card(result.card)
+    assert "custom2024 (rsa 2048)" in texts(result.card)
+    refused = await router.handle_action(RECHECK_VERB, {"domain": "not a domain"}, ANYONE, None, CONVERSATION,
+                                         Outbox())
+    assert refused.card is None and "no dot" in refused.message
+
+
+async def test_many_findings_fit_in_a_valid_card(dns_zones) -> None:
+    report = await check_domain("ea-many.test", CheckOptions(nameservers=[dns_zones.address],
+                                                             https=HttpsOptions(port=1)))
+    card = report_card(report)
+    assert_valid_card(card)
+    huge = copy.deepcopy(report)
+    filler = {"severity": "warning", "code": "mx.host_no_address", "message": "M" * 500, "fix": "F" * 800}
+    for area in huge["checks"].values():
+        area["findings"].extend([dict(filler) for _ in range(40)])
+    big_card = report_card(huge)
+    assert_valid_card(big_card)
+    assert cards.size_of(big_card) < cards.MAX_CARD_BYTES and "more. Run" in texts(big_card)

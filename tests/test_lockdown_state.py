@@ -1,0 +1,129 @@
+"""The lock-down request state machine over real storage (memory and SQLite): one winner per transition."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+
+from adapters.storage import MemoryStorage, SQLiteStorage
+from dialogs.lockdown import state
+from dialogs.lockdown.state import RequestStore
+from tests.support.graph_standin.lockdown_world import START, Clock
+
+TENANT = "3f1e6f43-7d38-4b0e-9a51-1c0f3f0c7a11"
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def storage(request, tmp_path):
+    store = MemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "cordon.db")
+    yield store
+    await store.close()
+
+
+def new_request(user_id: str = "u-1", minutes: int = 30) -> dict:
+    return {"id": state.new_request_id(), "nonce": state.new_nonce(), "kind": "lockdown", "state": state.PENDING,
+            "tenant_id": TENANT, "target": {"id": user_id, "upn": f"{user_id}@contoso.com"},
+            "requester": {"aad_id": "r"}, "requested_in": {}, "created_at": state.iso(START),
+            "expires_at": state.iso(START + dt.timedelta(minutes=minutes))}
+
+
+def test_request_ids_are_random_typeable_and_validated() -> None:
+    ids = {state.new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(state.valid_request_id(i) for i in ids)
+    assert not state.valid_request_id("../../etc") and not state.valid_request_id("A" * 16)
+    assert not state.valid_request_id(None) and state.new_nonce() != state.new_nonce()
+
+
+async def test_one_live_request_per_user_and_concurrent_asks_make_one(storage) -> None:
+    st = RequestStore(storage, Clock())
+    outcomes = await asyncio.gather(*(st.create(new_request()) for _ in range(20)), return_exceptions=True)
+    created = [o for o in outcomes if isinstance(o, dict)]
+    refused = [o for o in outcomes if isinstance(o, state.AlreadyActive)]
+    assert len(created) == 1 and len(refused) == 19
+    assert all(r.request["id"] == created[0]["id"] for r in refused)
+    assert (await st.live_for(TENANT, "U-1"))["id"] == created[0]["id"]  # object ids compared case-insensitively
+    await st.create(new_request("u-2"))  # another user is independent
+
+
+async def test_an_ended_or_expired_request_frees_the_user(storage) -> None:
+    clock = Clock()
+    st = RequestStore(storage, clock)
+    first = await st.create(new_request())
+    await st.transition(first["id"], {state.PENDING}, state.REJECTED)
+    second = await st.create(new_request())
+    clock.advance(minutes=31)
+    assert await st.live_for(TENANT, "u-1") is None
+    third = await st.create(new_request(minutes=60))
+    assert len({first["id"], second["id"], third["id"]}) == 3
+
+
+async def test_only_allowed_moves_happen(storage) -> None:
+    st = RequestStore(storage, Clock())
+    request = await st.create(new_request())
+    with pytest.raises(state.WrongState):
+        await st.transition(request["id"], {state.APPROVED}, state.RUNNING)
+    with pytest.raises(ValueError, match="cannot go from pending to done"):
+        await st.transition(request["id"], {state.PENDING}, state.DONE)
+    done = await st.transition(request["id"], {state.PENDING}, state.CANCELLED)
+    assert done["state"] == state.CANCELLED and [h["state"] for h in done["history"]] == [state.CANCELLED]
+    for target in (state.APPROVED, state.REJECTED, state.EXPIRED):
+        with pytest.raises(state.WrongState):
+            await st.transition(request["id"], {state.PENDING}, target)
+    with pytest.raises(state.WrongState):
+        await st.transition("aaaaaaaaaaaaaaaa", {state.PENDING}, state.APPROVED)
+
+
+async def test_fifty_concurrent_approvals_one_winner(storage) -> None:
+    st = RequestStore(storage, Clock())
+    request = await st.create(new_request())
+
+    async def press(i: int) -> str:
+        try:
+            await st.transition(request["id"], {state.PENDING}, state.APPROVED,
+                                lambda r: r.update(decision={"by": i}))
+            return "won"
+        except state.WrongState:
+            return "lost"
+
+    results = await asyncio.gather(*(press(i) for i in range(50)))
+    assert results.count("won") == 1
+    stored = (await st.get(request["id"])).request
+    assert stored["state"] == state.APPROVED and stored["decision"]["by"] == results.index("won")
+
+
+async def test_two_storage_instances_on_one_sqlite_file_one_winner(tmp_path) -> None:
+    a, b = SQLiteStorage(tmp_path / "shared.db"), SQLiteStorage(tmp_path / "shared.db")
+    try:
+        first, second = RequestStore(a, Clock()), RequestStore(b, Clock())
+        request = await first.create(new_request())
+
+        async def press(st: RequestStore, name: str) -> str | None:
+            try:
+                await st.transition(request["id"], {state.PENDING}, state.APPROVED, lambda r: r.update(by=name))
+                return name
+            except state.WrongState:
+                return None
+
+        winners = [w for w in await asyncio.gather(*(press(first if i % 2 else second, f"p{i}") for i in range(40)))
+                   if w]
+        assert len(winners) == 1
+        assert (await second.get(request["id"])).request["by"] == winners[0]
+        assert (await first.get(request["id"])).request["state"] == state.APPROVED
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_expiry_follows_the_clock(storage) -> None:
+    clock = Clock()
+    st = RequestStore(storage, clock)
+    request = await st.create(new_request(minutes=30))
+    clock.advance(minutes=29, seconds=59)
+    assert not state.is_expired(request, clock())
+    clock.advance(seconds=1)
+    assert state.is_expired(request, clock())
+    with pytest.raises(state.WrongState):
+        await st.transition(request["id"], {state.PENDING}, state.APPROVED,
+                            guard=lambda r: not state.is_expired(r, clock()))

@@ -1,0 +1,255 @@
+"""State: compare-and-set under concurrent writers (tasks, instances, processes), restart, append-only audit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.storage import AuditEntry, Conflict, Document, MemoryStorage, SQLiteStorage, Storage, update
+
+ROOT = Path(__file__).resolve().parents[1]
+WRITERS = 40
+
+
+class YieldingMemoryStorage(MemoryStorage):
+    """MemoryStorage whose reads give way to other tasks, as a networked store would: real interleaving."""
+
+    async def get(self, key: str) -> Document | None:
+        await asyncio.sleep(0)
+        doc = await super().get(key)
+        await asyncio.sleep(0)
+        return doc
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    storage: Storage = YieldingMemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "s.db")
+    yield storage
+    await storage.close()
+
+
+async def race(attempts: list[Callable[[], Any]]) -> tuple[list[Any], int]:
+    """Start every attempt at once; returns the winners' results and how many lost with Conflict."""
+    gate = asyncio.Event()
+
+    async def one(attempt: Callable[[], Any]) -> Any:
+        await gate.wait()
+        return await attempt()
+
+    tasks = [asyncio.create_task(one(a)) for a in attempts]
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    unexpected = [r for r in results if isinstance(r, BaseException) and not isinstance(r, Conflict)]
+    assert not unexpected, unexpected
+    return [r for r in results if not isinstance(r, BaseException)], sum(isinstance(r, Conflict) for r in results)
+
+
+async def test_create_has_exactly_one_winner_among_concurrent_writers(store: Storage) -> None:
+    winners, losers = await race([lambda n=n: store.put("lease", {"owner": n}, None) for n in range(WRITERS)])
+    assert winners == [1] and losers == WRITERS - 1
+    doc = await store.get("lease")
+    assert doc is not None and doc.version == 1 and 0 <= doc.value["owner"] < WRITERS
+
+
+async def test_stale_version_loses_and_only_one_update_of_a_version_wins(store: Storage) -> None:
+    await store.put("approval", {"state": "pending"}, None)
+    winners, losers = await race(
+        [lambda n=n: store.put("approval", {"state": "approved", "by": n}, 1) for n in range(WRITERS)])
+    assert winners == [2] and losers == WRITERS - 1
+    with pytest.raises(Conflict):
+        await store.put("approval", {"state": "rejected"}, 1)  # decided on a stale read
+    with pytest.raises(Conflict):
+        await store.put("approval", {"state": "rejected"}, None)  # "must not exist" but it does
+    doc = await store.get("approval")
+    assert doc is not None and doc.value["state"] == "approved" and doc.version == 2
+
+
+async def test_delete_is_version_checked(store: Storage) -> None:
+    await store.put("k", {"a": 1}, None)
+    with pytest.raises(Conflict):
+        await store.delete("k", 7)
+    with pytest.raises(Conflict):
+        await store.delete("missing", 1)
+    await store.delete("k", 1)
+    assert await store.get("k") is None
+    assert await store.put("k", {"a": 2}, None) == 1  # a deleted key can be created again
+
+
+async def test_update_helper_loses_no_increment_under_contention(store: Storage) -> None:
+    def bump(value: dict[str, Any] | None) -> dict[str, Any]:
+        value = value or {"n": 0, "who": []}
+        return {"n": value["n"] + 1, "who": value["who"]}
+
+    results, losers = await race([lambda: update(store, "counter", bump)
+                                  for _ in range(WRITERS)])
+    assert losers == 0
+    doc = await store.get("counter")
+    assert doc is not None and doc.value["n"] == WRITERS and doc.version == WRITERS
+    assert sorted(version for _, version in results) == list(range(1, WRITERS + 1))
+
+
+async def test_list_matches_the_prefix_literally(store: Storage) -> None:
+    for key in ("conv:a_1", "conv:ab1", "conv:a%", "other:a_1"):
+        await store.put(key, {"key": key}, None)
+    assert [k for k, _ in await store.list("conv:a_")] == ["conv:a_1"]
+    assert [k for k, _ in await store.list("conv:a%")] == ["conv:a%"]
+    assert [k for k, _ in await store.list("conv:")] == ["conv:a%", "conv:a_1", "conv:ab1"]
+
+
+async def test_values_are_copies_not_shared_references(store: Storage) -> None:
+    value = {"items": [1]}
+    await store.put("k", value, None)
+    value["items"].append(2)
+    doc = await store.get("k")
+    assert doc is not None and doc.value == {"items": [1]}
+    doc.value["items"].append(3)
+    again = await store.get("k")
+    assert again is not None and again.value == {"items": [1]}
+
+
+async def test_audit_tail_is_newest_first_filtered_by_tenant_and_stamped_in_utc(store: Storage) -> None:
+    for n in range(5):
+        await store.append_audit(AuditEntry(actor=f"a{n}", command="check", outcome="ok",
+                                            tenant="t1" if n % 2 else "t2", conversation="c", target=f"x{n}"))
+    assert [e.actor for e in await store.audit_tail(3)] == ["a4", "a3", "a2"]
+    assert [e.actor for e in await store.audit_tail(10, tenant="t1")] == ["a3", "a1"]
+    assert await store.audit_tail(0) == []
+    entry = (await store.audit_tail(1))[0]
+    assert entry.at.endswith("+00:00") and entry.target == "x4" and entry.conversation == "c"
+
+
+async def test_two_sqlite_instances_on_one_file_have_exactly_one_winner(tmp_path: Path) -> None:
+    first, second = SQLiteStorage(tmp_path / "shared.db"), SQLiteStorage(tmp_path / "shared.db")
+    try:
+        stores = [first, second]
+        winners, losers = await race([lambda n=n: stores[n % 2].put("lease", {"owner": n % 2}, None)
+                                      for n in range(WRITERS)])
+        assert winners == [1] and losers == WRITERS - 1
+        await first.put("approval", {"state": "pending"}, None)
+        winners, losers = await race([lambda n=n: stores[n % 2].put("approval", {"by": n}, 1) for n in range(WRITERS)])
+        assert winners == [2] and losers == WRITERS - 1
+        doc_first, doc_second = await first.get("approval"), await second.get("approval")
+        assert doc_first == doc_second and doc_first is not None and doc_first.version == 2
+    finally:
+        await first.close()
+        await second.close()
+
+
+_RACER = textwrap.dedent("""
+    import asyncio, json, sys, time
+    sys.path.insert(0, sys.argv[1])
+    from adapters.storage import Conflict, SQLiteStorage, update
+
+    async def main(path, start_file, keys, bumps):
+        store = SQLiteStorage(path)
+        while not __import__("os").path.exists(start_file):
+            time.sleep(0.005)
+        won = []
+        for key in range(keys):
+            try:
+                await store.put(f"lease:{key}", {"pid": __import__("os").getpid()}, None)
+                won.append(key)
+            except Conflict:
+                pass
+        def bump(value):
+            return {"n": (value or {"n": 0})["n"] + 1}
+        for _ in range(bumps):
+            await update(store, "counter", bump)
+        await store.close()
+        print(json.dumps(won))
+
+    asyncio.run(main(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])))
+""")
+
+
+async def test_two_processes_sharing_a_sqlite_file_never_both_win(tmp_path: Path) -> None:
+    db, start, keys, bumps, processes = tmp_path / "shared.db", tmp_path / "go", 150, 60, 3
+    script = tmp_path / "racer.py"
+    script.write_text(_RACER, encoding="utf-8")
+    SQLiteStorage(db)  # create the schema once, as the server does at start
+    procs = [subprocess.Popen([sys.executable, str(script), str(ROOT), str(db), str(start), str(keys), str(bumps)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+    await asyncio.sleep(0.3)
+    start.write_text("go")
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        outputs.append(json.loads(out))
+    every_win = [key for won in outputs for key in won]
+    assert sorted(every_win) == list(range(keys))  # every lease has exactly one winner across the processes
+    check = SQLiteStorage(db)
+    try:
+        doc = await check.get("counter")
+        assert doc is not None and doc.value["n"] == processes * bumps and doc.version == processes * bumps
+    finally:
+        await check.close()
+
+
+async def test_sqlite_state_survives_reopening_and_a_new_process(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "cordon.db"  # the directory is created on first use
+    store = SQLiteStorage(path)
+    await store.put("conversation:19:abc", {"service_url": "https://smba.example"}, None)
+    await store.put("conversation:19:abc", {"service_url": "https://smba2.example"}, 1)
+    await store.append_audit(AuditEntry(actor="a", command="lockdown", outcome="approved", tenant="t"))
+    await store.close()
+
+    reopened = SQLiteStorage(path)
+    doc = await reopened.get("conversation:19:abc")
+    assert doc == Document({"service_url": "https://smba2.example"}, 2)
+    assert [e.command for e in await reopened.audit_tail(5)] == ["lockdown"]
+    await reopened.close()
+
+    code = ("import asyncio, sys; sys.path.insert(0, sys.argv[1]); from adapters.storage import SQLiteStorage\n"
+            "async def main():\n s = SQLiteStorage(sys.argv[2]); d = await s.get('conversation:19:abc')\n"
+            " a = await s.audit_tail(5); print(d.version, d.value['service_url'], a[0].outcome); await s.close()\n"
+            "asyncio.run(main())")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT), str(path)], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.split() == ["2", "https://smba2.example", "approved"]
+
+
+async def test_sqlite_audit_log_refuses_update_and_delete(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    store = SQLiteStorage(path)
+    await store.append_audit(AuditEntry(actor="alice", command="lockdown", outcome="refused", tenant="t"))
+    await store.close()
+    conn = sqlite3.connect(path)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("UPDATE audit SET outcome = 'ok'")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("DELETE FROM audit")
+        conn.rollback()
+        assert conn.execute("SELECT actor, outcome FROM audit").fetchall() == [("alice", "refused")]
+    finally:
+        conn.close()
+    reopened = SQLiteStorage(path)  # the triggers survive reopening (CREATE ... IF NOT EXISTS)
+    conn = sqlite3.connect(path)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("DELETE FROM audit WHERE actor = 'alice'")
+    finally:
+        conn.close()
+        await reopened.close()
+
+
+async def test_memory_audit_entries_cannot_be_changed_through_what_is_returned() -> None:
+    store = MemoryStorage()
+    await store.append_audit(AuditEntry(actor="alice", command="c", outcome="refused"))
+    entries = await store.audit_tail(5)
+    with pytest.raises(AttributeError):
+        entries[0].outcome = "ok"  # type: ignore[misc]
+    entries.clear()
+    assert [e.outcome for e in await store.audit_tail(5)] == ["refused"]
+
