@@ -54,7 +54,8 @@ def serve(users: int, latency: float) -> None:
 
     async def main() -> None:
         standin = GraphStandin(home_tenant=TENANT, extensions=[stats], latency=latency, record=False)
-        standin.state.synthetic_registration = (users, synthetic)
+        items = [synthetic(i) for i in range(users)]  # made up front: the stand-in must cost ~nothing per request
+        standin.state.synthetic_registration = (users, items.__getitem__)
         standin.state.ca_policies = [payloads.ca_policy("Require MFA for all users", include_users=["All"])]
         await standin.start()
         print(json.dumps({"url": standin.url, "environ": standin.environ()}), flush=True)

@@ -31,8 +31,11 @@ def _echo_app(settings: Any, token_provider: Any) -> Any:
     from botbuilder.core import ActivityHandler, TurnContext
     from botbuilder.integration.aiohttp import CloudAdapter
     from botbuilder.schema import CallerIdConstants
-    from botframework.connector.auth import AuthenticationConfiguration, AuthenticationConstants, \
-        BotFrameworkAuthenticationFactory
+    from botframework.connector.auth import (
+        AuthenticationConfiguration,
+        AuthenticationConstants,
+        BotFrameworkAuthenticationFactory,
+    )
 
     from bot.auth import TokenProviderCredentialFactory
 

@@ -85,13 +85,18 @@ def spf_card(request: SpfRequest, result: Any) -> dict[str, Any]:
     facts = [("Deciding term", quote(result.mechanism, 120) if result.mechanism else "—"),
              ("Path", " → ".join(quote(step, 80) for step in result.path[:12]) or "—"),
              ("DNS lookups", f"{result.dns_lookups} of 10 (void {result.void_lookups} of 2)")]
-    if result.explanation:
-        facts.append(("Explanation", quote(result.explanation, 300)))
+    if result.explanation:  # text from the domain's DNS: shown, but no markdown link may be built from it
+        facts.append(("Explanation", _no_links(quote(result.explanation, 300))))
     if result.reason and verdict in ("permerror", "temperror", "none"):
-        facts.append(("Why", quote(result.reason, 300)))
+        facts.append(("Why", _no_links(quote(result.reason, 300))))
     body.append(cards.facts(facts))
     data = {"domain": request.domain, "ip": request.ip, "sender": request.sender, "helo": request.helo}
     return cards.card(body, [cards.execute("Check again", RECHECK_VERB, data)])
+
+
+def _no_links(text: str) -> str:
+    """Break markdown link syntax (`[label](url)`) in text that came from DNS."""
+    return text.replace("](", "] (")
 
 
 def _settings(services: Services) -> dict[str, Any]:

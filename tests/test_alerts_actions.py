@@ -125,3 +125,13 @@ async def test_lock_down_is_for_technicians_and_opens_the_approval_request_asked
 
         request = await store(w.services).live_for(w.tenant_ids[0], detection["userId"])
         assert request["requester"]["aad_id"] == TECH.aad_id and request["state"] == "pending"
+
+
+async def test_a_press_from_a_thread_of_the_same_channel_is_the_same_conversation(tmp_path) -> None:
+    from tests.support.botapp import channel_chat
+
+    async with alerts_world(tmp_path) as w:
+        _, card_id, message_id = await _alert(w)
+        thread = channel_chat(w.channel.team_id, w.channel.channel_id, message_id=message_id)
+        result = await _press(w, "alerts.confirm", card_id, APPROVER, message_id, conversation=thread)
+        assert result.body["type"] == CARD and "Confirmed compromised" in json.dumps(result.body["value"])

@@ -247,3 +247,20 @@ async def test_the_background_hook_polls_and_stops_cleanly(tmp_path) -> None:
         assert calls
         await stop(w.services)
         assert task.done() and not task.cancelled()
+
+
+async def test_identity_protection_429s_without_retry_after_are_waited_out_and_the_connector_5xx_retried(
+        tmp_path) -> None:
+    async with alerts_world(tmp_path) as w:
+        await w.say("alerts on --tenant T0")
+        alert = w.detect(0, 1, minutes_ago=1)
+        w.graph.add_fault(Fault.throttle("/identityProtection/riskDetections", times=2))  # no Retry-After
+        w.bot.connector.fail(w.channel.id, 502, times=1)
+        before = len(w.sleep.waits)
+        assert [(r.detection_id, r.status) for r in await w.poll()] == [(alert["id"], "sent")]
+        waits = w.sleep.waits[before:]
+        assert len(w.graph.graph_requests("/identityProtection/riskDetections")) == 3
+        assert any(1.0 <= x <= 2.0 for x in waits) and any(2.0 <= x <= 4.0 for x in waits)  # 2 s, 4 s with jitter
+        assert len(w.cards()) == 1
+        state, _ = await st.tenant_state(w.services.storage, w.tenant_ids[0])
+        assert state["last_error"] is None and state["pending"] == {}

@@ -141,6 +141,7 @@ async def test_only_the_requester_may_cancel(world) -> None:
     (ok,) = await flow.say(f"lockdown cancel {request['id'].upper()}")
     assert "Cancelled" in ok.text and (await flow.only_request())["state"] == state.CANCELLED
     assert "actions" not in flow.outbox.updates[-1][1].card
+    assert_valid_card(flow.outbox.updates[-1][1].card)
     assert "is cancelled" in (await flow.say(f"lockdown cancel {request['id']}"))[0].text
     assert "no lock-down request" in (await flow.say("lockdown cancel zzzzzzzzzzzzzzzz"))[0].text
     assert "cancelled" in (await flow.press("lockdown.approve", button_data(card))).message
@@ -241,3 +242,14 @@ async def test_the_temporary_password_reaches_only_the_approver_and_no_log(world
     assert caplog.records and not any(password in r.getMessage() for r in caplog.records)
     final = texts(messenger.updates[-1][2].card)
     assert ("1:1 chat" in final) if delivery == "approver_chat" else ("not shown to anyone" in final)
+
+
+async def test_without_a_messenger_the_password_goes_to_the_approvers_own_outbox(world) -> None:
+    flow, card, _ = await asked(world)  # the console: no messenger, the approver's turn outbox only
+    await flow.press("lockdown.approve", {**button_data(card), "step_reset_password": "true"})
+    await flow.drain()
+    (password,) = world.data.passwords()
+    ((user, reply),) = flow.outbox.private
+    assert user == APPROVER.aad_id and password in reply.text
+    assert "Enabled: no (sign-in blocked)" in texts(flow.outbox.updates[-1][1].card)
+    assert password not in str([r.card for r in flow.outbox.sent] + [r.card for _, r in flow.outbox.updates])

@@ -192,6 +192,8 @@ async def test_a_second_process_resumes_after_a_crash_and_repeats_nothing_done(w
     final = await second.only_request()
     assert final["state"] == state.DONE, final["results"]
     assert len(world.writes("block")) == 1 and len(world.writes("rule")) == 3 and len(world.writes("confirm")) == 1
+    assert "tried again after Cordon restarted" in final["results"]["revoke_sessions"]["detail"]
+    assert "tried again" not in final["results"]["block_sign_in"]["detail"]
     assert ("lockdown:resume", "ok") in [(e.command, e.outcome) for e in await storage.audit_tail(50)]
     await second.services.storage.close()
     await storage.close()

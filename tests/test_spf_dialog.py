@@ -21,6 +21,8 @@ ZONE = {
     "@": [("TXT", "v=spf1 include:_spf.dialog.test -all exp=why.dialog.test")],
     "_spf": [("TXT", "v=spf1 ip4:192.0.2.0/24 ~all")],
     "why": [("TXT", "Not allowed: " + "%{i} " * 60)],
+    "md": [("TXT", "v=spf1 -all exp=mdwhy.dialog.test")],
+    "mdwhy": [("TXT", "See [our policy](https://evil.example/login)")],
 }
 
 
@@ -110,3 +112,9 @@ async def test_check_again_button_evaluates_again(server):
     refused = await router.handle_action("spf.recheck", {"domain": "x", "ip": "nope"}, NOBODY, "t-1",
                                          CONVERSATION, Outbox(), card_message_id="m-1")
     assert refused.card is None and refused.message
+
+
+async def test_explanation_from_dns_cannot_make_a_markdown_link(server):
+    replies = await say(router_for(server.address), "spf md.dialog.test 192.0.2.7")
+    text = card_text(replies[-1].card)
+    assert "[our policy] (https://evil.example/login)" in text and "](" not in text

@@ -232,3 +232,13 @@ async def test_tree_is_walked_breadth_first_in_parallel_asking_each_name_once(pr
 async def test_tests_zones_file_is_linted(dns_zones):
     result = await analyse_spf("plusall.spf-lint.test", CheckResolver(nameservers=[dns_zones.address], timeout=2))
     assert result["status"] == "fail" and "spf.plus_all" in codes(result)
+
+
+async def test_a_redirect_that_all_overrides_is_not_counted_or_followed(server):
+    result = await lint(server, "redir-all")
+    assert result["dns_lookups"] == 0
+
+
+async def test_nonexistent_domain_is_named_as_such(server):
+    result = await lint(server, "nothing")
+    assert "does not exist" in result["findings"][0]["message"]

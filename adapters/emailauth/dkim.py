@@ -43,6 +43,11 @@ async def _lookup(resolver: CheckResolver, domain: str, selector: str) -> Select
     return result
 
 
+def _load_key_parser() -> None:
+    """Keys are likely: load the RSA parser (cryptography) in a thread while the selector queries travel."""
+    import cryptography.hazmat.primitives.serialization  # noqa: F401
+
+
 async def _names(resolver: CheckResolver, name: str, rdtype: str) -> list[str]:
     try:
         answer = await resolver.query(name, rdtype)
@@ -68,7 +73,9 @@ async def analyse_dkim(domain: str, resolver: CheckResolver, selectors: tuple[st
         if isinstance(answer, DnsAnswer) and answer.status == "nxdomain":
             return []
         rest = [s for s in COMMON_SELECTORS if s not in user]
-        return list(await asyncio.gather(*(_lookup(resolver, domain, s) for s in rest)))
+        found, _ = await asyncio.gather(asyncio.gather(*(_lookup(resolver, domain, s) for s in rest)),
+                                        asyncio.to_thread(_load_key_parser))
+        return list(found)
 
     mine = asyncio.gather(*(_lookup(resolver, domain, s) for s in user))
     probe_answer, mx_hosts, txt, given, found = await asyncio.gather(

@@ -52,8 +52,9 @@ def tree_walk_org_domain(domain: str, found: dict[str, DmarcRecord]) -> str | No
 
 async def analyse_dmarc(domain: str, resolver: CheckResolver) -> dict[str, Any]:
     levels = walk_levels(domain)
-    psl_org = org_domain(domain)
-    answers = dict(zip(levels, await asyncio.gather(*(_level(resolver, n) for n in levels)), strict=True))
+    psl, *asked = await asyncio.gather(asyncio.to_thread(org_domain, domain), *(_level(resolver, n) for n in levels))
+    psl_org: str | None = psl
+    answers = dict(zip(levels, asked, strict=True))
     findings: list[Finding] = []
     parsed: dict[str, DmarcRecord] = {}
     policy_at: str | None = None

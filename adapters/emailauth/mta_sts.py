@@ -7,6 +7,7 @@ cost more than the one round trip saved by fetching blindly."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from adapters.dns.resolver import CheckResolver, DnsFailure
 from adapters.emailauth.findings import Finding, could_not_check, decode_record, finding, quote, status_from
 from adapters.emailauth.mta_sts_policy import judge_policy, judge_sts_record, parse_policy, policy_text
-from adapters.http_fetch import FetchError, fetch_https
+from adapters.http_fetch import FetchError, default_ssl_context, fetch_https
 
 MAX_POLICY_BYTES = 65_536
 
@@ -37,6 +38,10 @@ async def _mx_hosts(resolver: CheckResolver, domain: str) -> list[str] | None:
 
 
 async def _fetch(resolver: CheckResolver, domain: str, options: HttpsOptions) -> bytes | FetchError | DnsFailure:
+    # aiohttp and the system CA store take a few hundred ms of CPU to load at a cold start (the CLI): load them in
+    # a thread so the other areas' lookups keep moving meanwhile.
+    context = options.ssl_context or await asyncio.to_thread(default_ssl_context)
+    await asyncio.to_thread(importlib.import_module, "aiohttp")
     from adapters.dns.http import CheckResolverForAiohttp
 
     host = f"mta-sts.{domain}"
@@ -48,7 +53,7 @@ async def _fetch(resolver: CheckResolver, domain: str, options: HttpsOptions) ->
         timeout = max(0.1, min(timeout, remaining))
     try:
         fetched = await fetch_https(f"https://{host}{port}/.well-known/mta-sts.txt", resolver=aio_resolver,
-                                    ssl_context=options.ssl_context, max_bytes=MAX_POLICY_BYTES, timeout=timeout)
+                                    ssl_context=context, max_bytes=MAX_POLICY_BYTES, timeout=timeout)
     except FetchError as exc:
         if exc.kind == "dns":
             if aio_resolver.failures:

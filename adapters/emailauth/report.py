@@ -83,6 +83,15 @@ async def _guard(area: str, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
 async def check_domain(domain: str, options: CheckOptions | None = None,
                        resolver: CheckResolver | None = None) -> dict[str, Any]:
     """The report for one domain (already normalised: lower-case ASCII, no trailing dot)."""
+    options = options or CheckOptions()
+    resolver = resolver or CheckResolver(nameservers=options.nameservers, timeout=options.query_timeout,
+                                         budget=options.budget)
+    started, checked_at = time.monotonic(), dt.datetime.now(dt.UTC)
+    prefetch = [asyncio.ensure_future(_quietly(resolver, name, rdtype))
+                for name, rdtype in first_questions(domain, options.selectors)]
+    warm_up = asyncio.ensure_future(asyncio.to_thread(_warm_up))  # not awaited by the areas
+    await asyncio.to_thread(_import_areas)  # a cold start's imports, while the first answers travel
+
     from adapters.emailauth.bimi import analyse_bimi
     from adapters.emailauth.dkim import analyse_dkim
     from adapters.emailauth.dmarc import analyse_dmarc
@@ -91,10 +100,6 @@ async def check_domain(domain: str, options: CheckOptions | None = None,
     from adapters.emailauth.mx import analyse_mx
     from adapters.emailauth.tls_rpt import analyse_tls_rpt
 
-    options = options or CheckOptions()
-    resolver = resolver or CheckResolver(nameservers=options.nameservers, timeout=options.query_timeout,
-                                         budget=options.budget)
-    started, checked_at = time.monotonic(), dt.datetime.now(dt.UTC)
     spf = _spf_analyser()
     dmarc_task = asyncio.ensure_future(_guard("dmarc", analyse_dmarc(domain, resolver)))
     work: dict[str, Awaitable[dict[str, Any]]] = {
@@ -122,6 +127,7 @@ async def check_domain(domain: str, options: CheckOptions | None = None,
             checks[area] = _error(area, "budget", f"Not finished within the {options.budget:g} s time budget: "
                                   "could not check.")
     _cross_findings(domain, checks)
+    await asyncio.gather(warm_up, *prefetch, return_exceptions=True)
     return {
         "domain": domain,
         "checked_at": checked_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -130,6 +136,41 @@ async def check_domain(domain: str, options: CheckOptions | None = None,
         "grade": grade(checks),
         "checks": checks,
     }
+
+
+def first_questions(domain: str, selectors: tuple[str, ...]) -> list[tuple[str, str]]:
+    """What every check asks first, known from the domain alone: sent before anything else is loaded."""
+    from adapters.emailauth.dmarc import walk_levels
+
+    names = [(domain, "TXT"), (domain, "MX"), (domain, "SPF"), (f"_domainkey.{domain}", "TXT"),
+             (f"_mta-sts.{domain}", "TXT"), (f"_smtp._tls.{domain}", "TXT"), (f"default._bimi.{domain}", "TXT"),
+             (domain, "DNSKEY"), (domain, "DS")]
+    names += [(f"_dmarc.{level}", "TXT") for level in walk_levels(domain)]
+    names += [(f"{selector}._domainkey.{domain}", "TXT") for selector in selectors]
+    return names
+
+
+async def _quietly(resolver: CheckResolver, name: str, rdtype: str) -> None:
+    """Ask now; the answer (or failure) waits in the resolver's cache for the area that needs it."""
+    try:
+        await resolver.query(name, rdtype)
+    except Exception:  # noqa: BLE001 - the area asking the same question sees and reports the failure
+        pass
+
+
+def _import_areas() -> None:
+    import importlib
+
+    for module in ("bimi", "dkim", "dmarc", "dnssec", "mta_sts", "mx", "tls_rpt"):
+        importlib.import_module(f"adapters.emailauth.{module}")
+    _spf_analyser()
+
+
+def _warm_up() -> None:
+    """The public suffix list, loaded in a thread during the first round trips."""
+    from adapters.emailauth.orgdomain import org_domain
+
+    org_domain("example.com")
 
 
 async def _unavailable() -> dict[str, Any]:

@@ -46,11 +46,12 @@ def lint_tree(tree: SpfTree) -> dict[str, Any]:
             "error", "spf.dns_error", f"Could not check SPF: {quote(root.error or '', 200)}.",
             "Try again; if it persists, check that the domain's name servers answer TXT queries.")] + legacy)
     if root.state == "none":
-        record = "v=spf1 mx -all" if tree.has_mx else "v=spf1 -all"
-        why = ("lists your MX hosts as senders; add the ip4:/include: of every other service that sends as you"
-               if tree.has_mx else "says this domain sends no mail (it has no MX)")
+        record = "v=spf1 -all" if tree.has_mx is False else "v=spf1 mx -all"
+        why = ("the domain has no MX, so this says it sends no mail" if tree.has_mx is False else
+               "it lists your MX hosts as senders; add the ip4:/include: of every other service that sends as you")
+        what = "does not exist (NXDOMAIN)" if not root.exists else "publishes no SPF record"
         return _result("none", None, 0, 0, [finding(
-            "error", "spf.missing", f"{root.domain} publishes no SPF record, so anyone can send as it.",
+            "error", "spf.missing", f"{root.domain} {what}, so SPF cannot protect it.",
             f'Publish a TXT record at {root.domain}: "{record}" ({why}).')] + legacy)
     if root.state == "several":
         return _result("fail", None, 0, 0, [finding(

@@ -74,6 +74,8 @@ class TokenSource:
 
         session = requests.Session()
         session.verify = self._verify
+        if not isinstance(self._verify, bool):  # an explicit CA bundle must win over REQUESTS_CA_BUNDLE
+            session.trust_env = False
         tenant = self.tenant
         if tenant.credential == "managed_identity":
             identity = (msal.UserAssignedManagedIdentity(client_id=tenant.client_id) if tenant.client_id
@@ -117,6 +119,8 @@ class TokenSource:
             except GraphProblem:
                 raise
             except Exception as exc:  # noqa: BLE001 - requests/msal errors: never leak details with secrets
+                if hasattr(exc, "error") and hasattr(exc, "error_description"):  # msal raised a refusal
+                    raise self._refusal({"error": exc.error, "error_description": exc.error_description}) from None
                 log.warning("token request for %s failed: %s", self.tenant.name, type(exc).__name__)
                 raise GraphProblem("unavailable", f"Cordon could not get a token for {self.tenant.name} "
                                    f"({self.tenant.credential.replace('_', ' ')}): {type(exc).__name__}; try again "

@@ -157,15 +157,20 @@ async def build_report(gateway: Any, tenant: TenantConfig, *,
                        page_size: int = PAGE_SIZE) -> TenantReport:
     """Aggregate the whole tenant; `on_row` sees every user once, `on_progress` runs after each page."""
     report = TenantReport(tenant=tenant.name)
+
+    def count(page: list[dict[str, Any]]) -> None:
+        for item in page:
+            level = report.add(item)
+            if on_row is not None:
+                on_row(item, level)
+
     enforcement = asyncio.ensure_future(_enforcement(gateway, tenant, report))
     try:
         async for page in gateway.pages(tenant, permissions.REGISTRATION, REPORT_PATH,
                                         {"$top": page_size, "$select": REPORT_FIELDS}):
             report.pages += 1
-            for item in page:
-                level = report.add(item)
-                if on_row is not None:
-                    on_row(item, level)
+            # counted in a worker thread so the loop can send the next page's request meanwhile
+            await asyncio.to_thread(count, page)
             if on_progress is not None:
                 await on_progress(report)
         await enforcement

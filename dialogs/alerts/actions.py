@@ -35,6 +35,11 @@ async def _audit(ctx: DialogContext, act: CardAction, doc: dict[str, Any] | None
         detail=(detail or "")[:500] or None))
 
 
+def _channel_of(conversation_id: str) -> str:
+    """Teams adds `;messageid=<thread>` to a channel's conversation id for each thread: the same channel."""
+    return conversation_id.split(";messageid=", 1)[0]
+
+
 async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | None, int | None, str | None]:
     """The stored card for this press, or why the press is refused."""
     card_id = act.data.get("card")
@@ -43,7 +48,7 @@ async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | N
     doc = await ctx.services.storage.get(card_key(card_id))
     if doc is None:
         return None, None, "Cordon no longer knows this alert card (it may be from another installation)."
-    if doc.value.get("conversation_id") != act.conversation.id:
+    if _channel_of(doc.value.get("conversation_id") or "") != _channel_of(act.conversation.id):
         return None, None, "This alert card belongs to another conversation; press the button where it was posted."
     return doc.value, doc.version, None
 

@@ -158,7 +158,13 @@ class Poller:
             mark = parse_time(state.get("watermark"))
             user_mark = parse_time(state.get("user_watermark"))
             found = await self.source.detections(tenant_id, mark - overlap if mark else first)
-            changed = await self.source.risky_users(tenant_id, user_mark - overlap if user_mark else first)
+            seen = state.get("seen", {})
+            fresh = [d for d in found if d.id not in seen and not d.quiet
+                     and any(meets(d.risk_level, s.level) for s in subs)]
+            # the risky-user query waits for the tenant's next second anyway: look the sign-ins up meanwhile
+            changed, fresh = await asyncio.gather(
+                self.source.risky_users(tenant_id, user_mark - overlap if user_mark else first),
+                self._enrich(tenant_id, fresh))
         except GraphProblem as problem:
             if problem.kind == "licence":  # 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant
                 await self._not_licensed(tenant_id, "refused", now)
@@ -167,18 +173,9 @@ class Poller:
             await self._failed(tenant_id, problem.user_message, now)
             outcome.error, outcome.problem = problem.user_message, problem
             return
-        seen = state.get("seen", {})
-        fresh = {d.id: d for d in found if d.id not in seen}
-        users_with_detections = {d.user_id for d in fresh.values()}
-        fresh_users = {u.id: u for u in changed if u.id not in seen and u.user_id not in users_with_detections}
-        wanted = [d for d in (*fresh.values(), *fresh_users.values())
-                  if not d.quiet and any(meets(d.risk_level, s.level) for s in subs)]
-        if wanted and self.config.enrich_sign_ins:
-            try:
-                enriched = {d.id: d for d in await self.source.enrich(tenant_id, wanted)}
-                wanted = [enriched.get(d.id, d) for d in wanted]
-            except GraphProblem as problem:  # the app name is a nicety: alert without it
-                log.info("sign-in enrichment for %s skipped: %s", tenant_id, problem.user_message)
+        users_with_detections = {d.user_id for d in fresh}
+        wanted = [*fresh, *(u for u in changed if u.id not in seen and u.user_id not in users_with_detections
+                            and not u.quiet and any(meets(u.risk_level, s.level) for s in subs))]
         queue = {s.conversation_id: [d.to_json() for d in sorted(wanted, key=lambda d: d.detected)
                                      if meets(d.risk_level, s.level)] for s in subs}
         newest = max((d.detected for d in found), default=None)
@@ -205,6 +202,19 @@ class Poller:
 
         await st.change_tenant_state(self.services.storage, tenant_id, change)
         outcome.polled = True
+
+    async def _enrich(self, tenant_id: str, detections: list[Detection]) -> list[Detection]:
+        """The app name from each sign-in; a nicety, so a failure leaves the detections as they are."""
+        from adapters.graph.errors import GraphProblem
+
+        if not detections or not self.config.enrich_sign_ins:
+            return detections
+        try:
+            enriched = {d.id: d for d in await self.source.enrich(tenant_id, detections)}
+        except GraphProblem as problem:
+            log.info("sign-in enrichment for %s skipped: %s", tenant_id, problem.user_message)
+            return detections
+        return [enriched.get(d.id, d) for d in detections]
 
     async def _not_licensed(self, tenant_id: str, licence: str, now: dt.datetime) -> None:
         def change(value: dict[str, Any]) -> None:

@@ -24,8 +24,8 @@ USAGE = {"lockdown": "lockdown alice@contoso.com phished, mailing her contacts",
          "unlock": "unlock alice@contoso.com password changed, MFA re-registered"}
 
 
-@command("lockdown", summary="Ask an approver to contain an account: block sign-in, revoke sessions, disable "
-         "suspicious inbox rules (and more). `lockdown cancel <id>` withdraws your request.",
+@command("lockdown", summary="Ask an approver to lock an account down (sign-in, sessions, inbox rules); "
+         "`lockdown cancel <id>` withdraws it.",
          usage=USAGE["lockdown"], role=Role.TECHNICIAN, slow=True)
 async def lockdown_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     if cmd.args and cmd.args[0].lower() == "cancel":
@@ -124,7 +124,8 @@ async def _post(cmd: Command, ctx: DialogContext, request: dict[str, Any], elsew
     else:
         conversation = cmd.conversation.id
         message_id = await ctx.outbox.send(card)
-        runtime(services).outboxes[request["id"]] = ctx.outbox
+        if services.messenger is None:  # the console: later updates can only go through this outbox
+            runtime(services).outboxes[request["id"]] = ctx.outbox
     if message_id:
         def remember(r: dict[str, Any]) -> None:
             r["card"] = {"conversation_id": conversation, "message_id": message_id}

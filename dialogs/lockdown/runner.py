@@ -90,6 +90,8 @@ async def run(services: Services, request_id: str) -> dict[str, Any] | None:
     async def record(key: str, result: dict[str, Any]) -> dict[str, Any]:
         def change(r: dict[str, Any]) -> None:
             r["results"][key] = {**result, "at": iso(services.clock())}
+            if key in ("block_sign_in", "enable_sign_in") and result["status"] == steps.OK:
+                r["target"]["enabled"] = key == "enable_sign_in"  # the card's facts follow what was done
             r["runner"]["lease_until"] = iso(services.clock() + LEASE)
 
         return await st.transition(request_id, {state.RUNNING}, state.RUNNING, change, guard=mine)
@@ -108,6 +110,8 @@ async def run(services: Services, request_id: str) -> dict[str, Any] | None:
             request = await record(key, {"status": steps.STARTED})
             await publish(services, request)
             outcome = await _execute(key, request, graph, services)
+            if previous.get("status") == steps.STARTED:  # safe to repeat, and repeated: say so
+                outcome["detail"] = f"{outcome.get('detail', '')} (tried again after Cordon restarted)".strip()
             request = await record(key, outcome)
             await audit(services, request, f"step:{key}", outcome["status"], detail=outcome.get("detail"))
             await publish(services, request)
@@ -124,24 +128,28 @@ async def run(services: Services, request_id: str) -> dict[str, Any] | None:
         return None
     await audit(services, request, "finished", final)
     await publish(services, request)
+    rt.outboxes.pop(request_id, None)
     return request
 
 
-async def _graph(services: Services, request: dict[str, Any]) -> TenantGraph | None:
+async def _graph(services: Services, request: dict[str, Any]) -> TenantGraph | str:
+    """Graph for the request's tenant, or the reason there is none (said on the card for every step)."""
     gateway = services.graph
-    tenant = next((t for t in services.config.tenants if t.tenant_id == request["tenant_id"]), None)
-    if tenant is None and gateway is not None:
-        tenant = gateway.directory.by_id(request["tenant_id"])
+    tenant = gateway.directory.by_id(request["tenant_id"]) if gateway is not None else None
     if tenant is None:
-        return None
-    return await runtime(services).graph_for(services, tenant)
+        return f"The tenant {request.get('tenant_name')} is not configured in this Cordon (any more)."
+    try:
+        return await runtime(services).graph_for(services, tenant)
+    except Exception:  # noqa: BLE001 - every step then says so; details to the log only
+        correlation = uuid.uuid4().hex[:12]
+        log.exception("lock-down %s: no Graph for %s (correlation id %s)", request["id"], tenant.name, correlation)
+        return f"Cordon could not reach Microsoft Graph for {tenant.name} (correlation id {correlation})."
 
 
-async def _execute(key: str, request: dict[str, Any], graph: TenantGraph | None,
+async def _execute(key: str, request: dict[str, Any], graph: TenantGraph | str,
                    services: Services) -> dict[str, Any]:
-    if graph is None:
-        return {"status": steps.FAILED, "detail": f"The tenant {request.get('tenant_name')} is no longer configured "
-                "in Cordon."}
+    if isinstance(graph, str):
+        return {"status": steps.FAILED, "detail": graph}
     try:
         return await steps.execute(key, request, graph.containment, services, list(graph.tenant.domains))
     except Exception:  # noqa: BLE001 - one broken step must not stop the others; details to the log only
@@ -150,9 +158,9 @@ async def _execute(key: str, request: dict[str, Any], graph: TenantGraph | None,
         return {"status": steps.FAILED, "detail": f"Unexpected error (correlation id {correlation})."}
 
 
-async def investigate(services: Services, request: dict[str, Any], graph: TenantGraph | None) -> dict[str, Any]:
+async def investigate(services: Services, request: dict[str, Any], graph: TenantGraph | str) -> dict[str, Any]:
     """The summary under the steps; each part that Graph refuses says why instead."""
-    if graph is None:
+    if isinstance(graph, str):
         return {}
     since = services.clock() - dt.timedelta(days=SUMMARY_DAYS)
     user_id = request["target"]["id"]

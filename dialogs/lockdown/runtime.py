@@ -1,8 +1,8 @@
 """Per-process lock-down machinery: the runner's identity, its background tasks, and how Graph is reached.
 
 Kept in `Services.extras["lockdown"]`, created on first use. `owner` names this process in a running request's
-lease, so two Cordon processes on one store never run the same request at once. Tests replace `graph_for` to
-point at a stand-in, and `await drain()` to wait for background runs.
+lease, so two Cordon processes on one store never run the same request at once. `outboxes` holds the turn outbox
+of a request only when there is no messenger (the console). Tests `await drain()` to wait for background runs.
 """
 
 from __future__ import annotations

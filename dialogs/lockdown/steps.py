@@ -18,6 +18,7 @@ from adapters.graph.containment import EXCHANGE_ADMIN_MAILBOXES, Containment
 from adapters.graph.errors import GraphProblem
 from dialogs.contract import Reply, Services
 from dialogs.lockdown import rules
+from dialogs.lockdown.runtime import runtime
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +153,13 @@ async def _reset_password(graph: Containment, request: dict[str, Any], services:
                     "The user must change it at next sign-in. Hand it over by phone or in person; do not paste it "
                     "into a channel.")
     delivered = False
-    if services.messenger is not None and approver.get("aad_id"):
+    outbox = runtime(services).outboxes.get(request["id"])  # the console has no messenger, only the turn's outbox
+    if approver.get("aad_id") and (services.messenger is not None or outbox is not None):
         try:
-            await services.messenger.send_private(approver.get("tenant_id") or "", approver["aad_id"], message)
+            if services.messenger is not None:
+                await services.messenger.send_private(approver.get("tenant_id") or "", approver["aad_id"], message)
+            else:
+                await outbox.send_private(approver["aad_id"], message)  # type: ignore[union-attr]
             delivered = True
         except Exception as exc:  # noqa: BLE001 - the reset happened; say the delivery failed, never the password
             log.warning("could not deliver a temporary password for lock-down %s: %s", request["id"],

@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -58,7 +59,8 @@ class GraphStandin:
     """Start with `async with GraphStandin(home_tenant=...) as graph:`; `graph.url` is the Graph endpoint."""
 
     def __init__(self, *, home_tenant: str, extensions: Iterable[Extension] = (), latency: float = 0.0,
-                 max_page: int = 999, default_page: int = 100, record: bool = True) -> None:
+                 max_page: int = 999, default_page: int = 100, record: bool = True,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.home_tenant = home_tenant
         self.tenants: dict[str, TenantState] = {home_tenant: TenantState(home_tenant)}
         self.faults: list[Fault] = []
@@ -74,8 +76,12 @@ class GraphStandin:
         self.next_link_base: str | None = None  # send nextLinks to another origin (token-leak tests)
         self.extensions = list(extensions)
         self.models: dict[str, str] = {}  # GET route -> msgraph model ("module:Class") its answers must parse into
+        self.apps: dict[tuple[str, str], Any] = {}  # (tenant, client id) -> authority.AppRegistration
+        self.token_requests: list[dict[str, str]] = []
+        self.tls = tls
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.authority_url = ""  # https://localhost:PORT, when started with `tls` (msal needs https)
 
     # --- state ---------------------------------------------------------------------------------------------------
     @property
@@ -196,12 +202,12 @@ class GraphStandin:
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
     def build_app(self) -> web.Application:
-        from tests.support.graph_standin import routes_directory, routes_mfa
+        from tests.support.graph_standin import authority, routes_directory, routes_mfa
 
         app = web.Application(middlewares=[self._graph_front])
         app.router.add_get("/msi/token", self._app_service_token)
         app.router.add_get("/metadata/identity/oauth2/token", self._imds_token)
-        for register in (routes_directory.register, routes_mfa.register, *self.extensions):
+        for register in (authority.register, routes_directory.register, routes_mfa.register, *self.extensions):
             register(app.router, self)
         return app
 
@@ -212,6 +218,10 @@ class GraphStandin:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
+        if self.tls is not None:
+            secure = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
+            await secure.start()
+            self.authority_url = f"https://localhost:{secure._server.sockets[0].getsockname()[1]}"  # type: ignore
         return self
 
     async def stop(self) -> None:
