@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 TENANT = "3f1e6f43-7d38-4b0e-9a51-1c0f3f0c7a11"
 METHOD_MIX = [["microsoftAuthenticatorPush"], ["fido2", "microsoftAuthenticatorPush"], ["mobilePhone"], [],
-              ["softwareOneTimePasscode", "email"], ["email"], ["windowsHelloForBusiness"], ["microsoftAuthenticatorPush"]]
+              ["softwareOneTimePasscode", "email"], ["email"], ["windowsHelloForBusiness"],
+              ["microsoftAuthenticatorPush"]]
 
 
 def synthetic(i: int) -> dict[str, Any]:

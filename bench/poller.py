@@ -161,6 +161,7 @@ async def run_cordon(info: dict[str, Any], args: argparse.Namespace, workdir: Pa
     await services.graph.close()
     services.graph = gateway = gateway_with_tokens(config, info["tokens"])
     await prepare(store, info, args.tenants, services.clock())
+    rss_built = rss_mb()
     # warm as a running server would be: tokens, connections, licence levels (cached 24 h)
     await asyncio.gather(*(gateway.licence(t) for t in gateway.tenants))
     from dialogs.contract import Reply
@@ -189,7 +190,7 @@ async def run_cordon(info: dict[str, Any], args: argparse.Namespace, workdir: Pa
     return {"seconds": elapsed, "cpu": cpu, "alerts": len(results), "statuses": statuses, "errors": errors,
             "ip_requests": source.requests, "graph_requests": after["graph_requests"] - before["graph_requests"],
             "connector_calls": after["connector_calls"] - before["connector_calls"],
-            "rss_before": rss_before, "rss_peak": rss_mb()}
+            "rss_built": rss_built, "rss_before": rss_before, "rss_peak": rss_mb()}
 
 
 async def run_peer(info: dict[str, Any], args: argparse.Namespace) -> float:
@@ -250,7 +251,9 @@ async def bench(args: argparse.Namespace) -> None:
     print(f"poller alone (alerts accepted in process, no Bot Framework): {alone['seconds']:.1f} s wall = "
           f"{alone['seconds'] / floor:.2f} x the floor; CPU {alone['cpu'] / detections * 1000:.3f} s per 1,000 "
           f"detections; {alone['alerts']:,} alerts {alone['statuses']}")
-    print(f"peak RSS               {cordon['rss_peak']:.0f} MB (before the cycle {cordon['rss_before']:.0f} MB)")
+    print(f"peak RSS               {cordon['rss_peak']:.0f} MB (app built {cordon['rss_built']:.0f} MB; after warming "
+          f"one Graph client per tenant {cordon['rss_before']:.0f} MB; the cycle adds "
+          f"{cordon['rss_peak'] - cordon['rss_before']:.0f} MB)")
 
 
 def main() -> None:

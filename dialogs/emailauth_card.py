@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.emailauth.findings import quote
-from adapters.emailauth.verdict import LABELS, ordered_findings, verdict
+from adapters.emailauth.verdict import LABELS, ordered_findings, unchecked_note, verdict
 from dialogs import cards
 
 RECHECK_VERB = "emailauth.recheck"
@@ -42,6 +42,9 @@ def _build(report: dict[str, Any], selectors: tuple[str, ...], limit: int, text_
     }
     rows = [_row(area, report["checks"].get(area, {"status": "error", "findings": []})) for area in AREAS]
     body: list[dict[str, Any]] = [header, *rows]
+    note = unchecked_note(report)
+    if note:
+        body.insert(1, cards.text(note, color="Warning", size="Small"))
     details, total = _details(report, limit, text_limit)
     actions: list[dict[str, Any]] = []
     if total:

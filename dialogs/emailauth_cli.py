@@ -95,10 +95,13 @@ MARKS = {"pass": "PASS ", "warn": "WARN ", "fail": "FAIL ", "none": "NONE ", "er
 
 
 def render_text(report: dict[str, Any]) -> str:
-    from adapters.emailauth.verdict import LABELS, ordered_findings, verdict
+    from adapters.emailauth.verdict import LABELS, ordered_findings, unchecked_note, verdict
 
     lines = [f"{report['domain']}  grade {report['grade']}  ({report['duration_ms']} ms, "
              f"{report['dns_queries']} DNS queries)"]
+    note = unchecked_note(report)
+    if note:
+        lines.append(f"  ! {note}")
     for area, result in report["checks"].items():
         lines.append(f"  {MARKS.get(result['status'], '?    ')} {LABELS.get(area, area):<8} {verdict(area, result)}")
         for f in ordered_findings(result):

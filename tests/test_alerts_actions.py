@@ -135,3 +135,19 @@ async def test_a_press_from_a_thread_of_the_same_channel_is_the_same_conversatio
         thread = channel_chat(w.channel.team_id, w.channel.channel_id, message_id=message_id)
         result = await _press(w, "alerts.confirm", card_id, APPROVER, message_id, conversation=thread)
         assert result.body["type"] == CARD and "Confirmed compromised" in json.dumps(result.body["value"])
+
+
+async def test_a_claim_left_by_a_crashed_process_goes_stale_and_a_new_detection_does_not_block_a_press(
+        tmp_path) -> None:
+    from dialogs.alerts.delivery import card_key
+
+    async with alerts_world(tmp_path) as w:
+        detection, card_id, message_id = await _alert(w)
+        doc = await w.services.storage.get(card_key(card_id))
+        claim = {"by": "crashed@contoso.com", "at": w.clock.now.isoformat(), "state": "running"}
+        await w.services.storage.put(card_key(card_id), {**doc.value, "confirmed": claim}, doc.version)
+        busy = await _press(w, "alerts.dismiss", card_id, APPROVER, message_id)
+        assert "acting on this alert right now" in busy.body["value"] and w.risk(0).actions == []
+        w.clock.advance(minutes=6)
+        ok = await _press(w, "alerts.dismiss", card_id, APPROVER, message_id)
+        assert ok.body["type"] == CARD and w.risk(0).actions == [("dismiss", [detection["userId"]])]

@@ -264,3 +264,20 @@ async def test_identity_protection_429s_without_retry_after_are_waited_out_and_t
         assert len(w.cards()) == 1
         state, _ = await st.tenant_state(w.services.storage, w.tenant_ids[0])
         assert state["last_error"] is None and state["pending"] == {}
+
+
+async def test_each_tenant_is_next_due_after_the_interval_with_jitter(tmp_path) -> None:
+    async with alerts_world(tmp_path, tenants=4) as w:
+        for t in range(4):
+            await w.say(f"alerts on --tenant T{t}")
+        await w.poller().cycle()
+        gaps = []
+        for tid in w.tenant_ids:
+            state, _ = await st.tenant_state(w.services.storage, tid)
+            gaps.append((dt.datetime.fromisoformat(state["next_poll_at"].replace("Z", "+00:00"))
+                         - w.clock.now).total_seconds())
+        assert all(54 <= g <= 66 for g in gaps) and len(set(gaps)) > 1  # 60 s ± 10 %, not in lockstep
+        outcomes = await w.poller().cycle()
+        assert {o.skipped for o in outcomes} == {"not due"}
+        w.clock.advance(seconds=67)
+        assert all(o.polled for o in await w.poller().cycle())

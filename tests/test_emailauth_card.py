@@ -98,3 +98,13 @@ async def test_many_findings_fit_in_a_valid_card(dns_zones) -> None:
     big_card = report_card(huge)
     assert_valid_card(big_card)
     assert cards.size_of(big_card) < cards.MAX_CARD_BYTES and "more. Run" in texts(big_card)
+
+
+async def test_card_says_which_areas_could_not_be_checked(dns_proxy) -> None:
+    dns_proxy.add("_dmarc.ea-good.test", "TXT", rcode="SERVFAIL")
+    report = await check_domain("ea-good.test", CheckOptions(nameservers=[dns_proxy.address],
+                                                             https=HttpsOptions(port=1)))
+    card = report_card(report)
+    assert_valid_card(card)
+    assert "Could not check DMARC (DNS failed or timed out)" in texts(card)
+    assert "No DMARC record" not in texts(card)

@@ -21,7 +21,7 @@ from tests.test_router import RecordingOutbox
 TECH = "11111111-1111-1111-1111-111111111111"
 PLAIN = "33333333-3333-3333-3333-333333333333"
 CHAT = Conversation(id="a:1:personal", kind="personal", tenant_id=CONTOSO)
-NOW = dt.datetime.now(dt.UTC)
+NOW = dt.datetime(2026, 11, 27, 22, 0, tzinfo=dt.UTC)  # the services' clock in these tests
 
 
 def populate(standin: GraphStandin) -> dict[str, dict[str, Any]]:
@@ -63,7 +63,7 @@ async def world(graph_standin: GraphStandin, gateway_for) -> tuple[GraphStandin,
     gateway, _ = gateway_for()
     roles = RolesConfig(technicians=[TECH])
     services = Services(config=gateway.config.model_copy(update={"roles": roles}), storage=MemoryStorage(),
-                        graph=gateway)
+                        graph=gateway, clock=lambda: NOW)
     return graph_standin, Router(services, RoleResolver(roles)), people
 
 

@@ -84,6 +84,24 @@ async def test_report_in_chat_updates_one_card_in_place(graph_standin: GraphStan
     assert "Working" in outbox.events[1][2].card["body"][1]["text"]
 
 
+async def test_long_report_updates_its_progress_card_in_place(graph_standin: GraphStandin, gateway_for,
+                                                               monkeypatch) -> None:
+    import dialogs.mfa
+
+    monkeypatch.setattr(dialogs.mfa, "PROGRESS_EVERY_SECONDS", 0.0)
+    graph_standin.state.synthetic_registration = (3_500, synthetic)
+    gateway, _ = gateway_for()
+    router = Router(Services(config=gateway.config, storage=MemoryStorage(), graph=gateway),
+                    RoleResolver(RolesConfig(technicians=[TECH])))
+    outbox = CardOutbox()
+    await router.handle_text("mfa report", Actor(aad_id=TECH), CONTOSO, CHAT, outbox)
+    updates = [reply for kind, _, reply in outbox.events if kind == "update"]
+    assert len(updates) == 5  # after each of the 4 pages, then the result
+    assert [u.card["body"][2]["text"] for u in updates[:4]] == [
+        f"Read {n:,} users so far ({p} page(s))." for p, n in ((1, 999), (2, 1998), (3, 2997), (4, 3500))]
+    assert "of 3,500 users registered" in updates[-1].card["body"][0]["text"]
+
+
 async def test_report_for_a_free_tenant_says_it_needs_p1(graph_standin: GraphStandin, gateway_for) -> None:
     graph_standin.state.skus = payloads.premium_skus("Free")
     graph_standin.state.add_user("alice@contoso.com", registered=["fido2"])

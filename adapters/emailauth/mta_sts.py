@@ -37,14 +37,27 @@ async def _mx_hosts(resolver: CheckResolver, domain: str) -> list[str] | None:
     return [r.exchange.to_text().rstrip(".").lower() for r in answer.rdatas if hasattr(r, "exchange")]
 
 
+async def _given(context: ssl.SSLContext) -> ssl.SSLContext:
+    return context
+
+
+async def _address(resolver: CheckResolver, host: str, rdtype: str) -> None:
+    try:
+        await resolver.query(host, rdtype)
+    except DnsFailure:
+        pass  # the fetch asks again (from the cache) and reports it
+
+
 async def _fetch(resolver: CheckResolver, domain: str, options: HttpsOptions) -> bytes | FetchError | DnsFailure:
     # aiohttp and the system CA store take a few hundred ms of CPU to load at a cold start (the CLI): load them in
     # a thread so the other areas' lookups keep moving meanwhile.
-    context = options.ssl_context or await asyncio.to_thread(default_ssl_context)
-    await asyncio.to_thread(importlib.import_module, "aiohttp")
+    host = f"mta-sts.{domain}"
+    context, *_ = await asyncio.gather(
+        _given(options.ssl_context) if options.ssl_context else asyncio.to_thread(default_ssl_context),
+        asyncio.to_thread(importlib.import_module, "aiohttp"),
+        *(_address(resolver, host, rdtype) for rdtype in ("A", "AAAA")))  # cached for aiohttp's resolver
     from adapters.dns.http import CheckResolverForAiohttp
 
-    host = f"mta-sts.{domain}"
     port = "" if options.port == 443 else f":{options.port}"
     aio_resolver = CheckResolverForAiohttp(resolver)
     timeout = options.timeout

@@ -89,8 +89,10 @@ async def check_domain(domain: str, options: CheckOptions | None = None,
     started, checked_at = time.monotonic(), dt.datetime.now(dt.UTC)
     prefetch = [asyncio.ensure_future(_quietly(resolver, name, rdtype))
                 for name, rdtype in first_questions(domain, options.selectors)]
+    for _ in range(8):  # let the prefetch queries reach their sockets before the CPU-bound imports
+        await asyncio.sleep(0)
+    _import_areas()
     warm_up = asyncio.ensure_future(asyncio.to_thread(_warm_up))  # not awaited by the areas
-    await asyncio.to_thread(_import_areas)  # a cold start's imports, while the first answers travel
 
     from adapters.emailauth.bimi import analyse_bimi
     from adapters.emailauth.dkim import analyse_dkim

@@ -54,3 +54,12 @@ def _summary(area: str, r: dict[str, Any]) -> str:
     if area == "dnssec":
         return f"Signed: {r.get('signed')}, validated: {r.get('validated')}"
     return str(r.get("record") or "")
+
+
+def unchecked_note(report: dict[str, Any]) -> str | None:
+    """Said next to the grade when some areas could not be checked: the grade then counts them as unprotected."""
+    failed = [LABELS[a] for a, r in report.get("checks", {}).items() if r.get("status") == "error" and a in LABELS]
+    if not failed:
+        return None
+    return (f"Could not check {', '.join(failed)} (DNS failed or timed out); the grade counts them as unprotected "
+            "— check again.")

@@ -27,7 +27,7 @@ class Need:
 USER = Need("read the user", "User.Read.All", missing="user", endpoint="GET /users/{id}")
 SIGN_IN_ACTIVITY = Need("read the user's last sign-in", "AuditLog.Read.All", licence="P1", missing="user",
                         endpoint="GET /users/{id}?$select=signInActivity")
-REGISTRATION = Need("read the MFA registration report", "AuditLog.Read.All", missing="user",
+REGISTRATION = Need("read the MFA registration report", "AuditLog.Read.All", licence="P1", missing="user",
                     endpoint="GET /reports/authenticationMethods/userRegistrationDetails")
 METHODS = Need("read the user's authentication methods", "UserAuthenticationMethod.Read.All", missing="user",
                endpoint="GET /users/{id}/authentication/methods")
@@ -35,8 +35,10 @@ CA_POLICIES = Need("read Conditional Access policies", "Policy.Read.All",
                    endpoint="GET /identity/conditionalAccess/policies")
 SECURITY_DEFAULTS = Need("read the security defaults policy", "Policy.Read.All",
                          endpoint="GET /policies/identitySecurityDefaultsEnforcementPolicy")
-MEMBERSHIP = Need("read the user's group and role memberships", "GroupMember.Read.All", missing="user",
-                  role=None, endpoint="GET /users/{id}/transitiveMemberOf")
+# directory roles come back with their roleTemplateId only with RoleManagement.Read.Directory
+MEMBERSHIP = Need("read the user's group and role memberships",
+                  "GroupMember.Read.All and RoleManagement.Read.Directory", missing="user",
+                  endpoint="GET /users/{id}/transitiveMemberOf")
 ROLES = Need("read directory role assignments", "RoleManagement.Read.Directory", missing="user",
              endpoint="GET /users/{id}/transitiveMemberOf (directory roles)")
 GROUP_CHECK = Need("check group membership for Cordon roles", "GroupMember.Read.All", missing="user",
@@ -54,7 +56,7 @@ INBOX_RULES = Need("read or change the user's inbox rules", "MailboxSettings.Rea
                    endpoint="GET/PATCH /users/{id}/mailFolders/inbox/messageRules")
 RESET_PASSWORD = Need("reset the user's password", "User-PasswordProfile.ReadWrite.All", missing="user",
                       role="Authentication Administrator (Privileged Authentication Administrator for admins)",
-                      role_when="always (Graph requires a role to reset passwords)",
+                      role_when="the target is anyone (Graph needs a role to reset passwords)",
                       endpoint="PATCH /users/{id} passwordProfile")
 SIGN_INS = Need("read sign-in logs", "AuditLog.Read.All", licence="P1", endpoint="GET /auditLogs/signIns")
 DIRECTORY_AUDIT = Need("read the directory audit log", "AuditLog.Read.All", endpoint="GET /auditLogs/directoryAudits")

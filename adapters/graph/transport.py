@@ -4,7 +4,7 @@ kiota's own RetryHandler retries 429/503/504 three times and gives up on a long 
 budget; it is left out and replaced by `BudgetRetryHandler`: Retry-After honoured, exponential backoff with jitter
 when Graph sends none (Identity Protection), transport errors retried when the request is safe to repeat, all
 within one time budget per request. A request may carry a `RetryBudget` option to change the budget (the alert
-poller sets 0 to do its own pacing). `HostGuard` drops the Authorization header from any request not aimed at
+poller sets 0 to do its own pacing). `host_guard` drops the Authorization header from any request not aimed at
 the configured Graph origin, as a second line behind the token provider's own check.
 """
 
@@ -124,18 +124,20 @@ class BudgetRetryHandler(BaseMiddleware):
             await self.policy.sleep(delay)
 
 
-class HostGuard(BaseMiddleware):
-    """Never let the bearer token leave for another origin (a nextLink elsewhere, a redirect, a bug)."""
+def host_guard(graph_endpoint: str) -> Callable[[httpx.Request], Awaitable[None]]:
+    """An httpx request hook: never let a bearer token leave for another origin (a nextLink elsewhere, a bug).
 
-    def __init__(self, graph_endpoint: str) -> None:
-        super().__init__()
-        self.origin = origin(graph_endpoint)
+    A hook rather than a kiota middleware because msgraph's transport skips the middleware for requests that
+    kiota did not build; the hook sees every request the client sends.
+    """
+    allowed = origin(graph_endpoint)
 
-    async def send(self, request: httpx.Request, transport: httpx.AsyncBaseTransport) -> httpx.Response:
-        if origin(str(request.url)) != self.origin and "Authorization" in request.headers:
+    async def guard(request: httpx.Request) -> None:
+        if origin(str(request.url)) != allowed and "Authorization" in request.headers:
             log.warning("refused to send a Graph token to %s", request.url.host)
             del request.headers["Authorization"]
-        return await super().send(request, transport)
+
+    return guard
 
 
 class MsalTokenProvider(AccessTokenProvider):
@@ -172,10 +174,11 @@ def build_client(source: TokenSource, *, endpoint: str, timeout: float, policy: 
 
     base_url = f"{endpoint}/v1.0"
     http = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout), follow_redirects=False,
-                             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10))
+                             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+                             event_hooks={"request": [host_guard(endpoint)]})
     middleware: list[BaseMiddleware] = [BudgetRetryHandler(policy, on_attempt)]
     middleware += [factory(source.tenant.tenant_id) for factory in extra or ()]
-    middleware += [HostGuard(endpoint), ParametersNameDecodingHandler(), UserAgentHandler(), GraphTelemetryHandler()]
+    middleware += [ParametersNameDecodingHandler(), UserAgentHandler(), GraphTelemetryHandler()]
     http = GraphClientFactory.create_with_custom_middleware(middleware, client=http)
     auth = BaseBearerTokenAuthenticationProvider(MsalTokenProvider(source, endpoint))
     adapter = GraphRequestAdapter(auth, client=http)

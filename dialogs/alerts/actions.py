@@ -8,14 +8,15 @@ Every press is audited and listed on the card, which is updated in place for eve
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from typing import Any
 
 from adapters.storage import AuditEntry, Conflict
-from dialogs.alerts.cards import VERB_CONFIRM, VERB_DISMISS, VERB_LOCKDOWN, alert_card, when
+from dialogs.alerts.cards import VERB_CONFIRM, VERB_DISMISS, VERB_LOCKDOWN, alert_card, safe, when
 from dialogs.alerts.delivery import card_key
-from dialogs.alerts.model import Detection, iso, plain_event
+from dialogs.alerts.model import Detection, iso, parse_time, plain_event, same_conversation
 from dialogs.alerts.runtime import risk_source
 from dialogs.contract import ActionResult, CardAction, Command, DialogContext, Reply, Role
 from dialogs.registry import action
@@ -23,6 +24,7 @@ from dialogs.registry import action
 log = logging.getLogger(__name__)
 
 _CARD_ID = re.compile(r"^[0-9a-f]{32}$")
+CLAIM_STALE = dt.timedelta(minutes=5)
 DECISIONS = {VERB_CONFIRM: ("confirmed", "Confirmed compromised"), VERB_DISMISS: ("dismissed", "Dismissed risk")}
 
 
@@ -35,11 +37,6 @@ async def _audit(ctx: DialogContext, act: CardAction, doc: dict[str, Any] | None
         detail=(detail or "")[:500] or None))
 
 
-def _channel_of(conversation_id: str) -> str:
-    """Teams adds `;messageid=<thread>` to a channel's conversation id for each thread: the same channel."""
-    return conversation_id.split(";messageid=", 1)[0]
-
-
 async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | None, int | None, str | None]:
     """The stored card for this press, or why the press is refused."""
     card_id = act.data.get("card")
@@ -48,7 +45,7 @@ async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | N
     doc = await ctx.services.storage.get(card_key(card_id))
     if doc is None:
         return None, None, "Cordon no longer knows this alert card (it may be from another installation)."
-    if _channel_of(doc.value.get("conversation_id") or "") != _channel_of(act.conversation.id):
+    if not same_conversation(doc.value.get("conversation_id") or "", act.conversation.id):
         return None, None, "This alert card belongs to another conversation; press the button where it was posted."
     return doc.value, doc.version, None
 
@@ -81,6 +78,21 @@ async def _show(ctx: DialogContext, act: CardAction, doc: dict[str, Any], note: 
     return ActionResult(card=card, message=note)
 
 
+def _decided(doc: dict[str, Any], now: Any) -> str | None:
+    """Why the card takes no decision now (already decided, or being decided), or None."""
+    for field, word in (("confirmed", "confirmed compromised"), ("dismissed", "dismissed")):
+        done = doc.get(field)
+        if not done:
+            continue
+        if done.get("state") == "done":
+            return (f"Already {word} by {safe(done['by'])} at {when(done['at'])}; change it in the Entra portal if "
+                    "needed.")
+        started = parse_time(done.get("at"))
+        if started is not None and now - started < CLAIM_STALE:
+            return "Another approver is acting on this alert right now; the card will show the outcome."
+    return None  # a claim left by a crashed process is stale: the press may go ahead
+
+
 @action(VERB_CONFIRM, role=Role.APPROVER)
 async def confirm_pressed(act: CardAction, ctx: DialogContext) -> ActionResult:
     return await _decide(act, ctx)
@@ -100,19 +112,22 @@ async def _decide(act: CardAction, ctx: DialogContext) -> ActionResult:
         return ActionResult(message=refusal)
     field, title = DECISIONS[act.verb]
     now = ctx.services.clock()
-    done = doc.get("confirmed") or doc.get("dismissed")
-    if done:
-        word = "confirmed compromised" if doc.get("confirmed") else "dismissed"
-        note = f"Already {word} by {done['by']} at {when(done['at'])}; change it in the Entra portal if needed."
-        await _audit(ctx, act, doc, "refused", note)
-        return ActionResult(message=note)
     claim = {"by": act.actor.label, "at": iso(now), "state": "running"}
-    try:  # the claim is the compare-and-set: of two presses at once, one calls Graph
-        await ctx.services.storage.put(card_key(doc["id"]), {**doc, field: claim}, version)
-    except Conflict:
-        note = "Another approver is acting on this alert right now; the card will show the outcome."
-        await _audit(ctx, act, doc, "refused", note)
-        return ActionResult(message=note)
+    for _ in range(10):  # the claim is the compare-and-set: of two presses at once, one calls Graph
+        busy = _decided(doc, now)
+        if busy:
+            await _audit(ctx, act, doc, "refused", busy)
+            return ActionResult(message=busy)
+        try:
+            await ctx.services.storage.put(card_key(doc["id"]), {**doc, field: claim}, version)
+            break
+        except Conflict:  # someone else wrote the card (another press, a new detection): look again
+            fresh = await ctx.services.storage.get(card_key(doc["id"]))
+            if fresh is None:
+                return ActionResult(message="Cordon no longer knows this alert card.")
+            doc, version = fresh.value, fresh.version
+    else:
+        return ActionResult(message="This alert card is busy; press again in a moment.")
     source = risk_source(ctx.services)
     try:
         if act.verb == VERB_CONFIRM:

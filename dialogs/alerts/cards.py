@@ -6,6 +6,7 @@ state in storage, never from the payload a client sends back.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from dialogs import cards
@@ -20,20 +21,45 @@ EARLIER_SHOWN = 4
 DIGEST_SHOWN = 25
 
 
+def safe(value: Any, limit: int = 160) -> str:
+    """Text from Graph or Teams (a display name is anyone's to choose): one line, short, no markdown link/image."""
+    text = " ".join(str(value or "").split())
+    text = text.replace("](", "] (").replace("![", "! [").replace("<", "‹").replace(">", "›")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _guid(value: str | None) -> bool:
+    try:
+        return str(uuid.UUID(value or "")) == (value or "").lower()
+    except ValueError:
+        return False
+
+
 def when(value: str | None) -> str:
     moment = parse_time(value)
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
 
 
 def _level(det: Detection) -> str:
-    level = det.risk_level.capitalize() if det.risk_level != "hidden" else "Hidden by Graph"
-    return f"{level} ({det.risk_state})" if det.risk_state else level
+    level = safe(det.risk_level.capitalize()) if det.risk_level != "hidden" else "Hidden by Graph"
+    return f"{level} ({safe(det.risk_state)})" if det.risk_state else level
 
 
 def _who(det: Detection) -> str:
     if det.user_name and det.upn:
-        return f"{det.user_name} ({det.upn})"
-    return det.user_label
+        return f"{safe(det.user_name)} ({safe(det.upn)})"
+    return safe(det.user_label)
+
+
+def _line(det: Detection, *, user: bool = False) -> str:
+    """One detection on one line (earlier detections, the digest)."""
+    text = f"**{safe(det.user_label)}** — " if user else ""
+    text += f"{when(det.detected_at)} — {safe(det.risk_level)} — {safe(plain_event(det.event_type))}"
+    if det.ip:
+        text += f" — {safe(det.ip, 64)}"
+    if det.place:
+        text += f" ({safe(det.place, 80)})"
+    return text
 
 
 def alert_card(doc: dict[str, Any]) -> dict[str, Any]:
@@ -41,16 +67,16 @@ def alert_card(doc: dict[str, Any]) -> dict[str, Any]:
     latest = Detection.from_json(doc["latest"])
     count = int(doc.get("count", 1))
     heading = "Risky user" if latest.kind == "user" else "Risky sign-in"
-    body = cards.title(f"⚠️ {heading}: {latest.user_label}", f"{doc.get('tenant_name') or latest.tenant_id}")
+    body = cards.title(f"⚠️ {heading}: {safe(latest.user_label)}", safe(doc.get("tenant_name") or latest.tenant_id))
     body[0]["color"] = _COLOUR.get(latest.risk_level, "Default")
     pairs = [
         ("User", _who(latest)),
         ("Risk", _level(latest)),
-        ("What happened", plain_event(latest.event_type)),
+        ("What happened", safe(plain_event(latest.event_type))),
         ("When", when(latest.detected_at)),
-        ("IP address", latest.ip or "—"),
-        ("Location", latest.place or "—"),
-        ("App", latest.app or "—"),
+        ("IP address", safe(latest.ip, 64) or "—"),
+        ("Location", safe(latest.place, 80) or "—"),
+        ("App", safe(latest.app, 80) or "—"),
     ]
     if count > 1:
         pairs.append(("Detections", f"{count} for this user since {when(doc.get('posted_at'))} (latest shown)"))
@@ -58,22 +84,21 @@ def alert_card(doc: dict[str, Any]) -> dict[str, Any]:
     earlier = [Detection.from_json(d) for d in doc.get("recent", [])[1:EARLIER_SHOWN + 1]]
     if earlier:
         body.append(cards.text("Earlier", weight="Bolder", spacing="Medium"))
-        body += [cards.text(f"{when(d.detected_at)} — {d.risk_level} — {plain_event(d.event_type)}"
-                            + (f" — {d.ip}" if d.ip else "") + (f" ({d.place})" if d.place else ""),
-                            size="Small", spacing="None") for d in earlier]
+        body += [cards.text(_line(d), size="Small", spacing="None") for d in earlier]
     events = doc.get("events", [])
     if events:
         body.append(cards.text("Actions taken", weight="Bolder", spacing="Medium"))
-        body += [cards.text(f"{'✅' if e['outcome'] == 'ok' else '❌'} {e['what']} — {e['actor']}, {when(e['at'])}"
-                            + (f": {e['detail']}" if e.get("detail") else ""), size="Small", spacing="None")
-                 for e in events[-8:]]
+        body += [cards.text(f"{'✅' if e['outcome'] == 'ok' else '❌'} {e['what']} — {safe(e['actor'])}, "
+                            f"{when(e['at'])}" + (f": {safe(e['detail'], 400)}" if e.get("detail") else ""),
+                            size="Small", spacing="None") for e in events[-8:]]
     data = {"card": doc["id"]}
     actions = [cards.execute("Lock down…", VERB_LOCKDOWN, data)]
-    if not doc.get("confirmed") and not doc.get("dismissed"):
+    if not any((doc.get(field) or {}).get("state") == "done" for field in ("confirmed", "dismissed")):
         actions.append(cards.execute("Confirm compromised", VERB_CONFIRM, data, style="destructive"))
         actions.append(cards.execute("Dismiss risk", VERB_DISMISS, data))
-    actions.append({"type": "Action.OpenUrl", "title": "Open in Entra",
-                    "url": entra_user_link(latest.tenant_id, latest.user_id)})
+    if _guid(latest.user_id) and _guid(latest.tenant_id):  # ids from Graph go into a URL only when they are ids
+        actions.append({"type": "Action.OpenUrl", "title": "Open in Entra",
+                        "url": entra_user_link(latest.tenant_id, latest.user_id)})
     return cards.card(body, actions)
 
 
@@ -85,9 +110,7 @@ def digest_card(digest: dict[str, Any]) -> dict[str, Any]:
                        f"Folded here to keep this channel readable (since {when(digest.get('started_at'))}). "
                        "Type `alerts status` for the totals.")
     shown, more = cards.truncate_items(list(reversed(items)), DIGEST_SHOWN)
-    body += [cards.text(f"**{d.user_label}** — {d.risk_level} — {plain_event(d.event_type)} — {when(d.detected_at)}"
-                        + (f" — {d.ip}" if d.ip else "") + (f" ({d.place})" if d.place else ""),
-                        size="Small", spacing="None") for d in shown]
+    body += [cards.text(_line(d, user=True), size="Small", spacing="None") for d in shown]
     hidden = more + max(count - len(items), 0)
     if hidden:
         body.append(cards.text(f"and {hidden} more", isSubtle=True, size="Small"))

@@ -7,14 +7,16 @@ from typing import Any
 
 from dialogs import cards
 from dialogs.alerts import state as st
-from dialogs.alerts.cards import when
-from dialogs.alerts.model import DEFAULT_LEVEL, LEVELS, iso
+from dialogs.alerts.cards import safe, when
+from dialogs.alerts.model import DEFAULT_LEVEL, LEVELS, iso, same_conversation
 from dialogs.alerts.runtime import tenants
 from dialogs.contract import Command, DialogContext, Reply, Role
 from dialogs.registry import command
 
 USAGE = ("`alerts on [low|medium|high] [--tenant NAME]` posts risky sign-ins of a tenant here (default: medium and "
          "above); `alerts off [--tenant NAME]` stops them; `alerts status` shows polling and delivery per tenant.")
+STATUS_TENANTS_SHOWN = 12  # tenant blocks on one card (Teams refuses cards over ~28 KB)
+SUBS_SHOWN = 8
 LICENCE_WORDS = {"P2": "Entra ID P2", "P1": "Entra ID P1 — risk detections need P2: not polled",
                  "Free": "none — risk detections need Entra ID P2: not polled",
                  "refused": "not licensed — Graph refused risk detections (Entra ID P2 needed): not polled"}
@@ -43,7 +45,7 @@ def _parse(args: tuple[str, ...]) -> tuple[str, list[str], str | None]:
 
 
 def _conversation_label(sub: st.Subscription, here: str) -> str:
-    if sub.conversation_id == here:
+    if same_conversation(sub.conversation_id, here):
         return "this conversation"
     short = sub.conversation_id if len(sub.conversation_id) <= 24 else sub.conversation_id[:21] + "…"
     return f"{sub.conversation_kind} {short}"
@@ -128,7 +130,7 @@ async def _status(cmd: Command, ctx: DialogContext, tenant_name: str | None) -> 
     if tenant_name:
         wanted = _tenant(ctx, cmd, tenant_name).tenant_id
         subs = [s for s in subs if s.tenant_id == wanted]
-    here = [s for s in subs if s.conversation_id == cmd.conversation.id]
+    here = [s for s in subs if same_conversation(s.conversation_id, cmd.conversation.id)]
     intro = ("This conversation receives: " + ", ".join(f"{s.tenant_name} ({s.level}+)" for s in here) + "."
              if here else "This conversation receives no risk alerts (`alerts on` to start).")
     body = cards.title("Risk alerts", intro)
@@ -137,34 +139,49 @@ async def _status(cmd: Command, ctx: DialogContext, tenant_name: str | None) -> 
         by_tenant.setdefault(sub.tenant_id, []).append(sub)
     if not by_tenant:
         body.append(cards.text("No tenant has alert subscriptions yet."))
-    for tenant_id, tenant_subs in sorted(by_tenant.items(), key=lambda kv: kv[1][0].tenant_name.lower()):
-        body += await _tenant_block(ctx, tenant_id, tenant_subs, cmd.conversation.id, now)
+    states = {tid: (await st.tenant_state(storage, tid))[0] for tid in by_tenant}
+
+    def urgency(tid: str) -> tuple[int, str]:  # this conversation's tenants, then trouble, then the rest
+        mine = any(same_conversation(s.conversation_id, cmd.conversation.id) for s in by_tenant[tid])
+        trouble = bool(states[tid].get("last_error")) or any(not s.working for s in by_tenant[tid])
+        return (0 if mine else 1 if trouble else 2, by_tenant[tid][0].tenant_name.lower())
+
+    ordered = sorted(by_tenant, key=urgency)
+    shown, more = cards.truncate_items(ordered, STATUS_TENANTS_SHOWN)
+    for tid in shown:
+        body += _tenant_block(by_tenant[tid], states[tid], cmd.conversation.id, now)
+    if more:
+        body.append(cards.text(f"and {more} more tenant(s) with subscriptions: `alerts status --tenant NAME` shows "
+                               "one.", isSubtle=True, spacing="Medium"))
     return [Reply(card=cards.card(body))]
 
 
-async def _tenant_block(ctx: DialogContext, tenant_id: str, subs: list[st.Subscription], here: str,
-                        now: dt.datetime) -> list[dict[str, Any]]:
-    state, _ = await st.tenant_state(ctx.services.storage, tenant_id)
+def _tenant_block(subs: list[st.Subscription], state: dict[str, Any], here: str,
+                  now: dt.datetime) -> list[dict[str, Any]]:
     licence = state.get("licence")
     pending = sum(len(items) for items in state.get("pending", {}).values())
     error = f"{state['last_error']} ({when(state.get('last_error_at'))})" if state.get("last_error") else "none"
     pairs = [
         ("Licence", LICENCE_WORDS.get(licence, licence) if licence else "not checked yet"),
         ("Last successful poll", when(state.get("last_success")) if state.get("last_success") else "not yet"),
-        ("Last error", error),
+        ("Last error", safe(error, 400)),
         ("Watermark", when(state.get("watermark")) + " (newest detection seen)" if state.get("watermark") else "—"),
         ("Alerts sent (24 h)", str(st.sent_in_24h(state, now))),
         ("Waiting to be sent", str(pending)),
         ("Next poll", when(state.get("next_poll_at")) if state.get("next_poll_at") else "soon"),
     ]
-    block: list[dict[str, Any]] = [cards.text(f"**{subs[0].tenant_name}**", size="Medium", spacing="Large",
+    block: list[dict[str, Any]] = [cards.text(f"**{safe(subs[0].tenant_name)}**", size="Medium", spacing="Large",
                                               separator=True), cards.facts(pairs)]
-    for sub in sorted(subs, key=lambda s: (s.conversation_id != here, s.conversation_id)):
+    ordered = sorted(subs, key=lambda s: (not same_conversation(s.conversation_id, here), s.conversation_id))
+    shown, more = cards.truncate_items(ordered, SUBS_SHOWN)
+    for sub in shown:
         label = _conversation_label(sub, here)
         if sub.working:
-            line = f"✅ {label} — {sub.level} and above — since {when(sub.created_at)} by {sub.created_by}"
+            line = f"✅ {label} — {sub.level} and above — since {when(sub.created_at)} by {safe(sub.created_by)}"
         else:
             line = (f"❌ {label} — NOT WORKING since {when(sub.broken_at)}: {sub.broken_reason}. Add Cordon back "
                     "there and run `alerts on` again.")
         block.append(cards.text(line, size="Small", spacing="None"))
+    if more:
+        block.append(cards.text(f"and {more} more subscription(s)", size="Small", spacing="None", isSubtle=True))
     return block

@@ -153,37 +153,41 @@ class Deliverer:
         """Update the user's card of the last hour, or post a new one if the storm budget allows (None: fold)."""
         now = self.services.clock()
         first = dets[0]
+        key = f"{first.tenant_id}/{first.user_id}"
         conv_doc = await self.storage.get(CONV_PREFIX + conv)
-        entry = (conv_doc.value if conv_doc else {}).get("users", {}).get(f"{first.tenant_id}/{first.user_id}")
+        entry = (conv_doc.value if conv_doc else {}).get("users", {}).get(key)
         posted = parse_time(entry.get("posted_at")) if entry else None
-        if entry and entry.get("message_id") and posted and now - posted < USER_CARD_WINDOW:
-            if await self._update_user_card(conv, entry, dets):
+        if entry and posted and now - posted < USER_CARD_WINDOW:
+            if await self._update_user_card(conv, entry["card_id"], dets):
                 return "updated"
-        if not await self._reserve_slot(conv, now):
+        card_id = uuid.uuid4().hex
+        if not await self._reserve(conv, key, card_id, now):
             return None
         try:
-            await self._new_card(tenant_name, conv, dets, now)
+            await self._new_card(card_id, tenant_name, conv, dets, now)
         except BaseException:
-            await self._release_slot(conv, now)
+            await self._release(conv, key, card_id, now)
             raise
         return "sent"
 
-    async def _update_user_card(self, conv: str, entry: dict[str, Any], dets: list[Detection]) -> bool:
-        doc = await self.storage.get(card_key(entry["card_id"]))
-        if doc is None:
+    async def _update_user_card(self, conv: str, card_id: str, dets: list[Detection]) -> bool:
+        doc = await self.storage.get(card_key(card_id))
+        message_id = doc.value.get("message_id") if doc else None
+        if doc is None or not message_id:  # never accepted by the connector (a crash mid-send): post anew
             return False
         value = add_detections(doc.value, dets)
         try:
-            await self._call(lambda: self.messenger.update(conv, entry["message_id"], Reply(card=alert_card(value))))
+            await self._call(lambda: self.messenger.update(conv, message_id, Reply(card=alert_card(value))))
         except DeliveryError as exc:
             if not exc.gone:
                 raise
-            log.info("alert card %s is gone from %s; posting a new one", entry["card_id"], conv)
+            log.info("alert card %s is gone from %s; posting a new one", card_id, conv)
             return False  # the message was deleted (or the bot removed: the new send will say so)
-        await update(self.storage, card_key(entry["card_id"]), lambda v: add_detections(v or value, dets))
+        await update(self.storage, card_key(card_id), lambda v: add_detections(v or value, dets))
         return True
 
-    async def _reserve_slot(self, conv: str, now: dt.datetime) -> bool:
+    async def _reserve(self, conv: str, user_key: str, card_id: str, now: dt.datetime) -> bool:
+        """Take one of the conversation's new-card slots and name the user's card, in one write (False: none left)."""
         limit = self.services.config.alerts.max_cards_per_10_minutes
         granted = [False]
 
@@ -191,43 +195,38 @@ class Deliverer:
             value = dict(value or {})
             recent = [t for t in value.get("recent", []) if (p := parse_time(t)) and now - p < STORM_WINDOW]
             granted[0] = len(recent) < limit
+            users = {k: u for k, u in value.get("users", {}).items()
+                     if (p := parse_time(u.get("posted_at"))) and now - p < USER_CARD_WINDOW}
             if granted[0]:
                 recent.append(iso(now))
-            value["recent"] = recent
+                users[user_key] = {"card_id": card_id, "posted_at": iso(now)}
+            value["recent"], value["users"] = recent, users
             return value
 
         await update(self.storage, CONV_PREFIX + conv, change)
         return granted[0]
 
-    async def _release_slot(self, conv: str, now: dt.datetime) -> None:
+    async def _release(self, conv: str, user_key: str, card_id: str, now: dt.datetime) -> None:
+        """The send failed: give the slot back and forget the card that was never posted."""
         def change(value: dict[str, Any] | None) -> dict[str, Any]:
             value = dict(value or {})
             recent = list(value.get("recent", []))
             if iso(now) in recent:
                 recent.remove(iso(now))
-            value["recent"] = recent
+            users = dict(value.get("users", {}))
+            if users.get(user_key, {}).get("card_id") == card_id:
+                del users[user_key]
+            value["recent"], value["users"] = recent, users
             return value
 
         await update(self.storage, CONV_PREFIX + conv, change)
 
-    async def _new_card(self, tenant_name: str, conv: str, dets: list[Detection], now: dt.datetime) -> None:
-        card_id = uuid.uuid4().hex
+    async def _new_card(self, card_id: str, tenant_name: str, conv: str, dets: list[Detection],
+                        now: dt.datetime) -> None:
         doc = new_card_doc(card_id, tenant_name, conv, dets, now)
         await self.storage.put(card_key(card_id), doc, None)  # before sending: a press may come at once
         message_id = await self._call(lambda: self.messenger.send(conv, Reply(card=alert_card(doc))))
         await update(self.storage, card_key(card_id), lambda v: {**(v or doc), "message_id": message_id})
-        first = dets[0]
-
-        def remember(value: dict[str, Any] | None) -> dict[str, Any]:
-            value = dict(value or {})
-            users = {k: u for k, u in value.get("users", {}).items()
-                     if (p := parse_time(u.get("posted_at"))) and now - p < USER_CARD_WINDOW}
-            users[f"{first.tenant_id}/{first.user_id}"] = {"card_id": card_id, "message_id": message_id,
-                                                           "posted_at": iso(now)}
-            value["users"] = users
-            return value
-
-        await update(self.storage, CONV_PREFIX + conv, remember)
 
     async def _fold_into_digest(self, conv: str, dets: list[Detection]) -> Outcome:
         now = self.services.clock()

@@ -130,6 +130,15 @@ class Detection:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def channel_of(conversation_id: str) -> str:
+    """Teams adds `;messageid=<thread>` to a channel's conversation id for each thread: the same channel."""
+    return conversation_id.split(";messageid=", 1)[0]
+
+
+def same_conversation(a: str, b: str) -> bool:
+    return channel_of(a) == channel_of(b)
+
+
 def entra_user_link(tenant_id: str, user_id: str) -> str:
     """The user's page in the Entra admin center, opened in the right tenant (MSP technicians have many)."""
     return (f"https://entra.microsoft.com/{tenant_id}#view/Microsoft_AAD_UsersAndTenants/"

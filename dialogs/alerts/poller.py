@@ -114,25 +114,31 @@ class Poller:
 
     async def poll_tenant(self, tenant_id: str, *, force: bool = False) -> TenantOutcome:
         storage = self.services.storage
-        lease = st.Lease(storage, tenant_id, self.owner, self.config.lease_seconds)
         outcome = TenantOutcome(tenant_id)
+        if not force and not self._due(await st.tenant_state(storage, tenant_id)):  # a read, no lease write
+            outcome.skipped = "not due"
+            return outcome
+        lease = st.Lease(storage, tenant_id, self.owner, self.config.lease_seconds)
         if not await lease.acquire(self.now()):
             outcome.skipped = "busy"
             return outcome
         try:
             state, _ = await st.tenant_state(storage, tenant_id)
-            due = parse_time(state.get("next_poll_at"))
-            if not force and due is not None and due > self.now():
+            if not force and not self._due((state, None)):  # another process polled it meanwhile
                 outcome.skipped = "not due"
                 return outcome
             subs = [s for s in await st.subscriptions(storage, tenant_id) if s.working]
             if subs:
                 await self._collect(tenant_id, state, subs, outcome, force)
-            if await lease.renew(self.now()):
+            if await lease.keep(self.now()):
                 outcome.results = await self._deliver(tenant_id, lease)
             return outcome
         finally:
             await lease.release()
+
+    def _due(self, loaded: tuple[dict[str, Any], int | None]) -> bool:
+        due = parse_time(loaded[0].get("next_poll_at"))
+        return due is None or due <= self.now()
 
     async def _licence(self, tenant_id: str, state: dict[str, Any], force: bool) -> tuple[str, bool]:
         """The tenant's Entra ID licence level, from state when checked recently; (level, checked just now)."""
@@ -182,14 +188,15 @@ class Poller:
         newest_user = max((u.detected for u in changed), default=None)
         keep = dt.timedelta(hours=self.config.seen_retention_hours)
 
+        def enqueue(box: dict[str, Any]) -> None:
+            for conv, items in queue.items():
+                pending = box["pending"].setdefault(conv, [])
+                known = {p["id"] for p in pending}
+                pending.extend(item for item in items if item["id"] not in known)
+
         def change(value: dict[str, Any]) -> None:
             for det in (*found, *changed):
                 value["seen"].setdefault(det.id, [iso(now), det.detected_at])
-            for conv, items in queue.items():
-                pending = value["pending"].setdefault(conv, [])
-                known = {p["id"] for p in pending}
-                pending.extend(item for item in items if item["id"] not in known)
-            value["pending"] = {c: items for c, items in value["pending"].items() if items}
             for key, moment in (("watermark", newest), ("user_watermark", newest_user)):
                 current = parse_time(value.get(key))
                 if moment is not None and (current is None or moment > current):
@@ -200,6 +207,8 @@ class Poller:
             if checked_now or not value.get("licence_checked_at"):
                 value["licence_checked_at"] = iso(now)
 
+        if any(queue.values()):  # owed first, seen second: a crash in between re-queues, never drops
+            await st.change_outbox(self.services.storage, tenant_id, enqueue)
         await st.change_tenant_state(self.services.storage, tenant_id, change)
         outcome.polled = True
 
@@ -237,7 +246,7 @@ class Poller:
         name = _tenant_name(self.services, tenant_id)
         results: list[SendResult] = []
         for conv, items in state["pending"].items():
-            if not await lease.renew(self.now()):
+            if not await lease.keep(self.now()):
                 log.warning("lost the poll lease of %s mid-delivery; another process continues", tenant_id)
                 break
             dets = {item["id"]: Detection.from_json(item) for item in items}
@@ -266,16 +275,12 @@ class Poller:
         now = self.now()
         done = set(ids)
 
-        def change(value: dict[str, Any]) -> None:
-            pending = [p for p in value["pending"].get(conv, []) if p.get("id") not in done]
-            if pending:
-                value["pending"][conv] = pending
-            else:
-                value["pending"].pop(conv, None)
+        def change(box: dict[str, Any]) -> None:
+            box["pending"][conv] = [p for p in box["pending"].get(conv, []) if p.get("id") not in done]
             if counted:
-                st.count_sent(value, now, len(ids))
+                st.count_sent(box, now, len(ids))
 
-        await st.change_tenant_state(self.services.storage, tenant_id, change)
+        await st.change_outbox(self.services.storage, tenant_id, change)
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         """Poll each tenant when it is due; sleep until the next one is (bounded, so new subscriptions start)."""

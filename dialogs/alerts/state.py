@@ -3,8 +3,11 @@
 Everything that must happen once is a compare-and-set write, so several Cordon processes sharing one store poll
 each tenant once and alert on each detection once. Keys:
   alerts/sub/<tenant id>/<conversation id>  a subscription (threshold, who, broken?)
-  alerts/tenant/<tenant id>                 watermarks, seen ids, pending sends, licence, last poll/error
+  alerts/tenant/<tenant id>                 watermarks, seen ids, licence, last poll/error, next poll
+  alerts/outbox/<tenant id>                 alerts not yet accepted by the connector, alerts sent per hour
   alerts/lease/<tenant id>                  who polls the tenant right now, until when
+The outbox is written before the seen ids and the watermark, so a crash in between re-queues (never drops), and
+each accepted send rewrites only the small outbox, not the seen ids.
 """
 
 from __future__ import annotations
@@ -15,21 +18,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from adapters.storage import Conflict, Storage, update
-from dialogs.alerts.model import iso, parse_time
+from dialogs.alerts.model import iso, parse_time, same_conversation
 
 log = logging.getLogger(__name__)
 
 SUB_PREFIX = "alerts/sub/"
 TENANT_PREFIX = "alerts/tenant/"
+OUTBOX_PREFIX = "alerts/outbox/"
 LEASE_PREFIX = "alerts/lease/"
 
 
 def sub_key(tenant_id: str, conversation_id: str) -> str:
     return f"{SUB_PREFIX}{tenant_id}/{conversation_id}"
-
-
-def tenant_key(tenant_id: str) -> str:
-    return f"{TENANT_PREFIX}{tenant_id}"
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ async def unsubscribe(storage: Storage, conversation_id: str, tenant_id: str | N
     """Remove this conversation's subscriptions (for one tenant, or all); returns what was removed."""
     removed = []
     for sub in await subscriptions(storage):
-        if sub.conversation_id != conversation_id or (tenant_id and sub.tenant_id != tenant_id):
+        if not same_conversation(sub.conversation_id, conversation_id) or (tenant_id and sub.tenant_id != tenant_id):
             continue
         doc = await storage.get(sub_key(sub.tenant_id, sub.conversation_id))
         if doc is None:
@@ -115,33 +115,52 @@ def empty_tenant_state() -> dict[str, Any]:
         "watermark": None,  # newest detectedDateTime seen
         "user_watermark": None,  # newest riskLastUpdatedDateTime seen
         "seen": {},  # detection id -> [first seen (wall clock), detectedDateTime]
-        "pending": {},  # conversation id -> [detection json] accepted by no connector yet
-        "licence": None,  # "P2" | "P1" | "none" | None (unknown)
+        "licence": None,  # "P2" | "P1" | "Free" | "refused" (403 non-premium) | None (unknown)
         "licence_checked_at": None,
         "last_success": None,
         "last_error": None,
         "last_error_at": None,
         "next_poll_at": None,
+    }
+
+
+def empty_outbox() -> dict[str, Any]:
+    return {
+        "pending": {},  # conversation id -> [detection json] accepted by no connector yet
         "sent_hours": {},  # "YYYY-MM-DDTHH" -> alerts accepted by the connector in that hour
     }
 
 
 async def tenant_state(storage: Storage, tenant_id: str) -> tuple[dict[str, Any], int | None]:
-    doc = await storage.get(tenant_key(tenant_id))
-    if doc is None:
-        return empty_tenant_state(), None
-    return {**empty_tenant_state(), **doc.value}, doc.version
+    """The tenant's poll state with its outbox merged in (read-only view: `pending`, `sent_hours` included)."""
+    doc = await storage.get(TENANT_PREFIX + tenant_id)
+    box = await storage.get(OUTBOX_PREFIX + tenant_id)
+    state = {**empty_tenant_state(), **(doc.value if doc else {}), **empty_outbox(), **(box.value if box else {})}
+    return state, None if doc is None else doc.version
 
 
 async def change_tenant_state(storage: Storage, tenant_id: str, change: Any) -> dict[str, Any]:
-    """Read-modify-write of a tenant's state (retries on a concurrent writer)."""
+    """Read-modify-write of a tenant's poll state (retries on a concurrent writer)."""
 
     def apply(value: dict[str, Any] | None) -> dict[str, Any]:
         state = {**empty_tenant_state(), **(value or {})}
         change(state)
-        return state
+        return {k: v for k, v in state.items() if k not in ("pending", "sent_hours")}
 
-    value, _ = await update(storage, tenant_key(tenant_id), apply)
+    value, _ = await update(storage, TENANT_PREFIX + tenant_id, apply)
+    return value
+
+
+async def change_outbox(storage: Storage, tenant_id: str, change: Any) -> dict[str, Any]:
+    """Read-modify-write of a tenant's outbox (retries on a concurrent writer)."""
+
+    def apply(value: dict[str, Any] | None) -> dict[str, Any]:
+        box = {**empty_outbox(), **(value or {})}
+        change(box)
+        box["pending"] = {conv: items for conv, items in box["pending"].items() if items}
+        return box
+
+    value, _ = await update(storage, OUTBOX_PREFIX + tenant_id, apply)
     return value
 
 
@@ -189,6 +208,7 @@ class Lease:
         self.owner = owner
         self.seconds = seconds
         self.version: int | None = None
+        self.taken_at: dt.datetime | None = None
 
     async def acquire(self, now: dt.datetime) -> bool:
         doc = await self.storage.get(self.key)
@@ -201,6 +221,7 @@ class Lease:
             self.version = await self.storage.put(self.key, value, None if doc is None else doc.version)
         except Conflict:
             return False
+        self.taken_at = now
         return True
 
     async def renew(self, now: dt.datetime) -> bool:
@@ -213,7 +234,15 @@ class Lease:
         except Conflict:
             self.version = None
             return False
+        self.taken_at = now
         return True
+
+    async def keep(self, now: dt.datetime) -> bool:
+        """Renew only when a third of the lease has passed (fewer writes); False if it was lost."""
+        if self.version is not None and self.taken_at is not None and (now - self.taken_at).total_seconds() < \
+                self.seconds / 3:
+            return True
+        return await self.renew(now)
 
     async def release(self) -> None:
         if self.version is None:

@@ -133,7 +133,11 @@ class GraphStandin:
         size = self.page_size(request)
         token = request.query.get("$skiptoken", "0")
         start = int(token, 16) if re.fullmatch(r"[0-9a-f]{1,12}", token) else 0
-        payload: dict[str, Any] = {"value": items(start, size)}
+        selected = set(request.query.get("$select", "").split(",")) - {""}
+        page = items(start, size)
+        if selected:  # as Graph does: only the selected properties (and the type annotations)
+            page = [{k: v for k, v in item.items() if k in selected or k.startswith("@")} for item in page]
+        payload: dict[str, Any] = {"value": page}
         if start + size < total:
             query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
             query["$skiptoken"] = format(start + size, "x")

@@ -1,0 +1,89 @@
+"""Which Conditional Access policies enforce MFA for a user, and method strength ranking (pure logic)."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.graph.mfa_policy import (
+    Principal,
+    enforcement_for,
+    evaluate_policy,
+    strength_of,
+    strongest,
+    tenant_enforcement,
+    weak_only,
+)
+from tests.support.graph_standin import payloads
+
+USER = "aaaaaaaa-0000-4000-8000-000000000001"
+GROUP = "bbbbbbbb-0000-4000-8000-000000000002"
+ALICE = Principal(user_id=USER, groups=frozenset({GROUP}), roles=frozenset({payloads.GLOBAL_ADMIN}))
+GUEST = Principal(user_id="cccccccc-0000-4000-8000-000000000003", guest=True)
+
+
+@pytest.mark.parametrize(("policy", "who", "enforces", "gaps"), [
+    (payloads.ca_policy("all", include_users=["All"]), ALICE, True, []),
+    (payloads.ca_policy("direct", include_users=[USER.upper()]), ALICE, True, []),
+    (payloads.ca_policy("group", include_groups=[GROUP]), ALICE, True, []),
+    (payloads.ca_policy("role", include_roles=[payloads.GLOBAL_ADMIN]), ALICE, True, []),
+    (payloads.ca_policy("excluded", include_users=["All"], exclude_users=[USER]), ALICE, False, []),
+    (payloads.ca_policy("excluded group", include_users=["All"], exclude_groups=[GROUP]), ALICE, False, []),
+    (payloads.ca_policy("excluded role", include_roles=[payloads.GLOBAL_ADMIN],
+                        exclude_roles=[payloads.GLOBAL_ADMIN]), ALICE, False, []),
+    (payloads.ca_policy("others", include_groups=["dddddddd-0000-4000-8000-000000000004"]), ALICE, False, []),
+    (payloads.ca_policy("guests", include_users=["GuestsOrExternalUsers"]), GUEST, True, []),
+    (payloads.ca_policy("guests", include_users=["GuestsOrExternalUsers"]), ALICE, False, []),
+    (payloads.ca_policy("report only", state="enabledForReportingButNotEnforced", include_users=["All"]), ALICE,
+     False, []),
+    (payloads.ca_policy("disabled", state="disabled", include_users=["All"]), ALICE, False, []),
+    (payloads.ca_policy("block", include_users=["All"], controls=["block"]), ALICE, False, []),
+    (payloads.ca_policy("strength", include_users=["All"], controls=[], strength=True), ALICE, True, []),
+    (payloads.ca_policy("or device", include_users=["All"], controls=["mfa", "compliantDevice"]), ALICE, False,
+     ["or compliantDevice instead"]),
+    (payloads.ca_policy("and device", include_users=["All"], controls=["mfa", "compliantDevice"], operator="AND"),
+     ALICE, True, []),
+    (payloads.ca_policy("office apps", include_users=["All"], apps=["Office365"]), ALICE, False,
+     ["only for some apps"]),
+    (payloads.ca_policy("legacy only", include_users=["All"], client_app_types=["exchangeActiveSync"]), ALICE, False,
+     ["only some client apps"]),
+    (payloads.ca_policy("trusted", include_users=["All"],
+                        locations={"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}), ALICE, False,
+     ["not from some locations"]),
+])
+def test_policy_scope_and_gaps(policy: dict, who: Principal, enforces: bool, gaps: list[str]) -> None:
+    verdict = evaluate_policy(policy, who)
+    assert verdict.enforces is enforces
+    assert verdict.gaps == gaps
+
+
+def test_enforcement_is_unknown_rather_than_false_when_something_could_not_be_read() -> None:
+    group_policy = payloads.ca_policy("group", include_groups=[GROUP])
+    assert enforcement_for(ALICE, False, None).enforced is None
+    assert enforcement_for(ALICE, None, []).enforced is None
+    unknown = enforcement_for(Principal(USER), False, [group_policy], memberships_known=False)
+    assert unknown.enforced is None and "groups and roles" in (unknown.unknown_reason or "")
+    assert enforcement_for(Principal(USER), False, [group_policy]).enforced is False
+    assert enforcement_for(Principal(USER), True, None).enforced_by == ["security defaults"]
+
+
+def test_partial_policies_are_listed_but_do_not_count_as_enforced() -> None:
+    result = enforcement_for(ALICE, False, [payloads.ca_policy("office", include_users=["All"], apps=["Office365"])])
+    assert result.enforced is False and result.partially_by == ["CA 'office' (only for some apps)"]
+
+
+def test_tenant_wide_enforcement_line() -> None:
+    everyone = payloads.ca_policy("Everyone", include_users=["All"], exclude_users=[USER])
+    assert tenant_enforcement(True, None) == "enforced tenant-wide by security defaults"
+    assert tenant_enforcement(False, [everyone]) == "enforced tenant-wide by CA 'Everyone' (1 exclusion(s))"
+    assert tenant_enforcement(False, [payloads.ca_policy("Admins", include_roles=[payloads.GLOBAL_ADMIN])]).startswith(
+        "only partly enforced: CA 'Admins'")
+    assert tenant_enforcement(False, []).startswith("NOT enforced")
+    assert tenant_enforcement(None, None).startswith("unknown")
+
+
+def test_strength_ranking() -> None:
+    assert [strength_of(t) for t in ("#microsoft.graph.fido2AuthenticationMethod", "microsoftAuthenticatorPush",
+                                     "softwareOneTimePasscode", "mobilePhone", "email", "somethingNew")] == [
+        "phishing_resistant", "strong", "moderate", "weak", "none", "none"]
+    assert strongest(["weak", "moderate", "none"]) == "moderate" and strongest([]) == "none"
+    assert weak_only(["mobilePhone", "email"]) and not weak_only(["mobilePhone", "fido2"]) and not weak_only([])
