@@ -47,6 +47,33 @@ async def test_one_live_request_per_user_and_concurrent_asks_make_one(storage) -
     await st.create(new_request("u-2"))  # another user is independent
 
 
+async def test_a_slow_first_asker_is_not_overtaken_by_a_second(storage) -> None:
+    """The user's index only ever names a request that can already be read, so a second asker who sees the
+    index while the first is still writing is refused instead of taking the user over."""
+
+    class SlowAfterIndex:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        async def put(self, key, value, expected_version):
+            version = await self.inner.put(key, value, expected_version)
+            if key.startswith("lockdown/active/"):
+                await asyncio.sleep(0.05)  # the first asker stalls right after claiming the index
+            return version
+
+    st = RequestStore(SlowAfterIndex(storage), Clock())
+    first = asyncio.create_task(st.create(new_request()))
+    await asyncio.sleep(0.01)
+    with pytest.raises(state.AlreadyActive):
+        await RequestStore(storage, Clock()).create(new_request())
+    created = await first
+    assert (await st.live_for(TENANT, "u-1"))["id"] == created["id"]
+    assert len(await storage.list(state.REQUEST_PREFIX)) == 1  # the loser left nothing behind
+
+
 async def test_an_ended_or_expired_request_frees_the_user(storage) -> None:
     clock = Clock()
     st = RequestStore(storage, clock)

@@ -122,20 +122,33 @@ class RequestStore:
     async def create(self, request: dict[str, Any]) -> dict[str, Any]:
         """Store a new pending request, unless a live one exists for the same user (raises `AlreadyActive`)."""
         index_key = self.active_key(request["tenant_id"], request["target"]["id"])
+        # The request is stored before the index points to it: an index entry always names a readable request,
+        # so a concurrent asker never mistakes a half-made request for a free user.
+        await self.storage.put(self.key(request["id"]), request, None)
         for _ in range(20):
             index = await self.storage.get(index_key)
             if index is not None:
                 existing = await self.live_for(request["tenant_id"], request["target"]["id"])
                 if existing is not None:
+                    await self._discard(request["id"])
                     raise AlreadyActive(existing)
             try:
                 await self.storage.put(index_key, {"request_id": request["id"]}, None if index is None
                                        else index.version)
             except Conflict:
                 continue  # someone asked for the same user at the same moment: look again
-            await self.storage.put(self.key(request["id"]), request, None)
             return request
+        await self._discard(request["id"])
         raise Conflict(index_key)
+
+    async def _discard(self, request_id: str) -> None:
+        """Remove a request that never became live (it lost the race for the user's index)."""
+        doc = await self.storage.get(self.key(request_id))
+        if doc is not None:
+            try:
+                await self.storage.delete(self.key(request_id), doc.version)
+            except Conflict:
+                pass
 
     async def transition(self, request_id: str, allowed_from: Iterable[str], to: str,
                          change: Callable[[dict[str, Any]], None] | None = None,
