@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import random
 import re
@@ -31,6 +30,7 @@ log = logging.getLogger(__name__)
 MIN_INTERVAL = 1.0  # seconds between two Identity Protection requests to one tenant
 PAGE_SIZE = 500
 SIGN_IN_CHUNK = 10  # ids per signIns $filter (`id eq 'a' or id eq 'b' ...`)
+SIGN_IN_RETRY_SECONDS = 5.0  # the app name is a nicety: a short retry budget, then alert without it
 BACKOFF_BASE = 2.0
 BACKOFF_MAX = 60.0
 _GUIDISH = re.compile(r"^[0-9A-Za-z-]{8,64}$")
@@ -107,36 +107,12 @@ class IdentityProtection:
         return tenant
 
     async def _request(self, tenant: TenantConfig, need: permissions.Need, method: str, url: str,
-                       body: Any = None) -> dict[str, Any] | None:
-        """One raw request through the tenant's client (gateway retries off), the answer as a dict.
-
-        The URL is set as a URL, not as a URI template (a template would drop the commas of `$select`), and
-        Graph's error body is parsed into `ODataError`, so a 403 keeps its code (licence vs permission).
-        """
+                       body: Any = None, retry_seconds: float = 0) -> dict[str, Any] | None:
+        """One raw request through the gateway, its retries off by default (the pacing here decides)."""
         from adapters.graph.transport import RetryBudget
 
-        async def send(client: Any) -> dict[str, Any] | None:
-            from kiota_abstractions.method import Method
-            from kiota_abstractions.request_information import RequestInformation
-            from msgraph.generated.models.o_data_errors.o_data_error import ODataError
-
-            info = RequestInformation()
-            info.http_method = Method(method)
-            info.url = url
-            info.headers.try_add("Accept", "application/json")
-            if body is not None:
-                info.content = json.dumps(body).encode()
-                info.headers.try_add("Content-Type", "application/json")
-            info.add_request_options([RetryBudget(0)])
-            content = await client.request_adapter.send_primitive_async(info, "bytes", {"XXX": ODataError})
-            if not content:
-                return None
-            value = json.loads(content)
-            if not isinstance(value, dict):
-                raise json.JSONDecodeError("expected a JSON object", "", 0)
-            return value
-
-        return await self.gateway.call(tenant, need, send)
+        return await self.gateway.request_json(tenant, need, method, url, body=body,
+                                               options=[RetryBudget(retry_seconds)])
 
     async def _paced(self, tenant: TenantConfig, need: permissions.Need, method: str, url: str,
                      body: Any = None) -> dict[str, Any] | None:
@@ -208,8 +184,9 @@ class IdentityProtection:
                 chunk = keys[start:start + SIGN_IN_CHUNK]
                 flt = " or ".join(f"{field} eq {odata_string(k)}" for k in chunk)
                 params = {"$filter": flt, "$select": "id,correlationId,appDisplayName", "$top": len(chunk) * 5}
-                answer = await self._request(tenant, permissions.SIGN_INS, "GET",
-                                             self.gateway.url("/auditLogs/signIns", params)) or {}
+                answer = await self._request(tenant, permissions.SIGN_INS, "GET",  # not Identity Protection
+                                             self.gateway.url("/auditLogs/signIns", params),
+                                             retry_seconds=SIGN_IN_RETRY_SECONDS) or {}
                 for row in answer.get("value") or []:
                     name = row.get("appDisplayName")
                     if name:
