@@ -255,6 +255,12 @@ def load_config(path: str | Path | None = None) -> CordonConfig:
         raise ConfigError(f"{file}: {exc}") from None
 
 
+def load_environment(path: str | Path | None = None) -> tuple[BotSettings, CordonConfig]:
+    """What every entry point reads: `.env`, the Azure Bot settings and the TOML file (raises `ConfigError`)."""
+    load_dotenv_file()
+    return bot_settings(), load_config(path)
+
+
 def allowed_tenants(config: CordonConfig, settings: BotSettings) -> list[str]:
     """`allowed_tenants` from config, else the bot's own tenant; empty means none configured."""
     if config.allowed_tenants is not None:

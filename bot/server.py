@@ -196,12 +196,10 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    from adapters.config import ConfigError, bot_settings, load_config, load_dotenv_file
+    from adapters.config import ConfigError, load_environment
 
-    load_dotenv_file()
     try:
-        settings = bot_settings()
-        config = load_config()
+        settings, config = load_environment()
     except ConfigError as exc:
         print(f"cordon: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -301,15 +301,13 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    from adapters.config import ConfigError, bot_settings, load_config, load_dotenv_file
+    from adapters.config import ConfigError, load_environment
 
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")
     logging.getLogger().setLevel(logging.WARNING)  # the terminal is for the conversation; warnings still show
-    load_dotenv_file()
     try:
-        config = load_config(args.config)
-        settings = bot_settings()  # for the default tenant, as the server uses them
+        settings, config = load_environment(args.config)  # settings: the default tenant, as the server uses it
         actor, tenant_id = _actor(config, args)
     except (ConfigError, ValueError) as exc:
         print(f"app.py chat: {exc}", file=sys.stderr)
