@@ -1,9 +1,10 @@
 """`GraphGateway`: the one object dialogs use to reach Microsoft Graph in any configured tenant.
 
 It owns, per tenant, one msal token source and one `GraphServiceClient` (created inside the running loop and
-reused while that loop lives). Every call goes through `call()` or the raw JSON helpers, which turn failures into
-`GraphProblem` using the operation's `Need`. The licence level is cached 24 hours; group checks for the role gate
-go through `check_groups` (a `GroupChecker` for `adapters.roles.RoleResolver`).
+reused while that loop lives); the clients share one SSL context and connection pool (`transport.SharedHttp`).
+Every call goes through `call()` or the raw JSON helpers, which turn failures into `GraphProblem` using the
+operation's `Need`. The licence level is cached 24 hours; group checks for the role gate go
+through `check_groups` (a `GroupChecker` for `adapters.roles.RoleResolver`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class GraphGateway:
         self._monotonic = monotonic
         self._sources: dict[str, TokenSource] = {}
         self._clients: dict[str, tuple[asyncio.AbstractEventLoop, Any]] = {}
+        self._shared: Any = None  # a transport.SharedHttp, made with the first client
         self._licences: dict[str, tuple[float, Licence]] = {}
         self.middleware: list[Callable[[str], Any]] = []  # extra kiota middleware factories (tenant id -> handler)
         self.requests_sent = 0  # HTTP attempts, retries included (bench and tests read it)
@@ -81,25 +83,29 @@ class GraphGateway:
 
     def client(self, tenant: TenantConfig) -> Any:
         """The tenant's GraphServiceClient for the running loop (made on first use, then reused)."""
-        from adapters.graph.transport import build_client
+        from adapters.graph.transport import SharedHttp, build_client
 
         loop = asyncio.get_running_loop()
         held = self._clients.get(tenant.tenant_id)
         if held is not None and held[0] is loop:
             return held[1]
+        if self._shared is None:
+            self._shared = SharedHttp()
         client = build_client(self.token_source(tenant), endpoint=self.graph.endpoint,
                               timeout=self.graph.timeout_seconds, policy=self.retry_policy,
-                              extra=self.middleware, on_attempt=self._count)
+                              extra=self.middleware, on_attempt=self._count, shared=self._shared)
         self._clients[tenant.tenant_id] = (loop, client)
         return client
 
     async def close(self) -> None:
-        """Close the HTTP connections of the clients made in this loop."""
+        """Close the clients made in this loop and the shared connection pool."""
         loop = asyncio.get_running_loop()
         for key, (owner, client) in list(self._clients.items()):
             if owner is loop:
                 await client.request_adapter._http_client.aclose()
             del self._clients[key]
+        if self._shared is not None:
+            await self._shared.aclose()
 
     # --- calls ---------------------------------------------------------------------------------------------------
     async def call(self, tenant: TenantConfig, need: Need, operation: Callable[[Any], Awaitable[T]]) -> T:

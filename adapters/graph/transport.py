@@ -6,6 +6,11 @@ when Graph sends none (Identity Protection), transport errors retried when the r
 within one time budget per request. A request may carry a `RetryBudget` option to change the budget (the alert
 poller sets 0 to do its own pacing). `host_guard` drops the Authorization header from any request not aimed at
 the configured Graph origin, as a second line behind the token provider's own check.
+
+`SharedHttp` is what every tenant's client shares: one SSL context (loading the CA store is ~0.8 MB, which per
+tenant made 500 tenants cost ~400 MB) and, per event loop, one connection pool to Graph. Only credentials differ
+between tenants, and they travel per request (each tenant's own auth provider sets the header, the host guard runs
+in each tenant's client), so a pooled connection carries nothing of the tenant that used it before.
 """
 
 from __future__ import annotations
@@ -159,13 +164,69 @@ class MsalTokenProvider(AccessTokenProvider):
         return self._validator
 
 
+SHARED_POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=50)  # for all tenants together
+
+
+class _Borrowed(httpx.AsyncBaseTransport):
+    """A tenant's view of the shared pool: closing one tenant's client must not close everybody's connections."""
+
+    def __init__(self, pool: httpx.AsyncBaseTransport) -> None:
+        self.pool = pool
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        return None  # the owner (SharedHttp) closes the pool
+
+
+class SharedHttp:
+    """One SSL context for the process's Graph clients and one connection pool per event loop (httpcore's pool
+    is bound to the loop it first ran in). Owned by the gateway, which closes it."""
+
+    def __init__(self, limits: httpx.Limits = SHARED_POOL_LIMITS) -> None:
+        self.limits = limits
+        self._ssl: Any = None
+        self._pools: dict[asyncio.AbstractEventLoop, httpx.AsyncHTTPTransport] = {}
+
+    @property
+    def ssl_context(self) -> Any:
+        """httpx's default verification (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), built once."""
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context()
+        return self._ssl
+
+    def pool(self) -> httpx.AsyncHTTPTransport:
+        """The running loop's pool (made on first use)."""
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            for other in [known for known in self._pools if known.is_closed()]:
+                del self._pools[other]  # a finished loop's pool cannot be closed from here; let it go
+            pool = httpx.AsyncHTTPTransport(verify=self.ssl_context, limits=self.limits)
+            self._pools[loop] = pool
+        return pool
+
+    async def aclose(self) -> None:
+        """Close the running loop's pool (other loops' pools are dropped: they can only be closed in their loop)."""
+        loop = asyncio.get_running_loop()
+        pools, self._pools = self._pools, {}
+        pool = pools.get(loop)
+        if pool is not None:
+            await pool.aclose()
+
+
 MiddlewareFactory = Callable[[str], BaseMiddleware]  # tenant id -> middleware (added after the retry handler)
 
 
 def build_client(source: TokenSource, *, endpoint: str, timeout: float, policy: RetryPolicy,
                  extra: list[MiddlewareFactory] | None = None,
-                 on_attempt: Callable[[httpx.Request], None] | None = None) -> Any:
-    """A GraphServiceClient for one tenant (call inside the running loop: httpx binds to it)."""
+                 on_attempt: Callable[[httpx.Request], None] | None = None, shared: SharedHttp | None = None) -> Any:
+    """A GraphServiceClient for one tenant (call inside the running loop: httpx binds to it).
+
+    Its own token provider, host guard and middleware (retry budget, per-tenant pacing) over `shared`'s SSL
+    context and connection pool; a client of its own (own pool, own SSL context) when `shared` is None.
+    """
     from kiota_abstractions.authentication import BaseBearerTokenAuthenticationProvider
     from kiota_http.middleware import ParametersNameDecodingHandler, UserAgentHandler
     from msgraph import GraphRequestAdapter, GraphServiceClient
@@ -173,9 +234,12 @@ def build_client(source: TokenSource, *, endpoint: str, timeout: float, policy: 
     from msgraph_core.middleware import GraphTelemetryHandler
 
     base_url = f"{endpoint}/v1.0"
+    own: dict[str, Any] = ({"limits": httpx.Limits(max_connections=20, max_keepalive_connections=10)}
+                           if shared is None else
+                           # verify: proxy transports httpx mounts from HTTPS_PROXY etc. reuse the one SSL context
+                           {"transport": _Borrowed(shared.pool()), "verify": shared.ssl_context})
     http = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout), follow_redirects=False,
-                             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-                             event_hooks={"request": [host_guard(endpoint)]})
+                             event_hooks={"request": [host_guard(endpoint)]}, **own)
     middleware: list[BaseMiddleware] = [BudgetRetryHandler(policy, on_attempt)]
     middleware += [factory(source.tenant.tenant_id) for factory in extra or ()]
     middleware += [ParametersNameDecodingHandler(), UserAgentHandler(), GraphTelemetryHandler()]
