@@ -11,7 +11,7 @@ import datetime as dt
 import importlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,6 @@ EMPTY: dict[str, dict[str, Any]] = {
     "dnssec": {"signed": "unknown", "validated": "unknown"},
 }
 STATUSES = {"pass", "warn", "fail", "none", "error"}
-SPF_MODULE = "adapters.emailauth.spf_lint"
 
 
 @dataclass(frozen=True)
@@ -44,17 +43,6 @@ class CheckOptions:
     budget: float = 10.0  # seconds for the whole check
     query_timeout: float = 2.0
     https: HttpsOptions = field(default_factory=HttpsOptions)
-
-
-def _spf_analyser() -> Callable[[str, CheckResolver], Awaitable[dict[str, Any]]] | None:
-    """The SPF lint (adapters/emailauth/spf_lint.py), or None in a build without it."""
-    try:
-        module = importlib.import_module(SPF_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != SPF_MODULE:
-            raise
-        return None
-    return getattr(module, "analyse_spf", None)
 
 
 def _error(area: str, code: str, message: str) -> dict[str, Any]:
@@ -100,12 +88,12 @@ async def check_domain(domain: str, options: CheckOptions | None = None,
     from adapters.emailauth.dnssec import analyse_dnssec
     from adapters.emailauth.mta_sts import analyse_mta_sts
     from adapters.emailauth.mx import analyse_mx
+    from adapters.emailauth.spf_lint import analyse_spf
     from adapters.emailauth.tls_rpt import analyse_tls_rpt
 
-    spf = _spf_analyser()
     dmarc_task = asyncio.ensure_future(_guard("dmarc", analyse_dmarc(domain, resolver)))
     work: dict[str, Awaitable[dict[str, Any]]] = {
-        "spf": spf(domain, resolver) if spf else _unavailable(),
+        "spf": analyse_spf(domain, resolver),
         "dmarc": dmarc_task,
         "dkim": analyse_dkim(domain, resolver, options.selectors),
         "mx": analyse_mx(domain, resolver),
@@ -161,11 +149,9 @@ async def _quietly(resolver: CheckResolver, name: str, rdtype: str) -> None:
 
 
 def _import_areas() -> None:
-    import importlib
 
-    for module in ("bimi", "dkim", "dmarc", "dnssec", "mta_sts", "mx", "tls_rpt"):
+    for module in ("bimi", "dkim", "dmarc", "dnssec", "mta_sts", "mx", "spf_lint", "tls_rpt"):
         importlib.import_module(f"adapters.emailauth.{module}")
-    _spf_analyser()
 
 
 def _warm_up() -> None:
@@ -173,10 +159,6 @@ def _warm_up() -> None:
     from adapters.emailauth.orgdomain import org_domain
 
     org_domain("example.com")
-
-
-async def _unavailable() -> dict[str, Any]:
-    return _error("spf", "unavailable", "The SPF analysis is not available in this build.")
 
 
 def _cross_findings(domain: str, checks: dict[str, Any]) -> None:
