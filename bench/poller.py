@@ -171,12 +171,15 @@ async def run_cordon(info: dict[str, Any], args: argparse.Namespace, workdir: Pa
         services.messenger = MemoryMessenger()
     source = IdentityProtection(gateway)
     poller = Poller(services, source)
+    pool = getattr(services.messenger, "connectors", None)
+    clients_before = pool.created if pool is not None else 0
     before = await stats(info["url"])
     rss_before = rss_mb()
     cpu, started = time.process_time(), time.perf_counter()
     outcomes = await poller.cycle(force=True)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     after = await stats(info["url"])
+    clients = (pool.created if pool is not None else 0) - clients_before
     results = [r for o in outcomes for r in o.results or []]
     statuses: dict[str, int] = {}
     for r in results:
@@ -189,7 +192,7 @@ async def run_cordon(info: dict[str, Any], args: argparse.Namespace, workdir: Pa
     await store.close()
     return {"seconds": elapsed, "cpu": cpu, "alerts": len(results), "statuses": statuses, "errors": errors,
             "ip_requests": source.requests, "graph_requests": after["graph_requests"] - before["graph_requests"],
-            "connector_calls": after["connector_calls"] - before["connector_calls"],
+            "connector_calls": after["connector_calls"] - before["connector_calls"], "connector_clients": clients,
             "rss_built": rss_built, "rss_before": rss_before, "rss_peak": rss_mb()}
 
 
@@ -242,7 +245,8 @@ async def bench(args: argparse.Namespace) -> None:
     print(f"alerts: {cordon['alerts']:,} {cordon['statuses']}; errors: {len(cordon['errors'])}"
           + (f" (first: {cordon['errors'][0]})" if cordon["errors"] else ""))
     print(f"requests: {cordon['ip_requests']} Identity Protection, {cordon['graph_requests']} Graph in all "
-          f"(sign-in enrichment included); {cordon['connector_calls']} Bot Connector calls")
+          f"(sign-in enrichment included); {cordon['connector_calls']} Bot Connector calls through "
+          f"{cordon['connector_clients']} new connector client(s) (pooled per service URL, warmed before the cycle)")
     print(f"cycle wall time        {cordon['seconds']:.1f} s = {cordon['seconds'] / floor:.2f} x the rate-limit floor "
           f"({waves} waves x (1 s + {args.latency * 1000:.0f} ms) = {floor:.1f} s); the interval is 300 s")
     print(f"peer (bare paced fetch) {peer:.1f} s; Cordon takes {cordon['seconds'] / peer:.2f} x the peer's time")

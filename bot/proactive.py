@@ -1,7 +1,10 @@
 """Proactive sending: reach a stored conversation (alerts, long runs) or open a 1:1 chat with a user.
 
-Implements `dialogs.contract.Messenger`. Uses `continue_conversation` with the bot's app id (the SDK needs it);
-in `--dev` the adapter's connector factory refuses non-loopback service URLs. Every failure is a `DeliveryError`.
+Implements `dialogs.contract.Messenger`. A proactive message is a *new* message: in a Teams channel it starts a
+thread of its own (posted to the channel's id, replying to nothing), never a reply inside the thread where someone
+once typed; replies within a turn stay in that thread (`bot.outbox`). Sends and updates go straight to the Bot
+Connector through pooled clients (`bot.connectors`: made by `bot.auth`'s guarded factory, so `--dev` still refuses
+non-loopback service URLs and no status is retried inside the SDK). Every failure is a `DeliveryError`.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import logging
 from typing import Any
 
 from botbuilder.core import TurnContext
-from botbuilder.schema import ChannelAccount, ConversationParameters, ConversationReference
+from botbuilder.schema import Activity, ChannelAccount, ConversationParameters, ConversationReference
 
+from bot.connectors import ConnectorPool
 from bot.delivery import delivery_error, reply_activity
 from bot.references import ReferenceStore
 from dialogs.contract import DeliveryError, Reply
@@ -19,44 +23,52 @@ from dialogs.contract import DeliveryError, Reply
 log = logging.getLogger(__name__)
 
 
+def _gone(conversation_id: str) -> DeliveryError:
+    return DeliveryError(f"no stored conversation {conversation_id!r} (the bot was never installed there)", gone=True)
+
+
+def addressed(reply: Reply, reference: ConversationReference, *, message_id: str | None = None) -> Activity:
+    """The activity as `TurnContext.send_activity` would address it, minus the reply-to (new message or update)."""
+    activity = TurnContext.apply_conversation_reference(reply_activity(reply, message_id=message_id), reference)
+    activity.reply_to_id = None
+    activity.input_hint = activity.input_hint or "acceptingInput"
+    return activity
+
+
 class BotMessenger:
-    def __init__(self, adapter: Any, app_id: str, references: ReferenceStore) -> None:
+    def __init__(self, adapter: Any, app_id: str, references: ReferenceStore,
+                 connectors: ConnectorPool | None = None) -> None:
         self.adapter = adapter
         self.app_id = app_id
         self.references = references
-
-    async def _reference(self, conversation_id: str) -> ConversationReference:
-        found = await self.references.load(conversation_id)
-        if found is None:
-            raise DeliveryError(f"no stored conversation {conversation_id!r} (the bot was never installed there)",
-                                gone=True)
-        return found[0]
-
-    async def _continue(self, conversation_id: str, work: Any, what: str) -> None:
-        reference = await self._reference(conversation_id)
-        try:
-            await self.adapter.continue_conversation(reference, work, bot_app_id=self.app_id)
-        except Exception as exc:  # noqa: BLE001 - mapped to DeliveryError for the caller to decide
-            raise delivery_error(exc, what) from exc
+        self.connectors = connectors or ConnectorPool(adapter, app_id)
 
     async def send(self, conversation_id: str, reply: Reply) -> str | None:
+        """Post a new message (in a channel: a new thread in the channel); returns its activity id."""
         if reply.replaces:
             await self.update(conversation_id, reply.replaces, reply)
             return reply.replaces
-        sent: dict[str, str | None] = {}
-
-        async def work(context: TurnContext) -> None:
-            response = await context.send_activity(reply_activity(reply))
-            sent["id"] = response.id if response else None
-
-        await self._continue(conversation_id, work, f"sending to {conversation_id}")
-        return sent.get("id")
+        reference = await self.references.for_new_post(conversation_id)
+        if reference is None:
+            raise _gone(conversation_id)
+        activity = addressed(reply, reference)
+        try:
+            client = await self.connectors.client(reference.service_url)
+            response = await client.conversations.send_to_conversation(reference.conversation.id, activity)
+        except Exception as exc:  # noqa: BLE001 - mapped to DeliveryError for the caller to decide
+            raise delivery_error(exc, f"sending to {conversation_id}") from exc
+        return (response.id or None) if response else None
 
     async def update(self, conversation_id: str, message_id: str, reply: Reply) -> None:
-        async def work(context: TurnContext) -> None:
-            await context.update_activity(reply_activity(reply, message_id=message_id))
-
-        await self._continue(conversation_id, work, f"updating {message_id} in {conversation_id}")
+        reference = await self.references.for_update(conversation_id)
+        if reference is None:
+            raise _gone(conversation_id)
+        activity = addressed(reply, reference, message_id=message_id)
+        try:
+            client = await self.connectors.client(reference.service_url)
+            await client.conversations.update_activity(reference.conversation.id, message_id, activity)
+        except Exception as exc:  # noqa: BLE001
+            raise delivery_error(exc, f"updating {message_id} in {conversation_id}") from exc
 
     async def send_private(self, tenant_id: str, user_aad_id: str, reply: Reply,
                            via: ConversationReference | None = None) -> str | None:

@@ -3,15 +3,20 @@
 Stored under `convref/<conversation id>` as `{"reference": <serialised ConversationReference>, "tenant_id",
 "kind", "team_id", "channel_id", "saved_at"}`. Saved on install and on the first message in a conversation;
 1:1 chats the bot opened with a user are also remembered under `chat/<tenant id>/<user aad id>`.
+
+In a Teams channel every thread is its own conversation id (`<channel id>;messageid=<root post>`). A message in a
+thread therefore also stores the channel's reference under `convref/<channel id>` (conversation = the channel,
+no activity to reply to): that is what a proactive *new* post uses, so it starts a thread of its own.
 """
 
 from __future__ import annotations
 
 import logging
+from copy import copy
 from typing import Any
 
 from botbuilder.core import TurnContext
-from botbuilder.schema import Activity, ConversationReference
+from botbuilder.schema import Activity, ConversationAccount, ConversationReference
 
 from adapters.storage import Conflict, Storage
 from dialogs.contract import Clock, Conversation, ConversationKind
@@ -41,9 +46,27 @@ def conversation_of(activity: Activity) -> Conversation:
                         team_id=team.get("id"), channel_id=channel.get("id"))
 
 
-def reference_document(activity: Activity, clock: Clock) -> dict[str, Any]:
+def channel_root(conversation_id: str) -> str:
+    """`19:x@thread.tacv2;messageid=17…` (a thread) -> `19:x@thread.tacv2` (the channel); other ids unchanged."""
+    return conversation_id.split(";messageid=", 1)[0]
+
+
+def new_post_reference(reference: ConversationReference, conversation_id: str | None = None) -> ConversationReference:
+    """A copy addressed to `conversation_id` (default: its own) that replies to nothing: a new message there."""
+    fresh = copy(reference)
+    if conversation_id is not None:
+        fresh.conversation = copy(reference.conversation) if reference.conversation else ConversationAccount()
+        fresh.conversation.id = conversation_id
+    fresh.activity_id = None
+    return fresh
+
+
+def reference_document(activity: Activity, clock: Clock, *, channel: bool = False) -> dict[str, Any]:
+    """The stored form; `channel=True`: the channel's own reference, made from a message in one of its threads."""
     conversation = conversation_of(activity)
     reference = TurnContext.get_conversation_reference(activity)
+    if channel:
+        reference = new_post_reference(reference, channel_root(conversation.id))
     return {
         "reference": reference.serialize(),
         "tenant_id": conversation.tenant_id,
@@ -61,29 +84,55 @@ class ReferenceStore:
         self._known: set[str] = set()  # conversations already saved by this process
 
     async def save(self, activity: Activity, *, replace: bool) -> None:
-        """Save the reference; `replace=False` keeps an existing one (first message), True refreshes it (install)."""
+        """Save the reference; `replace=False` keeps an existing one (first message), True refreshes it (install).
+        In a channel, the channel's own reference (for new posts) is saved or refreshed alongside."""
         conv_id = activity.conversation.id if activity.conversation else None
-        if not conv_id or (not replace and conv_id in self._known):
+        if not conv_id:
             return
+        documents = {conv_id: reference_document(activity, self.clock)}
+        if conversation_of(activity).kind == "channel":
+            documents[channel_root(conv_id)] = reference_document(activity, self.clock, channel=True)
+        for key, document in documents.items():
+            if replace or key not in self._known:
+                await self._put(key, document, replace=replace)
+                self._known.add(key)
+
+    async def _put(self, conv_id: str, document: dict[str, Any], *, replace: bool) -> None:
         key = PREFIX + conv_id
-        document = reference_document(activity, self.clock)
         for _ in range(5):
             current = await self.storage.get(key)
             if current is not None and not replace:
-                break
+                return
             try:
                 await self.storage.put(key, document, current.version if current else None)
                 log.info("saved the conversation reference for %s (%s)", conv_id, document["kind"])
-                break
+                return
             except Conflict:
                 continue
-        self._known.add(conv_id)
 
     async def load(self, conversation_id: str) -> tuple[ConversationReference, dict[str, Any]] | None:
         doc = await self.storage.get(PREFIX + conversation_id)
         if doc is None:
             return None
         return ConversationReference().deserialize(doc.value["reference"]), doc.value
+
+    async def for_new_post(self, conversation_id: str) -> ConversationReference | None:
+        """Where a proactive new message to `conversation_id` goes. A channel (or any of its threads) gets a new
+        post in the channel itself: the channel's conversation id, replying to nothing."""
+        root = channel_root(conversation_id)
+        found = await self.load(root)
+        if found is None and root != conversation_id:
+            found = await self.load(conversation_id)  # saved before channel references were kept apart
+        if found is None:
+            return None
+        reference, doc = found
+        is_channel = doc.get("kind") == "channel" or root != conversation_id
+        return new_post_reference(reference, root if is_channel else None)
+
+    async def for_update(self, conversation_id: str) -> ConversationReference | None:
+        """Where an update of a message posted in `conversation_id` goes (that conversation, as recorded)."""
+        found = await self.load(conversation_id) or await self.load(channel_root(conversation_id))
+        return new_post_reference(found[0], conversation_id) if found else None
 
     async def any_in_tenant(self, tenant_id: str) -> ConversationReference | None:
         """Some stored reference in this tenant (its service URL and bot account open new 1:1 chats)."""

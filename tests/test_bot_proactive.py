@@ -82,3 +82,73 @@ async def test_services_messenger_is_set_by_build_app():
     async with BotApp.started() as bot:
         assert bot.services.messenger is bot.messenger
         assert bot.messenger is not None
+
+
+ALERTS = "19:alerts@thread.tacv2"
+
+
+async def test_a_proactive_message_in_a_channel_is_a_new_post_not_a_reply_in_an_old_thread():
+    async with BotApp.started() as bot:
+        thread = channel_chat(ALERTS, message_id="1700000000001")
+        assert (await bot.send_message("help", conversation=thread)).status == 201  # typed in a thread
+        [answer] = bot.replies(thread.id)
+        assert answer.kind == "reply" and answer.reply_to_id == answer.activity_id  # the turn answers in the thread
+        stored = (await bot.storage.get(f"convref/{ALERTS}")).value  # the channel's own reference, for new posts
+        assert stored["kind"] == "channel" and stored["reference"]["conversation"]["id"] == ALERTS
+        assert stored["reference"].get("activityId") is None
+        ids = []
+        for target in (ALERTS, thread.id):  # addressed by the channel or by one of its threads: a new post
+            ids.append(await bot.messenger.send(target, Reply(text="risky sign-in", card=CARD)))
+            posted = bot.replies(ALERTS)[-1]
+            assert posted.kind == "send" and posted.activity_id == ids[-1]
+            assert posted.reply_to_id is None and posted.body["conversation"]["id"] == ALERTS
+        assert len(set(ids)) == 2 and len(bot.replies(thread.id)) == 1  # nothing more landed in the old thread
+        new_card = {**CARD, "body": [{"type": "TextBlock", "text": "handled", "wrap": True}]}
+        await bot.messenger.update(ALERTS, ids[0], Reply(card=new_card))
+        [update] = bot.connector.updates(ALERTS)
+        assert update.activity_id == ids[0] and update.cards[0]["body"][0]["text"] == "handled"
+        assert update.reply_to_id is None and bot.openid.verify_outbound(update.authorization.split(" ", 1)[1], APP_ID)
+
+
+async def test_a_thread_reference_saved_by_an_older_version_still_posts_to_the_channel():
+    from botbuilder.schema import ChannelAccount, ConversationAccount, ConversationReference
+
+    async with BotApp.started() as bot:
+        thread = channel_chat(ALERTS, message_id="1700000000002")
+        reference = ConversationReference(  # what was stored before: the thread, replying to the user's message
+            activity_id="1700000000002", channel_id="msteams", service_url=bot.connector.url,
+            conversation=ConversationAccount(id=thread.id, conversation_type="channel", is_group=True),
+            bot=ChannelAccount(id="28:" + APP_ID, name="Cordon"))
+        await bot.storage.put(f"convref/{thread.id}", {"reference": reference.serialize(), "tenant_id": TENANT,
+                                                      "kind": "channel"}, None)
+        message_id = await bot.messenger.send(thread.id, Reply(text="approval needed"))
+        [posted] = bot.replies()
+        assert posted.conversation_id == ALERTS and posted.kind == "send" and posted.reply_to_id is None
+        await bot.messenger.update(thread.id, message_id, Reply(text="approved"))  # an update goes where recorded
+        [update] = bot.connector.updates()
+        assert (update.conversation_id, update.activity_id, update.text) == (thread.id, message_id, "approved")
+
+
+async def test_installing_in_a_channel_then_talking_in_threads_keeps_one_channel_reference():
+    async with BotApp.started() as bot:
+        await bot.install(channel_chat(ALERTS))
+        installed = await bot.storage.get(f"convref/{ALERTS}")
+        assert installed.value["reference"].get("activityId") is None
+        for n in (3, 4):
+            await bot.send_message("help", conversation=channel_chat(ALERTS, message_id=f"170000000000{n}"))
+            assert await bot.storage.get(f"convref/{ALERTS};messageid=170000000000{n}") is not None
+        assert (await bot.storage.get(f"convref/{ALERTS}")).version == installed.version  # kept, not rewritten
+        await bot.messenger.send(ALERTS, Reply(text="x"))
+        assert bot.replies(ALERTS)[-1].reply_to_id is None
+
+
+async def test_a_proactive_message_to_a_personal_chat_replies_to_nothing():
+    from tests.support.botapp import personal_chat
+
+    async with BotApp.started() as bot:
+        chat = personal_chat(TECH)
+        await bot.send_message("help", conversation=chat)
+        message_id = await bot.messenger.send(chat.id, Reply(text="your report is ready"))
+        posted = bot.replies(chat.id)[-1]
+        assert posted.kind == "send" and posted.activity_id == message_id and posted.reply_to_id is None
+        assert posted.body["conversation"]["id"] == chat.id

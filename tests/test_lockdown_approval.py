@@ -253,3 +253,15 @@ async def test_without_a_messenger_the_password_goes_to_the_approvers_own_outbox
     assert user == APPROVER.aad_id and password in reply.text
     assert "Enabled: no (sign-in blocked)" in texts(flow.outbox.updates[-1][1].card)
     assert password not in str([r.card for r in flow.outbox.sent] + [r.card for _, r in flow.outbox.updates])
+
+
+async def test_an_approvals_thread_configured_by_mistake_posts_to_its_channel(world) -> None:
+    messenger = RecordingMessenger()
+    cfg = world.config.model_copy(update={"lockdown": world.config.lockdown.model_copy(
+        update={"approvals_conversation": "19:approvals@thread.tacv2;messageid=1700000000099"})})
+    flow = Flow(world, MemoryStorage(), messenger=messenger, config=cfg)
+    (note,) = await flow.say("lockdown alice@contoso.com")
+    assert "approvals channel" in note.text and flow.outbox.sent == []
+    assert [conversation for conversation, _ in messenger.sent] == ["19:approvals@thread.tacv2"]
+    request = await flow.only_request()
+    assert request["card"]["conversation_id"] == "19:approvals@thread.tacv2"

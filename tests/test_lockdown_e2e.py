@@ -222,3 +222,30 @@ async def test_the_server_background_resumes_a_crashed_run_and_expires_old_reque
     expired_card = next(c for u in reversed(e2e.bot.connector.updates(CHANNEL.id)) for c in u.cards
                         if bob["id"] in card_text(c))
     assert "actions" not in expired_card and "Expired" in card_text(expired_card)
+
+
+APPROVALS = "19:approvals@thread.tacv2"
+
+
+@pytest.mark.parametrize("e2e", [{"approvals_conversation": f"{APPROVALS};messageid=1700000000077"}], indirect=True)
+async def test_the_approval_card_is_a_new_post_in_the_approvals_channel_even_when_a_thread_is_configured(
+        e2e: E2E) -> None:
+    said_in = channel_chat(APPROVALS, message_id="1700000000077")
+    assert (await e2e.bot.send_message("help", actor=APPROVER, conversation=said_in)).status == 201
+    request = await e2e.ask()
+    [posted] = [c for c in e2e.bot.replies(APPROVALS) if c.cards]
+    assert posted.kind == "send" and posted.reply_to_id is None and posted.body["conversation"]["id"] == APPROVALS
+    assert_valid_card(posted.cards[0])
+    assert request["card"] == {"conversation_id": APPROVALS, "message_id": posted.activity_id}
+    assert [c.kind for c in e2e.bot.replies(said_in.id)] == ["reply"]  # nothing landed in the configured thread
+    assert any("approvals channel" in (c.text or "") for c in e2e.bot.replies(CHANNEL.id))
+
+    card_thread = channel_chat(APPROVALS, message_id=posted.activity_id)  # the approver presses in the card's thread
+    pressed = await e2e.bot.invoke_action("lockdown.approve", {"request_id": request["id"], "nonce": request["nonce"]},
+                                          actor=APPROVER, conversation=card_thread,
+                                          card_message_id=posted.activity_id)
+    assert pressed.status == 200 and pressed.body["type"] == CARD
+    assert (await e2e.finished())["state"] == state.DONE
+    updates = e2e.bot.connector.updates(APPROVALS)
+    assert updates and {u.activity_id for u in updates} == {posted.activity_id}
+    assert "Done — every step succeeded" in card_text(updates[-1].cards[0])

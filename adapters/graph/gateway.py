@@ -1,7 +1,7 @@
 """`GraphGateway`: the one object dialogs use to reach Microsoft Graph in any configured tenant.
 
 It owns, per tenant, one msal token source and one `GraphServiceClient` (created inside the running loop and
-reused while that loop lives); the clients share one SSL context and connection pool (`transport.SharedHttp`).
+reused while that loop lives); the clients share one SSL context (`transport.default_ssl_context`).
 Every call goes through `call()` or the raw JSON helpers, which turn failures into `GraphProblem` using the
 operation's `Need`. The licence level is cached 24 hours; group checks for the role gate go
 through `check_groups` (a `GroupChecker` for `adapters.roles.RoleResolver`).
@@ -50,7 +50,7 @@ class GraphGateway:
         self._monotonic = monotonic
         self._sources: dict[str, TokenSource] = {}
         self._clients: dict[str, tuple[asyncio.AbstractEventLoop, Any]] = {}
-        self._shared: Any = None  # a transport.SharedHttp, made with the first client
+        self._ssl_context: Any = None  # one for every tenant's client, made with the first one
         self._licences: dict[str, tuple[float, Licence]] = {}
         self.middleware: list[Callable[[str], Any]] = []  # extra kiota middleware factories (tenant id -> handler)
         self.requests_sent = 0  # HTTP attempts, retries included (bench and tests read it)
@@ -83,29 +83,36 @@ class GraphGateway:
 
     def client(self, tenant: TenantConfig) -> Any:
         """The tenant's GraphServiceClient for the running loop (made on first use, then reused)."""
-        from adapters.graph.transport import SharedHttp, build_client
+        from adapters.graph.transport import build_client
 
         loop = asyncio.get_running_loop()
         held = self._clients.get(tenant.tenant_id)
         if held is not None and held[0] is loop:
             return held[1]
-        if self._shared is None:
-            self._shared = SharedHttp()
         client = build_client(self.token_source(tenant), endpoint=self.graph.endpoint,
                               timeout=self.graph.timeout_seconds, policy=self.retry_policy,
-                              extra=self.middleware, on_attempt=self._count, shared=self._shared)
+                              extra=self.middleware, on_attempt=self._count, ssl_context=self.ssl_context)
         self._clients[tenant.tenant_id] = (loop, client)
         return client
 
+    @property
+    def ssl_context(self) -> Any:
+        """The SSL context every tenant's client uses (one CA store in memory, not one per tenant)."""
+        if self._ssl_context is None:
+            from adapters.graph.transport import default_ssl_context
+
+            self._ssl_context = default_ssl_context()
+        return self._ssl_context
+
     async def close(self) -> None:
-        """Close the clients made in this loop and the shared connection pool."""
+        """Close the connections of the clients made in this loop (others can only be dropped)."""
+        from adapters.graph.transport import close_client
+
         loop = asyncio.get_running_loop()
         for key, (owner, client) in list(self._clients.items()):
             if owner is loop:
-                await client.request_adapter._http_client.aclose()
+                await close_client(client)
             del self._clients[key]
-        if self._shared is not None:
-            await self._shared.aclose()
 
     # --- calls ---------------------------------------------------------------------------------------------------
     async def call(self, tenant: TenantConfig, need: Need, operation: Callable[[Any], Awaitable[T]]) -> T:

@@ -7,10 +7,10 @@ within one time budget per request. A request may carry a `RetryBudget` option t
 poller sets 0 to do its own pacing). `host_guard` drops the Authorization header from any request not aimed at
 the configured Graph origin, as a second line behind the token provider's own check.
 
-`SharedHttp` is what every tenant's client shares: one SSL context (loading the CA store is ~0.8 MB, which per
-tenant made 500 tenants cost ~400 MB) and, per event loop, one connection pool to Graph. Only credentials differ
-between tenants, and they travel per request (each tenant's own auth provider sets the header, the host guard runs
-in each tenant's client), so a pooled connection carries nothing of the tenant that used it before.
+Every tenant's client shares one SSL context (`default_ssl_context`, made once by the gateway): the CA store is
+~0.8 MB, so a context per tenant made 500 tenants cost ~400 MB. The connection pool stays per tenant (a few KB):
+one pool shared by all tenants measured slower in bench/poller.py (httpcore scans the whole pool for each request,
+so its cost grows with every tenant's connections), and a tenant's connections then carry only its own requests.
 """
 
 from __future__ import annotations
@@ -164,56 +164,23 @@ class MsalTokenProvider(AccessTokenProvider):
         return self._validator
 
 
-SHARED_POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=50)  # for all tenants together
+TENANT_POOL_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
 
 
-class _Borrowed(httpx.AsyncBaseTransport):
-    """A tenant's view of the shared pool: closing one tenant's client must not close everybody's connections."""
-
-    def __init__(self, pool: httpx.AsyncBaseTransport) -> None:
-        self.pool = pool
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self.pool.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        return None  # the owner (SharedHttp) closes the pool
+def default_ssl_context() -> Any:
+    """httpx's default verification (certifi, or SSL_CERT_FILE / SSL_CERT_DIR): build once, give to every client."""
+    return httpx.create_ssl_context()
 
 
-class SharedHttp:
-    """One SSL context for the process's Graph clients and one connection pool per event loop (httpcore's pool
-    is bound to the loop it first ran in). Owned by the gateway, which closes it."""
-
-    def __init__(self, limits: httpx.Limits = SHARED_POOL_LIMITS) -> None:
-        self.limits = limits
-        self._ssl: Any = None
-        self._pools: dict[asyncio.AbstractEventLoop, httpx.AsyncHTTPTransport] = {}
-
-    @property
-    def ssl_context(self) -> Any:
-        """httpx's default verification (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), built once."""
-        if self._ssl is None:
-            self._ssl = httpx.create_ssl_context()
-        return self._ssl
-
-    def pool(self) -> httpx.AsyncHTTPTransport:
-        """The running loop's pool (made on first use)."""
-        loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is None:
-            for other in [known for known in self._pools if known.is_closed()]:
-                del self._pools[other]  # a finished loop's pool cannot be closed from here; let it go
-            pool = httpx.AsyncHTTPTransport(verify=self.ssl_context, limits=self.limits)
-            self._pools[loop] = pool
-        return pool
-
-    async def aclose(self) -> None:
-        """Close the running loop's pool (other loops' pools are dropped: they can only be closed in their loop)."""
-        loop = asyncio.get_running_loop()
-        pools, self._pools = self._pools, {}
-        pool = pools.get(loop)
-        if pool is not None:
-            await pool.aclose()
+async def close_client(client: Any) -> None:
+    """Close a GraphServiceClient's connections. msgraph's middleware transport does not pass `aclose` on to the
+    httpx transport it wraps, so closing the httpx client alone would leave the pool's sockets open."""
+    http = client.request_adapter._http_client
+    for transport in (http._transport, *(t for t in http._mounts.values() if t is not None)):
+        inner = getattr(transport, "transport", None)
+        if inner is not None:
+            await inner.aclose()
+    await http.aclose()
 
 
 MiddlewareFactory = Callable[[str], BaseMiddleware]  # tenant id -> middleware (added after the retry handler)
@@ -221,11 +188,11 @@ MiddlewareFactory = Callable[[str], BaseMiddleware]  # tenant id -> middleware (
 
 def build_client(source: TokenSource, *, endpoint: str, timeout: float, policy: RetryPolicy,
                  extra: list[MiddlewareFactory] | None = None,
-                 on_attempt: Callable[[httpx.Request], None] | None = None, shared: SharedHttp | None = None) -> Any:
+                 on_attempt: Callable[[httpx.Request], None] | None = None, ssl_context: Any = None) -> Any:
     """A GraphServiceClient for one tenant (call inside the running loop: httpx binds to it).
 
-    Its own token provider, host guard and middleware (retry budget, per-tenant pacing) over `shared`'s SSL
-    context and connection pool; a client of its own (own pool, own SSL context) when `shared` is None.
+    Its own token provider, host guard, middleware (retry budget, per-tenant pacing) and connection pool; the SSL
+    context is `ssl_context` when given (share one across tenants), else httpx builds one for this client.
     """
     from kiota_abstractions.authentication import BaseBearerTokenAuthenticationProvider
     from kiota_http.middleware import ParametersNameDecodingHandler, UserAgentHandler
@@ -234,12 +201,9 @@ def build_client(source: TokenSource, *, endpoint: str, timeout: float, policy: 
     from msgraph_core.middleware import GraphTelemetryHandler
 
     base_url = f"{endpoint}/v1.0"
-    own: dict[str, Any] = ({"limits": httpx.Limits(max_connections=20, max_keepalive_connections=10)}
-                           if shared is None else
-                           # verify: proxy transports httpx mounts from HTTPS_PROXY etc. reuse the one SSL context
-                           {"transport": _Borrowed(shared.pool()), "verify": shared.ssl_context})
     http = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout), follow_redirects=False,
-                             event_hooks={"request": [host_guard(endpoint)]}, **own)
+                             limits=TENANT_POOL_LIMITS, event_hooks={"request": [host_guard(endpoint)]},
+                             verify=True if ssl_context is None else ssl_context)  # proxy mounts get it too
     middleware: list[BaseMiddleware] = [BudgetRetryHandler(policy, on_attempt)]
     middleware += [factory(source.tenant.tenant_id) for factory in extra or ()]
     middleware += [ParametersNameDecodingHandler(), UserAgentHandler(), GraphTelemetryHandler()]

@@ -189,7 +189,7 @@ async def open_lockdown(act: CardAction, ctx: DialogContext, doc: dict[str, Any]
     user = doc.get("upn") or doc["user_id"]
     command = Command(name="lockdown", args=(user, *reason.split()), text=f"lockdown {user} {reason}",
                       actor=act.actor, tenant_id=act.tenant_id, conversation=act.conversation)
-    replies = await lockdown.ask(command, ctx, "lockdown")
+    replies = await lockdown.ask_in_tenant(command, ctx, "lockdown", doc["tenant_id"])
     notes = []
     for reply in replies:
         if reply.card is not None:

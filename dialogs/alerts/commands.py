@@ -8,7 +8,7 @@ from typing import Any
 from dialogs import cards
 from dialogs.alerts import state as st
 from dialogs.alerts.cards import safe, when
-from dialogs.alerts.model import DEFAULT_LEVEL, LEVELS, iso, same_conversation
+from dialogs.alerts.model import DEFAULT_LEVEL, LEVELS, channel_of, iso, same_conversation
 from dialogs.alerts.runtime import tenants
 from dialogs.contract import Command, DialogContext, Reply, Role
 from dialogs.registry import command
@@ -87,7 +87,7 @@ async def _on(cmd: Command, ctx: DialogContext, words: list[str], tenant_name: s
     storage = ctx.services.storage
     now = ctx.services.clock()
     previous = await st.subscribe(storage, st.Subscription(
-        tenant_id=tenant.tenant_id, tenant_name=tenant.name, conversation_id=cmd.conversation.id,
+        tenant_id=tenant.tenant_id, tenant_name=tenant.name, conversation_id=channel_of(cmd.conversation.id),
         conversation_kind=cmd.conversation.kind, level=level, created_by=cmd.actor.label, created_at=iso(now)))
 
     def due_now(value: dict[str, Any]) -> None:  # poll soon, and re-check the licence (it may have been bought)
@@ -104,7 +104,7 @@ async def _on(cmd: Command, ctx: DialogContext, words: list[str], tenant_name: s
     if state.get("licence") in ("P1", "Free", "refused"):
         text += (f" Note: {tenant.name} had no Entra ID P2 at the last check; risk detections need P2, so nothing "
                  "will be posted until it has.")
-    if await storage.get(f"convref/{cmd.conversation.id}") is None:
+    if await storage.get(f"convref/{channel_of(cmd.conversation.id)}") is None:
         text += (" Cordon has not stored how to reach this conversation yet; it does when it is added or gets its "
                  "first message, so alerts may not arrive until then.")
     return [Reply(text=text)]

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from adapters.storage import Conflict, Storage, update
-from dialogs.alerts.model import iso, parse_time, same_conversation
+from dialogs.alerts.model import channel_of, iso, parse_time, same_conversation
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,11 @@ class Subscription:
 
 
 async def subscribe(storage: Storage, sub: Subscription) -> Subscription | None:
-    """Create or replace the subscription (clearing a broken mark); returns the previous one, if any."""
+    """Create or replace the subscription (clearing a broken mark); returns the previous one, if any.
+
+    A channel is subscribed by its own id, whichever thread `alerts on` was typed in (alerts are new posts in the
+    channel); one kept under a thread's id by an older version is folded into it."""
+    sub = replace(sub, conversation_id=channel_of(sub.conversation_id))
     previous: list[Subscription | None] = [None]
 
     def change(value: dict[str, Any] | None) -> dict[str, Any]:
@@ -62,6 +66,16 @@ async def subscribe(storage: Storage, sub: Subscription) -> Subscription | None:
         return asdict(sub)
 
     await update(storage, sub_key(sub.tenant_id, sub.conversation_id), change)
+    for older in await subscriptions(storage, sub.tenant_id):
+        if older.conversation_id != sub.conversation_id and same_conversation(older.conversation_id,
+                                                                              sub.conversation_id):
+            doc = await storage.get(sub_key(older.tenant_id, older.conversation_id))
+            if doc is not None:
+                try:
+                    await storage.delete(sub_key(older.tenant_id, older.conversation_id), doc.version)
+                except Conflict:  # changed meanwhile; the next `alerts on` folds it
+                    continue
+                previous[0] = previous[0] or older
     return previous[0]
 
 
@@ -91,10 +105,11 @@ async def subscriptions(storage: Storage, tenant_id: str | None = None) -> list[
 
 
 async def mark_broken(storage: Storage, conversation_id: str, reason: str, now: dt.datetime) -> int:
-    """The bot was removed from the conversation: every subscription there stops until `alerts on` again."""
+    """The bot was removed from the conversation: every subscription there (any thread of a channel) stops until
+    `alerts on` again."""
     count = 0
     for sub in await subscriptions(storage):
-        if sub.conversation_id != conversation_id or not sub.working:
+        if not same_conversation(sub.conversation_id, conversation_id) or not sub.working:
             continue
         key = sub_key(sub.tenant_id, sub.conversation_id)
         for _ in range(20):

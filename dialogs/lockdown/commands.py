@@ -8,17 +8,21 @@ already has a live one points to the first instead.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.graph.errors import GraphProblem
-from adapters.graph.inputs import BadUserInput
+from adapters.graph.inputs import BadUserInput, UserRef, parse_user
 from adapters.storage import AuditEntry
+from dialogs.alerts.model import channel_of
 from dialogs.contract import Command, DialogContext, Reply, Role
 from dialogs.lockdown import cards as lcards
 from dialogs.lockdown import state, steps
 from dialogs.lockdown.runner import audit, publish
 from dialogs.lockdown.runtime import runtime, store
 from dialogs.registry import command
+
+if TYPE_CHECKING:
+    from adapters.config import TenantConfig
 
 USAGE = {"lockdown": "lockdown alice@contoso.com phished, mailing her contacts",
          "unlock": "unlock alice@contoso.com password changed, MFA re-registered"}
@@ -60,19 +64,48 @@ def _pointer(request: dict[str, Any]) -> str:
             f"with `lockdown cancel {request['id']}`.")
 
 
-async def ask(cmd: Command, ctx: DialogContext, kind: str) -> list[Reply]:
-    """Validate the target, store a pending request and post the approval card."""
-    services = ctx.services
+def _cannot_ask(cmd: Command, ctx: DialogContext, kind: str) -> list[Reply] | None:
     if not cmd.args:
         return [Reply(text=f"Name the user, and say why: `{USAGE[kind]}`.")]
-    if services.graph is None:
+    if ctx.services.graph is None:
         return [Reply(text="Microsoft Graph is not configured, so Cordon cannot look users up. See the README "
                       "(`[[tenants]]` in cordon.toml).")]
-    reason = " ".join(cmd.args[1:]).strip()[:300]
+    return None
+
+
+async def ask(cmd: Command, ctx: DialogContext, kind: str) -> list[Reply]:
+    """Typed by a technician: the tenant is the one owning the user's domain (or the conversation's)."""
+    refusal = _cannot_ask(cmd, ctx, kind)
+    if refusal is not None:
+        return refusal
     try:
-        tenant, user = services.graph.directory.resolve_user(cmd.args[0], conversation_tenant_id=cmd.tenant_id)
+        tenant, user = ctx.services.graph.directory.resolve_user(cmd.args[0], conversation_tenant_id=cmd.tenant_id)
     except BadUserInput as exc:
         return [Reply(text=str(exc))]
+    return await _ask_in(cmd, ctx, kind, tenant, user)
+
+
+async def ask_in_tenant(cmd: Command, ctx: DialogContext, kind: str, tenant_id: str) -> list[Reply]:
+    """For a caller that knows the user's tenant (an alert names it): never guessed from the user's domain,
+    which a tenant need not list in cordon.toml (and a listed parent domain could name another tenant)."""
+    refusal = _cannot_ask(cmd, ctx, kind)
+    if refusal is not None:
+        return refusal
+    tenant = ctx.services.graph.directory.by_id(tenant_id)
+    if tenant is None:
+        return [Reply(text=f"Tenant {lcards.safe(tenant_id, 40)} is not one Cordon acts in "
+                      f"(configured: {ctx.services.graph.directory.listing()}).")]
+    try:
+        user = parse_user(cmd.args[0])
+    except BadUserInput as exc:
+        return [Reply(text=str(exc))]
+    return await _ask_in(cmd, ctx, kind, tenant, user)
+
+
+async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantConfig, user: UserRef) -> list[Reply]:
+    """Validate the target in `tenant`, store a pending request and post the approval card."""
+    services = ctx.services
+    reason = " ".join(cmd.args[1:]).strip()[:300]
     if _break_glass(tenant, user.key):
         return await _refuse(ctx, cmd, user.key, f"{user.key} is a break-glass (emergency access) account in "
                              f"{tenant.name}: Cordon never locks it down. Handle it by hand if you must.")
@@ -116,7 +149,8 @@ async def _post(cmd: Command, ctx: DialogContext, request: dict[str, Any], elsew
     card = Reply(card=lcards.render(request, services.clock()))
     replies: list[Reply] = []
     if elsewhere:
-        conversation = services.config.lockdown.approvals_conversation
+        # a channel by its own id, even when a thread's id was configured: the card is a new post there
+        conversation = channel_of(services.config.lockdown.approvals_conversation or "")
         message_id = await services.messenger.send(conversation, card)  # type: ignore[union-attr]
         replies.append(Reply(text=f"Asked the approvers in the approvals channel to approve the {request['kind']} "
                              f"of {lcards.safe(request['target']['upn'])} (request `{request['id']}`, expires "

@@ -27,12 +27,22 @@ from aiohttp import web
 
 @dataclass
 class Call:
+    """One request to the stand-in. `conversation_id` is the one in the URL. `activity_id`: for "send" (a new
+    message in the conversation) the id the stand-in gave it; otherwise the activity id in the URL (the one a
+    "reply" answers, an "update" changes). `new_id`: the id given to what a "send" or "reply" posted."""
+
     kind: str  # "send" | "reply" | "update" | "delete" | "create" | "member" | "members"
     conversation_id: str
     activity_id: str | None
     body: dict[str, Any] | None
     authorization: str | None
     status: int
+    new_id: str | None = None
+
+    @property
+    def reply_to_id(self) -> str | None:
+        """The `replyToId` the posted activity carried (None: a new message, not a reply)."""
+        return (self.body or {}).get("replyToId")
 
     @property
     def text(self) -> str | None:
@@ -172,7 +182,7 @@ class ConnectorStandIn:
 
     # --- handlers -------------------------------------------------------------------------------------------------
     def _check(self, request: web.Request, kind: str, conv: str, aid: str | None,
-               body: dict[str, Any] | None) -> web.Response | None:
+               body: dict[str, Any] | None, new_id: str | None = None) -> web.Response | None:
         auth = request.headers.get("Authorization")
         status = 200
         answer: web.Response | None = None
@@ -191,7 +201,8 @@ class ConnectorStandIn:
                     failure.times -= 1
                     if failure.times <= 0:
                         del self.failures[conv]
-            self.calls.append(Call(kind, conv, aid, body, auth, status))
+            posted = new_id if status < 300 else None
+            self.calls.append(Call(kind, conv, posted if kind == "send" else aid, body, auth, status, posted))
         return answer
 
     def _new_id(self) -> str:
@@ -200,12 +211,14 @@ class ConnectorStandIn:
     async def _send(self, request: web.Request) -> web.Response:
         conv = request.match_info["conv"]
         body = await request.json()
-        return self._check(request, "send", conv, None, body) or web.json_response({"id": self._new_id()})
+        new_id = self._new_id()
+        return self._check(request, "send", conv, None, body, new_id) or web.json_response({"id": new_id})
 
     async def _reply(self, request: web.Request) -> web.Response:
         conv, aid = request.match_info["conv"], request.match_info["aid"]
         body = await request.json()
-        return self._check(request, "reply", conv, aid, body) or web.json_response({"id": self._new_id()})
+        new_id = self._new_id()
+        return self._check(request, "reply", conv, aid, body, new_id) or web.json_response({"id": new_id})
 
     async def _update(self, request: web.Request) -> web.Response:
         conv, aid = request.match_info["conv"], request.match_info["aid"]

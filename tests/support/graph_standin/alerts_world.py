@@ -124,7 +124,9 @@ class World:
 @asynccontextmanager
 async def alerts_world(tmp_path: Path, *, tenants: int = 1, levels: tuple[str, ...] = ("P2",),
                        alerts: dict[str, Any] | None = None, storage: Any = None,
-                       clock: Clock | None = None) -> AsyncIterator[World]:
+                       clock: Clock | None = None, domains: dict[int, list[str]] | None = None,
+                       ) -> AsyncIterator[World]:
+    """`domains` overrides the `domains` listed for tenant i in cordon.toml (default: `t{i}.example`)."""
     from adapters.graph.identity_protection import IdentityProtection, Pacer
     from adapters.graph.transport import RetryPolicy
     from adapters.storage import SQLiteStorage
@@ -138,7 +140,8 @@ async def alerts_world(tmp_path: Path, *, tenants: int = 1, levels: tuple[str, .
             ip.data(graph, tid, now=clock)
         config = BotApp.config(
             graph={"endpoint": graph.url},
-            tenants=[{"name": f"T{i}", "tenant_id": tid, "domains": [f"t{i}.example"]} for i, tid in enumerate(ids)],
+            tenants=[{"name": f"T{i}", "tenant_id": tid, "domains": (domains or {}).get(i, [f"t{i}.example"])}
+                     for i, tid in enumerate(ids)],
             alerts={"interval_seconds": 60, **(alerts or {})})
         store = storage if storage is not None else SQLiteStorage(tmp_path / "cordon.db")
         async with BotApp.started(config=config, storage=store, clock=clock) as bot:

@@ -8,6 +8,10 @@ Like Graph: `$filter=detectedDateTime ge <UTC time>` (nothing else), `$top` ≤ 
 answer 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant` unless the tenant has Entra ID P2, and a 429
 (inject it with `Fault.throttle(path)`) carries no Retry-After. Every payload here parses into the msgraph-sdk
 model with nothing left over (tests/test_alerts_standin.py).
+
+This module owns the Identity Protection routes and the sign-in log (`/auditLogs/signIns`) for every family:
+`lockdown_routes` registers them through `register` (which adds them once per router, so both extensions load
+together in any order) and keeps its own books through `RiskData.observers` and views onto this state.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from tests.support.graph_standin.state import LICENCE_CODE, LICENCE_MESSAGE
 
 if TYPE_CHECKING:
     from tests.support.graph_standin.server import GraphStandin
+    from tests.support.graph_standin.state import TenantState
 
 KEY = "identity_protection"
 MAX_TOP = 500
@@ -34,6 +39,10 @@ _TIME = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"
 _DETECTED = re.compile(rf"^detectedDateTime ge {_TIME}$")
 _CHANGED = re.compile(rf"^riskLastUpdatedDateTime ge {_TIME}$")
 SIGN_IN_FIELDS = {"id", "correlationId"}
+_GUID = r"[0-9a-fA-F-]{36}"
+# the lock-down investigation's query: one user's sign-ins since a time
+USER_SIGN_INS = re.compile(rf"^userId eq '({_GUID})' and createdDateTime ge (\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")
+DETECTIONS_PATH = "/v1.0/identityProtection/riskDetections"
 
 
 def _time(value: str) -> dt.datetime:
@@ -47,8 +56,10 @@ class RiskData:
     now: Callable[[], dt.datetime] | None = None
     detections: list[tuple[dt.datetime | None, dict[str, Any]]] = field(default_factory=list)
     risky_users: dict[str, tuple[dt.datetime | None, dict[str, Any]]] = field(default_factory=dict)
-    sign_ins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sign_ins: dict[str, dict[str, Any]] = field(default_factory=dict)  # the tenant's sign-in log, by id
     actions: list[tuple[str, list[str]]] = field(default_factory=list)  # ("confirmCompromised", [user ids])
+    # told (method, path, body) of every accepted risky-user action: other families' own write logs
+    observers: list[Callable[[str, str, dict[str, Any]], None]] = field(default_factory=list)
 
     def add_detection(self, payload: dict[str, Any], arrives: dt.datetime | None = None) -> dict[str, Any]:
         self.detections.append((arrives, payload))
@@ -68,12 +79,15 @@ class RiskData:
 
 def data(standin: GraphStandin, tenant_id: str, *, now: Callable[[], dt.datetime] | None = None) -> RiskData:
     """The tenant's risk data (created on first use)."""
-    extra = standin.tenant(tenant_id).extra
-    if KEY not in extra:
-        extra[KEY] = RiskData(now=now)
-    elif now is not None:
-        extra[KEY].now = now
-    return extra[KEY]
+    risk = data_of(standin.tenant(tenant_id))
+    if now is not None:
+        risk.now = now
+    return risk
+
+
+def data_of(state: TenantState) -> RiskData:
+    """The risk data of a tenant's state (created on first use)."""
+    return state.extra.setdefault(KEY, RiskData())
 
 
 # --- payloads ---------------------------------------------------------------------------------------------------
@@ -166,7 +180,18 @@ def _top(request: web.Request) -> web.Response | None:
     return None
 
 
+def _plain(value: Any) -> Any:
+    """A JSON body without `@odata.type` annotations (the SDK sends them; Graph accepts them)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k != "@odata.type"}
+    return value
+
+
 def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
+    """Add the routes, once per router (both this module and `lockdown_routes` call it)."""
+    if any(resource.canonical == DETECTIONS_PATH for resource in router.resources()):
+        return
+
     def risk_of(request: web.Request) -> RiskData:
         return data(standin, standin.state_for(request).tenant_id)
 
@@ -205,18 +230,22 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
             if not _p2(standin, request):
                 return graph_error(403, LICENCE_CODE, LICENCE_MESSAGE)
             try:
-                body = await request.json()
+                body = _plain(await request.json())
             except ValueError:
                 return graph_error(400, "BadRequest", "Invalid JSON")
             ids = body.get("userIds") if isinstance(body, dict) else None
             if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
                 return graph_error(400, "BadRequest", "userIds must be a non-empty list of ids")
+            if set(body) != {"userIds"}:
+                return graph_error(400, "BadRequest", f"unexpected properties {sorted(set(body) - {'userIds'})}")
             risk = risk_of(request)
             risk.actions.append((name, list(ids)))
             for user_id in ids:
                 if user_id in risk.risky_users:
                     arrives, payload = risk.risky_users[user_id]
                     risk.risky_users[user_id] = (arrives, {**payload, "riskLevel": level, "riskState": state})
+            for observer in risk.observers:
+                observer(request.method, request.path, body)
             return web.Response(status=204)
 
         return handler
@@ -226,7 +255,11 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
         if not state.premium:
             return graph_error(403, LICENCE_CODE, LICENCE_MESSAGE)
         rows = list(risk_of(request).sign_ins.values())
-        if "$filter" in request.query:
+        one_user = USER_SIGN_INS.match(request.query.get("$filter", ""))
+        if one_user is not None:
+            since = _time(one_user.group(2))
+            rows = [r for r in rows if r.get("userId") == one_user.group(1) and _time(r["createdDateTime"]) >= since]
+        elif "$filter" in request.query:
             try:
                 clauses = parse_filter(request.query["$filter"])
             except ValueError:
@@ -239,7 +272,7 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
             rows = [{k: v for k, v in r.items() if k in selected} for r in rows]
         return standin.page(request, len(rows), lambda start, size: rows[start:start + size])
 
-    router.add_get("/v1.0/identityProtection/riskDetections", risk_detections)
+    router.add_get(DETECTIONS_PATH, risk_detections)
     router.add_get("/v1.0/identityProtection/riskyUsers", risky_users)
     router.add_post("/v1.0/identityProtection/riskyUsers/confirmCompromised",
                     user_action("confirmCompromised", "high", "confirmedCompromised"))

@@ -1,9 +1,11 @@
-"""Stand-in endpoints for the lock-down: PATCH users, revoke sessions, inbox rules, mail folders, confirm
-compromised, risky users, sign-in logs and directory audits.
+"""Stand-in endpoints for the lock-down: PATCH users, revoke sessions, inbox rules, mail folders, risky users and
+directory audits; confirm compromised and the sign-in log are `identity_protection`'s (one owner per route).
 
-Pass `register` in `GraphStandin(extensions=[lockdown_routes.register])`; the data lives in
-`LockdownData.of(standin.state)` (`state.extra["lockdown"]`). Write requests are recorded (`data.writes`) so tests
-can count them (exactly one run) and find a reset password (which the stand-in never logs).
+Pass `register` in `GraphStandin(extensions=[lockdown_routes.register])` (with or without
+`identity_protection.register`); the data lives in `LockdownData.of(standin.state)` (`state.extra["lockdown"]`).
+Write requests are recorded (`data.writes`, confirm compromised included) so tests can count them (exactly one
+run) and find a reset password (which the stand-in never logs). `data.sign_ins` is a view of the tenant's one
+sign-in log (`identity_protection.RiskData.sign_ins`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from tests.support.graph_standin import identity_protection
 from tests.support.graph_standin.server import graph_error, json_response
 
 if TYPE_CHECKING:
@@ -23,7 +26,6 @@ if TYPE_CHECKING:
 
 _GUID = r"[0-9a-fA-F-]{36}"
 _TIME = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"
-SIGN_IN_FILTER = re.compile(rf"^userId eq '({_GUID})' and createdDateTime ge {_TIME}$")
 AUDIT_FILTER = re.compile(rf"^activityDisplayName eq 'User registered security info' and activityDateTime ge {_TIME}"
                           rf" and targetResources/any\(t: t/id eq '({_GUID})'\)$")
 WELL_KNOWN = ("inbox", "deleteditems", "junkemail", "archive", "conversationhistory")
@@ -32,18 +34,39 @@ USER_PATCH_FIELDS = {"accountEnabled", "passwordProfile"}
 
 @dataclass
 class LockdownData:
+    risk: identity_protection.RiskData = field(default_factory=identity_protection.RiskData)  # shared with it
     rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # user id -> message rules
     folders: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # user id -> name/id -> folder
-    sign_ins: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
     risky: dict[str, dict[str, Any]] = field(default_factory=dict)
     writes: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)  # (method, path, body)
     compromised: list[str] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.risk.observers.append(self._observe)
+
     @classmethod
     def of(cls, state: TenantState) -> LockdownData:
-        return state.extra.setdefault("lockdown", cls())
+        data = state.extra.get("lockdown")
+        if data is None:
+            data = state.extra["lockdown"] = cls(risk=identity_protection.data_of(state))
+        return data
+
+    def _observe(self, method: str, path: str, body: dict[str, Any]) -> None:
+        """Identity Protection accepted a risky-user action: book a confirm as one of this family's writes."""
+        if path.endswith("/confirmCompromised"):
+            self.writes.append((method, path, body))
+            self.compromised += body["userIds"]
+
+    @property
+    def sign_ins(self) -> list[dict[str, Any]]:
+        """The tenant's sign-in log (a copy: assign, or `+=`, to change it)."""
+        return list(self.risk.sign_ins.values())
+
+    @sign_ins.setter
+    def sign_ins(self, rows: list[dict[str, Any]]) -> None:
+        self.risk.sign_ins = {row["id"]: row for row in rows}
 
     def passwords(self) -> list[str]:
         return [body["passwordProfile"]["password"] for _, _, body in self.writes
@@ -68,6 +91,8 @@ def _time(value: str) -> dt.datetime:
 
 
 def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
+    identity_protection.register(router, standin)  # confirm compromised, sign-in log (added once per router)
+
     def context(request: web.Request) -> tuple[TenantState, LockdownData, dict[str, Any] | None]:
         state = standin.state_for(request)
         key = request.match_info.get("key")
@@ -137,33 +162,10 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
             return graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
         return json_response(folder)
 
-    async def confirm(request: web.Request) -> web.Response:
-        state, data, _ = context(request)
-        body = await body_of(request) or {}
-        ids = body.get("userIds")
-        if set(body) != {"userIds"} or not isinstance(ids, list) or not ids:
-            return graph_error(400, "Request_BadRequest", "userIds is required")
-        data.writes.append(("POST", request.path, body))
-        data.compromised += ids
-        return web.Response(status=204)
-
     async def risky_user(request: web.Request) -> web.Response:
         _, data, _ = context(request)
         item = data.risky.get(request.match_info["id"].lower())
         return json_response(item) if item else graph_error(404)
-
-    async def sign_ins(request: web.Request) -> web.Response:
-        state, data, _ = context(request)
-        if not state.premium:
-            from tests.support.graph_standin.state import LICENCE_CODE, LICENCE_MESSAGE
-
-            return graph_error(403, LICENCE_CODE, LICENCE_MESSAGE)
-        match = SIGN_IN_FILTER.match(request.query.get("$filter", ""))
-        if match is None:
-            return graph_error(400, "Request_UnsupportedQuery", "Invalid filter clause")
-        since = _time(match.group(2))
-        items = [s for s in data.sign_ins if s["userId"] == match.group(1) and _time(s["createdDateTime"]) >= since]
-        return standin.page(request, len(items), lambda start, size: items[start:start + size])
 
     async def audits(request: web.Request) -> web.Response:
         _, data, _ = context(request)
@@ -180,7 +182,5 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
     router.add_get("/v1.0/users/{key}/mailFolders/inbox/messageRules", list_rules)
     router.add_patch("/v1.0/users/{key}/mailFolders/inbox/messageRules/{rule}", patch_rule)
     router.add_get("/v1.0/users/{key}/mailFolders/{folder}", get_folder)
-    router.add_post("/v1.0/identityProtection/riskyUsers/confirmCompromised", confirm)
     router.add_get("/v1.0/identityProtection/riskyUsers/{id}", risky_user)
-    router.add_get("/v1.0/auditLogs/signIns", sign_ins)
     router.add_get("/v1.0/auditLogs/directoryAudits", audits)
