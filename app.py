@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"app.py: unknown command {name!r}\n\n{_top_usage()}", file=sys.stderr)
             return USAGE_ERROR
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "httpcore", "msal", "azure", "urllib3"):  # one line per request, user names in URLs
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     parser, module = _parser_for(name)
     args = parser.parse_args(argv)
     return int(module.run(name, args) or 0)

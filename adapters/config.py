@@ -138,6 +138,23 @@ class ConsoleConfig(_Section):
         return None if value is None else _guid(value, "tenant_id")
 
 
+class DnsConfig(_Section):
+    """Resolvers for `check` and `spf` in Teams and the console (the CLI takes --nameserver/--timeout instead)."""
+
+    nameservers: list[str] = Field(default_factory=list)  # "IP" or "IP:PORT"; empty: the system's resolvers
+    timeout_seconds: float = Field(default=2.0, gt=0, le=30)  # per question
+    budget_seconds: float = Field(default=10.0, gt=0, le=120)  # for a whole check
+
+    @field_validator("nameservers")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        from adapters.dns.nameservers import parse_nameserver
+
+        for value in values:
+            parse_nameserver(value)  # ValueError names the bad entry
+        return values
+
+
 class CordonConfig(_Section):
     allowed_tenants: list[TenantId] | None = None
     roles: RolesConfig = Field(default_factory=RolesConfig)
@@ -147,6 +164,7 @@ class CordonConfig(_Section):
     lockdown: LockdownConfig = Field(default_factory=LockdownConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    dns: DnsConfig = Field(default_factory=DnsConfig)
 
     @model_validator(mode="after")
     def _unique_tenants(self) -> CordonConfig:
@@ -197,15 +215,16 @@ def bot_settings(environ: dict[str, str] | None = None) -> BotSettings:
     except ValueError:
         raise ConfigError(f"PORT must be a port number, got {port_text!r}") from None
     tenant = env.get("MicrosoftAppTenantId", "") or ""
-    if tenant:
-        try:
-            tenant = _guid(tenant, "MicrosoftAppTenantId")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    if app_type in ("SingleTenant", "UserAssignedMSI") and env.get("MicrosoftAppId") and not tenant:
+    app_id = env.get("MicrosoftAppId", "") or ""
+    try:  # normalised: the tokens' `aud` carries the app id in lower case
+        tenant = _guid(tenant, "MicrosoftAppTenantId") if tenant else ""
+        app_id = _guid(app_id, "MicrosoftAppId") if app_id else ""
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if app_type in ("SingleTenant", "UserAssignedMSI") and app_id and not tenant:
         raise ConfigError(f"MicrosoftAppType={app_type} needs MicrosoftAppTenantId")
     return BotSettings(
-        app_id=env.get("MicrosoftAppId", "") or "",
+        app_id=app_id,
         app_password=env.get("MicrosoftAppPassword", "") or "",
         app_type=app_type,
         app_tenant_id=tenant,

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:  # aiohttp is imported when a fetch happens, not when `check` starts
     from aiohttp.abc import AbstractResolver
 
-FetchErrorKind = Literal["dns", "timeout", "connect", "tls", "redirect", "status", "content_type", "too_large",
-                         "error"]
+FetchErrorKind = Literal["dns", "private", "timeout", "connect", "tls", "redirect", "status", "content_type",
+                         "too_large", "error"]
 
 
 class FetchError(Exception):

@@ -139,14 +139,38 @@ class MemoryMessenger:
         self.calls += 1
 
 
+def _timed_source() -> type:
+    from adapters.graph.identity_protection import IdentityProtection
+
+    class Timed(IdentityProtection):
+        """Notes when each Identity Protection request leaves, per tenant (the rate limit the bench must keep)."""
+
+        def __init__(self, gateway: Any) -> None:
+            super().__init__(gateway)
+            self.sent: dict[str, list[float]] = {}
+
+        async def _request(self, tenant: Any, need: Any, method: str, url: str, body: Any = None,
+                           retry_seconds: float = 0) -> Any:
+            if "/identityProtection/" in url:
+                self.sent.setdefault(tenant.tenant_id, []).append(time.perf_counter())
+            return await super()._request(tenant, need, method, url, body, retry_seconds)
+
+        def closest_gap(self) -> float:
+            gaps = [b - a for times in self.sent.values() for a, b in zip(times, times[1:], strict=False)]
+            return min(gaps, default=math.inf)
+
+    return Timed
+
+
 async def run_cordon(info: dict[str, Any], args: argparse.Namespace, workdir: Path,
                      memory: bool = False) -> dict[str, Any]:
     import app as entry
     from adapters.config import BotSettings, parse_config
-    from adapters.graph.identity_protection import IdentityProtection
     from adapters.storage import SQLiteStorage
     from bot.server import SERVICES
     from dialogs.alerts.poller import Poller
+
+    TimedSource = _timed_source()  # noqa: N806 - a class
 
     config = parse_config({
         "graph": {"endpoint": info["url"]}, "storage": {"path": str(workdir / "cordon.db")},
@@ -169,7 +193,7 @@ async def run_cordon(info: dict[str, Any], args: argparse.Namespace, workdir: Pa
     await services.messenger.send("19:bench-0@thread.tacv2", Reply(text="warm-up"))  # SDK imports, connections
     if memory:
         services.messenger = MemoryMessenger()
-    source = IdentityProtection(gateway)
+    source = TimedSource(gateway)
     poller = Poller(services, source)
     pool = getattr(services.messenger, "connectors", None)
     clients_before = pool.created if pool is not None else 0
@@ -191,7 +215,8 @@ async def run_cordon(info: dict[str, Any], args: argparse.Namespace, workdir: Pa
     await web_app.cleanup()
     await store.close()
     return {"seconds": elapsed, "cpu": cpu, "alerts": len(results), "statuses": statuses, "errors": errors,
-            "ip_requests": source.requests, "graph_requests": after["graph_requests"] - before["graph_requests"],
+            "ip_requests": source.requests, "closest_gap": source.closest_gap(),
+            "graph_requests": after["graph_requests"] - before["graph_requests"],
             "connector_calls": after["connector_calls"] - before["connector_calls"], "connector_clients": clients,
             "rss_built": rss_built, "rss_before": rss_before, "rss_peak": rss_mb()}
 
@@ -249,6 +274,8 @@ async def bench(args: argparse.Namespace) -> None:
           f"{cordon['connector_clients']} new connector client(s) (pooled per service URL, warmed before the cycle)")
     print(f"cycle wall time        {cordon['seconds']:.1f} s = {cordon['seconds'] / floor:.2f} x the rate-limit floor "
           f"({waves} waves x (1 s + {args.latency * 1000:.0f} ms) = {floor:.1f} s); the interval is 300 s")
+    print(f"rate limit kept        closest two Identity Protection requests to one tenant: "
+          f"{min(cordon['closest_gap'], alone['closest_gap']):.3f} s apart (limit: 1 request per second)")
     print(f"peer (bare paced fetch) {peer:.1f} s; Cordon takes {cordon['seconds'] / peer:.2f} x the peer's time")
     print(f"CPU                    {cordon['cpu']:.2f} s = {cordon['cpu'] / detections * 1000:.3f} s per 1,000 "
           "detections (Cordon process only, Bot Framework sends included)")

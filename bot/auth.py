@@ -3,9 +3,10 @@
 The Bot Framework SDK does the JWT work (signature, expiry, issuer, audience, `serviceurl`, endorsements), but on its
 own it answers some forged tokens with exceptions that are not `PermissionError` (unknown key id → IndexError),
 fetches signing keys with blocking `requests` on the event loop, and follows Emulator and skill tokens to
-Microsoft's public metadata. `InboundAuth` therefore checks the cheap, network-free things first (scheme, JWT
-shape, algorithm, issuer, key id and its endorsement), refreshes keys in a worker thread, and turns *every*
-failure into `AuthError` (→ 401). In `--dev`, outbound traffic is confined to loopback service URLs.
+Microsoft's public metadata. `InboundAuth` therefore checks the cheap, network-free things first (outside --dev
+the Teams channel only; scheme, JWT shape, algorithm, issuer, key id and its endorsement), refreshes keys in a
+worker thread, and turns *every* failure into `AuthError` (→ 401). In `--dev`, outbound traffic is confined to
+loopback service URLs.
 """
 
 from __future__ import annotations
@@ -42,10 +43,13 @@ log = logging.getLogger(__name__)
 
 CHANNEL_ISSUER = AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
 ALLOWED_ALGORITHMS = ("RS256",)  # the SDK decodes RS256 only
+TEAMS_CHANNEL = "msteams"  # the only channel whose `from.aadObjectId` and `channelData.tenant` the channel vouches for
 KEY_REFRESH_SECONDS = 12 * 3600  # the SDK's own refresh is daily; refresh earlier, in a thread
 UNKNOWN_KID_REFRESH_SECONDS = 300  # an unknown key id refreshes the keys at most this often
 CONNECTOR_TIMEOUT_SECONDS = 30
 KEY_FETCH_TIMEOUT_SECONDS = 15
+KEY_RETRY_SECONDS = 60  # after a failed fetch, the keys in hand serve this long before the next try
+KEY_MAX_AGE_SECONDS = 23 * 3600  # past a day the SDK refetches the keys itself, on the event loop, with no timeout
 
 # (app_id, oauth_scope) -> access token; used instead of MSAL when given (tests, custom token sources)
 TokenProvider = Callable[[str, str], str]
@@ -117,13 +121,15 @@ class _AppConfig:
 
 def _own_retries(client: Any) -> Any:
     """No HTTP-status retries inside the SDK (it would sleep out a 429's Retry-After and mask 5xx statuses):
-    callers get a DeliveryError with the status and decide. Connection failures are still retried."""
+    callers get a DeliveryError with the status and decide. Connection failures are still retried. No redirect
+    is followed: a 307 would re-send the message elsewhere (off loopback, in --dev)."""
     from urllib3.util.retry import Retry
 
     policy = Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0, status_forcelist=(),
                    respect_retry_after_header=False, raise_on_status=False)
     policy.BACKOFF_MAX = 2  # msrest's ClientRetryPolicy reads this attribute
     client.config.retry_policy.policy = policy
+    client.config.redirect_policy.allow = False
     driver = getattr(getattr(client._client.config.pipeline, "_sender", None), "driver", None)
     if driver is not None:  # its requests session was set up when the client was built: apply the policy now
         driver._init_session(driver.session)
@@ -213,21 +219,37 @@ class InboundAuth:
         self.dev = dev
         self._metadata = JwtTokenExtractor.get_open_id_metadata(channel_metadata_url(settings))
         self._refresh_lock = asyncio.Lock()
-        self._last_unknown_refresh = 0.0
+        self._last_unknown_refresh = float("-inf")
+        self._last_failed_fetch = float("-inf")
 
     async def refresh_keys(self, *, force: bool = False) -> None:
-        """Fetch the signing keys in a worker thread (the SDK would block the event loop doing it)."""
+        """Fetch the signing keys in a worker thread (the SDK would block the event loop doing it). After a failed
+        fetch, keys already in hand serve for KEY_RETRY_SECONDS, so an outage does not hold every request."""
         async with self._refresh_lock:
-            age = dt.datetime.now() - self._metadata.last_updated
-            if force or age.total_seconds() > KEY_REFRESH_SECONDS:
-                fetch = asyncio.to_thread(lambda: asyncio.run(self._metadata._refresh()))
+            if not force and self._key_age() <= KEY_REFRESH_SECONDS:
+                return
+            now = asyncio.get_running_loop().time()
+            if not force and self._metadata.keys and now - self._last_failed_fetch < KEY_RETRY_SECONDS:
+                return
+            fetch = asyncio.to_thread(lambda: asyncio.run(self._metadata._refresh()))
+            try:
                 await asyncio.wait_for(fetch, KEY_FETCH_TIMEOUT_SECONDS)  # the SDK's requests.get has no timeout
+            except Exception as exc:
+                self._last_failed_fetch = now
+                log.warning("could not fetch the Bot Framework signing keys from %s (%s)%s", self._metadata.url,
+                            type(exc).__name__, "; using the keys in hand" if self._metadata.keys else "")
+                raise
+
+    def _key_age(self) -> float:
+        return (dt.datetime.now() - self._metadata.last_updated).total_seconds()
 
     async def _key(self, kid: str) -> dict[str, Any] | None:
         try:
             await self.refresh_keys()
-        except Exception as exc:  # noqa: BLE001 - no keys means no valid token, not a crash
-            raise AuthError(f"could not fetch signing keys: {type(exc).__name__}") from None
+        except Exception:  # noqa: BLE001 - refresh_keys logged it; the keys in hand may still serve
+            pass
+        if not self._metadata.keys or self._key_age() > KEY_MAX_AGE_SECONDS:
+            raise AuthError("no current signing keys: they could not be fetched")
         key = next((k for k in self._metadata.keys if k.get("kid") == kid), None)
         now = asyncio.get_running_loop().time()
         if key is None and now - self._last_unknown_refresh > UNKNOWN_KID_REFRESH_SECONDS:
@@ -251,6 +273,10 @@ class InboundAuth:
         return result
 
     async def authenticate(self, activity: Activity, header: str | None) -> AuthenticateRequestResult:
+        if not self.dev and activity.channel_id != TEAMS_CHANNEL:
+            # Web Chat / Direct Line clients write `from` and `channelData` themselves: a genuine token for such a
+            # channel would let them claim a Teams user's object id and an allowed tenant.
+            raise AuthError(f"channel {str(activity.channel_id)[:40]!r} is not served (only {TEAMS_CHANNEL!r})")
         if not header:
             if self.dev:
                 return self._anonymous()

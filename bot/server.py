@@ -160,8 +160,8 @@ def create_app(settings: BotSettings, config: CordonConfig, services: Services, 
         if settings.app_id or settings.openid_metadata:
             try:
                 await inbound.refresh_keys()
-            except Exception as exc:  # noqa: BLE001 - retried on the first request
-                log.warning("could not fetch the Bot Framework signing keys yet: %s", type(exc).__name__)
+            except Exception:  # noqa: BLE001 - refresh_keys logged it; retried on the first request
+                pass
 
     app = web.Application(client_max_size=MAX_BODY + 1)
     app[MESSENGER] = messenger

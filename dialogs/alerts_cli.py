@@ -17,7 +17,13 @@ from typing import Any
 
 USAGE_ERROR = 2
 REFUSED = 3
-BUSY = "another Cordon process is polling this tenant right now (it holds the lease); try again shortly"
+NOTES = {
+    "busy": "another Cordon process is polling this tenant right now (it holds the lease); try again shortly",
+    "not licensed": "not licensed: risk detections need Entra ID P2, so this tenant is not polled (`alerts status` "
+                    "shows its licence)",
+    "no subscriptions": "no channel or chat subscribes to its alerts (or every subscription stopped working): run "
+                        "`alerts on --tenant NAME` there",
+}
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -48,7 +54,7 @@ async def _poll_once(settings: Any, config: Any, args: argparse.Namespace) -> in
     from adapters.graph.errors import GraphProblem
     from adapters.graph.tenants import UnknownTenant
     from bot.server import SERVICES
-    from dialogs.alerts.poller import Poller
+    from dialogs.alerts.poller import Poller, tenant_name
     from dialogs.alerts.runtime import risk_source, tenants
 
     web_app = entry.build_app(settings, config, dev=args.dev, background=[])  # same storage and messenger wiring
@@ -84,10 +90,12 @@ async def _poll_once(settings: Any, config: Any, args: argparse.Namespace) -> in
         if not results:
             print("nothing to send", file=sys.stderr)
     for o in outcomes:
-        note = BUSY if o.skipped == "busy" else (o.error or o.skipped)
+        note = o.error or NOTES.get(o.skipped or "", o.skipped)
         if note:
-            print(f"{o.tenant_id}: {note}", file=sys.stderr)
+            print(f"{tenant_name(services, o.tenant_id)}: {note}", file=sys.stderr)
     errors = [o for o in outcomes if o.error]
     if errors and args.tenant and isinstance(errors[0].problem, GraphProblem) and errors[0].problem.refused:
+        return REFUSED
+    if args.tenant and any(o.skipped == "not licensed" for o in outcomes):  # asked for it by name: Graph refused
         return REFUSED
     return 1 if errors else 0

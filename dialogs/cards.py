@@ -43,9 +43,12 @@ def facts(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 
 def execute(title_text: str, verb: str, data: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    """A button that sends an `adaptiveCard/action` invoke (Universal Actions)."""
+    """A button that sends an `adaptiveCard/action` invoke (Universal Actions). Teams clients without Universal
+    Actions press its `Action.Submit` fallback instead, whose data carries the verb: the same handler, same gate."""
     action: dict[str, Any] = {"type": "Action.Execute", "title": title_text, "verb": verb, "data": data or {}}
     action.update(extra)
+    submit = {"type": "Action.Submit", "title": title_text, "data": {**(data or {}), "verb": verb}}
+    action.setdefault("fallback", submit)
     return action
 
 
@@ -54,6 +57,13 @@ def error_card(message: str, correlation_id: str | None = None) -> dict[str, Any
     if correlation_id:
         body.append(text(f"Correlation id: {correlation_id}", isSubtle=True, size="Small"))
     return card(body)
+
+
+def plain(value: str, limit: int) -> str:
+    """Typed text shown back: one line, clipped, and unable to form a markdown link or code span (in a channel a
+    link inside Cordon's answer would look like Cordon's own)."""
+    text = " ".join(str(value).split()).replace("](", "] (").replace("`", "'")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def size_of(value: dict[str, Any]) -> int:

@@ -12,15 +12,31 @@ MAX_SELECTORS = 10
 USAGE = "check contoso.com [selector ...]"
 
 
-def _options(services: Services, selectors: tuple[str, ...]) -> Any:
-    """The deployment's (or a test's) CheckOptions from `services.extras["emailauth"]`, with these selectors."""
+def check_options(services: Services, domain: str | None = None, selectors: tuple[str, ...] = ()) -> Any:
+    """CheckOptions for one check: a test's `services.extras["emailauth"]`, else the `[dns]` config section; with
+    the tenant's initial domain (from `[[tenants]]` domains) when the domain belongs to a configured tenant."""
     import dataclasses
 
+    from adapters.dns.nameservers import parse_nameserver
     from adapters.emailauth.report import CheckOptions
 
     base = services.extras.get("emailauth")
-    base = base if isinstance(base, CheckOptions) else CheckOptions()
-    return dataclasses.replace(base, selectors=selectors)
+    if not isinstance(base, CheckOptions):
+        dns = getattr(services.config, "dns", None)
+        base = CheckOptions() if dns is None else CheckOptions(
+            nameservers=[parse_nameserver(n) for n in dns.nameservers] or None,
+            budget=dns.budget_seconds, query_timeout=dns.timeout_seconds)
+    initial = base.m365_initial_domain or (_tenant_initial_domain(services, domain) if domain else None)
+    return dataclasses.replace(base, selectors=selectors, m365_initial_domain=initial)
+
+
+def _tenant_initial_domain(services: Services, domain: str) -> str | None:
+    from adapters.emailauth.dkim_selectors import m365_initial_domain
+
+    for tenant in getattr(services.config, "tenants", None) or []:
+        if any(domain == d or domain.endswith("." + d) for d in tenant.domains):
+            return m365_initial_domain(tenant.domains)
+    return None
 
 
 def parse_request(args: list[str] | tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
@@ -44,7 +60,7 @@ async def _report_card(services: Services, domain: str, selectors: tuple[str, ..
     from adapters.emailauth.report import check_domain
     from dialogs.emailauth_card import report_card
 
-    report = await check_domain(domain, _options(services, selectors))
+    report = await check_domain(domain, check_options(services, domain, selectors))
     return report_card(report, selectors)
 
 

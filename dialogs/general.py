@@ -47,7 +47,5 @@ async def audit_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     return [Reply(card=cards.card(body))]
 
 
-def _plain(value: str, limit: int = AUDIT_FIELD_CHARS) -> str:
-    """Typed text shown in the audit card: one line, clipped, and unable to form a markdown link or code span."""
-    text = " ".join(str(value).split()).replace("](", "] (").replace("`", "'")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _plain(value: str) -> str:
+    return cards.plain(value, AUDIT_FIELD_CHARS)

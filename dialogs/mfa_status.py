@@ -14,9 +14,10 @@ from adapters.graph.mfa_data import MethodInfo, UserMfaFacts
 from adapters.graph.mfa_policy import (
     MFA_STRENGTHS,
     STRENGTH_LABEL,
+    TEMPORARY_METHODS,
     Enforcement,
+    best_second_factor,
     enforcement_for,
-    strength_of,
     strongest,
 )
 
@@ -48,11 +49,11 @@ class UserStatus:
     def build(cls, facts: UserMfaFacts, now: dt.datetime) -> UserStatus:
         reg = facts.registration
         if facts.methods is not None:  # live methods are current; the report lags by hours
-            registered: bool | None = any(m.strength in MFA_STRENGTHS for m in facts.methods)
-            best = strongest(m.strength for m in facts.methods)
+            best = strongest(m.strength for m in facts.methods if m.type not in TEMPORARY_METHODS)
+            registered: bool | None = best in MFA_STRENGTHS
         elif reg is not None:
             registered = bool(reg.get("isMfaRegistered"))
-            best = strongest(strength_of(m) for m in reg.get("methodsRegistered") or [])
+            best = best_second_factor(reg.get("methodsRegistered") or [])
         else:
             registered, best = None, "none"
         is_admin = bool(facts.roles) if facts.roles is not None else (

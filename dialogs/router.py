@@ -149,7 +149,8 @@ class Router:
     def _unknown(self, word: str, actor: Actor) -> Reply:
         close = difflib.get_close_matches(word, self.registry.words(), n=1, cutoff=0.6)
         hint = f"Did you mean `{close[0]}`? " if close else ""
-        return Reply(text=f"I don't know the command `{word[:40]}`. {hint}Type `help` to see what I can do.",
+        typed = cards.plain(word, 40)
+        return Reply(text=f"I don't know the command `{typed}`. {hint}Type `help` to see what I can do.",
                      card=help_card(self.registry, actor))
 
 

@@ -100,11 +100,12 @@ def _no_links(text: str) -> str:
 
 
 def _settings(services: Services) -> dict[str, Any]:
-    """Name servers and timeouts from the e-mail-auth options of the deployment (or a test), if any."""
-    options = services.extras.get("emailauth")
-    return {"nameservers": getattr(options, "nameservers", None),
-            "timeout": float(getattr(options, "query_timeout", 2.0) or 2.0),
-            "budget": float(getattr(options, "budget", 20.0) or 20.0)}
+    """Name servers and timeouts as for `check` (a test's options, else the `[dns]` config section)."""
+    from dialogs.emailauth import check_options
+
+    options = check_options(services)
+    # RFC 7208 §4.6.4: check_host may need up to 20 s; a shorter `check` budget must not cut it.
+    return {"nameservers": options.nameservers, "timeout": options.query_timeout, "budget": max(options.budget, 20.0)}
 
 
 @command("spf", summary="Evaluate SPF for a domain and a sending IP (RFC 7208): the result, the term that decided "

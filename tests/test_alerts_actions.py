@@ -151,3 +151,56 @@ async def test_a_claim_left_by_a_crashed_process_goes_stale_and_a_new_detection_
         w.clock.advance(minutes=6)
         ok = await _press(w, "alerts.dismiss", card_id, APPROVER, message_id)
         assert ok.body["type"] == CARD and w.risk(0).actions == [("dismiss", [detection["userId"]])]
+
+
+async def test_the_buttons_wait_their_turn_in_the_pollers_pacer_for_the_tenant(tmp_path) -> None:
+    """Identity Protection allows about one request per second per tenant, shared by every app: a press right after
+    a poll waits for the tenant's next second in the same pacer as the poller (one per process)."""
+    from dialogs.alerts.runtime import risk_source
+
+    async with alerts_world(tmp_path) as w:
+        detection, card_id, message_id = await _alert(w)
+        source = risk_source(w.services)
+        assert source is w.source  # the poller's and the buttons' Identity Protection are one object
+        before = len(w.sleep.waits)
+        result = await _press(w, "alerts.dismiss", card_id, APPROVER, message_id)
+        assert result.body["type"] == CARD and w.risk(0).actions == [("dismiss", [detection["userId"]])]
+        assert w.sleep.waits[before:] == [1.0]  # the risky-users page just before it took this second
+
+
+async def test_pressing_lock_down_twice_opens_one_request_and_the_card_says_it_was_already_asked(tmp_path) -> None:
+    async with alerts_world(tmp_path) as w:
+        detection, card_id, message_id = await _alert(w)
+        first = await _press(w, "alerts.lockdown", card_id, TECH, message_id)
+        again = await _press(w, "alerts.lockdown", card_id, TECH, message_id)
+        approvals = [c for call in w.bot.replies(w.channel.id) for c in call.cards
+                     if "lockdown.approve" in json.dumps(c)]
+        assert len(approvals) == 1
+        from dialogs.lockdown.runtime import store
+
+        request = await store(w.services).live_for(w.tenant_ids[0], detection["userId"])
+        assert f"request {request['id']}" in json.dumps(first.body["value"], ensure_ascii=False)
+        card = again.body["value"]
+        assert_valid_card(card)
+        text = json.dumps(card, ensure_ascii=False)
+        assert text.count("✅ Lock-down requested") == 1 and "Lock-down already requested" in text
+        presses = [e for e in await w.services.storage.audit_tail(50) if e.command == "action:alerts.lockdown"]
+        assert len(presses) == 2  # each press audited
+
+
+async def test_a_detection_after_the_risk_was_dismissed_posts_a_new_card_with_the_buttons(tmp_path) -> None:
+    """Within the hour a user's detections update one card; but once an approver dismissed the risk as a false alarm,
+    a new detection is news: it gets its own card, with Confirm/Dismiss, instead of a silent edit. (After Confirm
+    compromised, later detections, such as the adminConfirmedUserCompromised one it causes, update the card.)"""
+    async with alerts_world(tmp_path) as w:
+        detection, card_id, message_id = await _alert(w)
+        dismissed = await _press(w, "alerts.dismiss", card_id, APPROVER, message_id)
+        assert dismissed.body["type"] == CARD
+        w.clock.advance(minutes=10)
+        again = w.detect(0, 1, minutes_ago=0, event="impossibleTravel", level="high")
+        assert [(r.detection_id, r.status) for r in await w.poll()] == [(again["id"], "sent")]
+        card = w.cards()[-1]
+        assert_valid_card(card)
+        assert "impossible travel" in json.dumps(card) and "Dismissed risk" not in json.dumps(card)
+        assert [a.get("verb") for a in card["actions"] if a.get("verb")] == [
+            "alerts.lockdown", "alerts.confirm", "alerts.dismiss"]

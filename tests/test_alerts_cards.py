@@ -8,7 +8,7 @@ import json
 from dialogs.alerts import state as st
 from dialogs.alerts.cards import alert_card, digest_card
 from dialogs.alerts.delivery import add_detections, new_card_doc
-from dialogs.alerts.model import Detection, meets, plain_event
+from dialogs.alerts.model import EVENT_WORDS, Detection, meets, plain_event
 from tests.support.cards import assert_valid_card
 from tests.support.graph_standin import identity_protection as ip
 from tests.support.graph_standin.alerts_world import alerts_world
@@ -32,6 +32,16 @@ def test_event_types_in_plain_words() -> None:
     assert plain_event("unfamiliarFeatures") == "unfamiliar sign-in properties"
     assert plain_event("leakedCredentials") == "leaked credentials"
     assert plain_event("impossibleTravel") == "impossible travel"
+    # the names Microsoft gives these detections ("What are risk detections?"), not guesses from the type
+    assert plain_event("riskyIPAddress") == "activity from an anonymous IP address (Defender for Cloud Apps)"
+    assert plain_event("nationStateIP").startswith("sign-in from a verified threat actor's IP address")
+    assert plain_event("mcasFinSuspiciousFileAccess") == "mass access to sensitive files"
+    assert plain_event("malwareInfectedIPAddress") == "sign-in from a malware-infected IP address"
+    assert plain_event("newCountry") == "activity from an infrequent country"
+    for known in ("maliciousIPAddress", "passwordSpray", "tokenIssuerAnomaly", "anomalousToken", "attackerinTheMiddle",
+                  "mcasSuspiciousInboxManipulationRules", "suspiciousInboxForwarding", "unlikelyTravel",
+                  "maliciousIPAddressValidCredentialsBlockedIP", "investigationsThreatIntelligence", "generic"):
+        assert plain_event(known) in EVENT_WORDS.values(), known
     assert plain_event("someFutureDetectionType") == "some future detection type"
     assert plain_event(None) == "risky activity"
 
@@ -39,7 +49,12 @@ def test_event_types_in_plain_words() -> None:
 def test_thresholds_and_quiet_states() -> None:
     assert meets("high", "medium") and meets("medium", "medium") and not meets("low", "medium")
     assert meets("low", "low") and not meets("none", "low") and meets("hidden", "high")
-    assert _det(risk_state="dismissed").quiet and _det(risk_state="remediated").quiet
+    assert _det(risk_state="dismissed").quiet and _det(risk_state="confirmedSafe").quiet
+    # passing MFA under a risk policy "remediates" a sign-in, and an adversary-in-the-middle passes MFA: still alerted
+    remediated = _det(risk_state="remediated")
+    assert not remediated.quiet
+    card = json.dumps(alert_card(new_card_doc("c" * 32, "T0", "conv", [remediated], NOW)), ensure_ascii=False)
+    assert "High (remediated: MFA was passed or the password reset; check it was the user)" in card
     assert _det(risk_level="none").quiet and not _det().quiet
 
 
@@ -98,3 +113,21 @@ async def test_status_of_many_tenants_fits_one_card_and_puts_this_conversation_f
         text = json.dumps(card, ensure_ascii=False)
         assert "and 18 more tenant(s)" in text
         assert text.index("**T29**") < text.index("**T0**")
+
+
+async def test_the_users_risk_changing_after_the_sign_in_keeps_the_sign_in_on_the_card(tmp_path) -> None:
+    """Identity Protection raises the user's risk minutes after a risky sign-in: the card of that sign-in is updated,
+    but keeps what a technician acts on (IP, place, app, what happened) and lists the user's change below it."""
+    async with alerts_world(tmp_path) as w:
+        await w.say("alerts on --tenant T0")
+        sign_in = w.detect(0, 1, minutes_ago=2, event="anonymizedIPAddress", level="medium")
+        assert [r.status for r in await w.poll()] == ["sent"]
+        w.clock.advance(minutes=5)
+        w.risk(0).set_risky_user(ip.risky_user(w.user(0, 1), changed=w.clock.now, level="high"))
+        assert [r.status for r in await w.poll()] == ["updated"]
+        card = w.bot.connector.updates(w.channel.id)[-1].cards[0]
+        assert_valid_card(card)
+        text = json.dumps(card, ensure_ascii=False)
+        assert "Risky sign-in" in text and sign_in["ipAddress"] in text and "Stockholm, SE" in text
+        assert "sign-in from an anonymous IP address" in text and "Office 365 Exchange Online" in text
+        assert "the user's risk level changed" in text and "2 for this user" in text

@@ -281,3 +281,24 @@ async def test_each_tenant_is_next_due_after_the_interval_with_jitter(tmp_path) 
         assert {o.skipped for o in outcomes} == {"not due"}
         w.clock.advance(seconds=67)
         assert all(o.polled for o in await w.poller().cycle())
+
+
+async def test_a_failed_cycle_moves_neither_the_watermark_nor_the_seen_ids(tmp_path) -> None:
+    """The risky-user query fails after the detections were read: nothing of that cycle is stored, so the next one
+    reads the same window again and alerts what the failed one had found."""
+    async with alerts_world(tmp_path) as w:
+        await w.say("alerts on --tenant T0")
+        first = w.detect(0, 1, minutes_ago=10)
+        assert [r.detection_id for r in await w.poll()] == [first["id"]]
+        before, _ = await st.tenant_state(w.services.storage, w.tenant_ids[0])
+        w.clock.advance(minutes=5)
+        second = w.detect(0, 2, minutes_ago=1)
+        w.graph.add_fault(Fault.permission("/identityProtection/riskyUsers", times=1))
+        outcome = (await w.poller().cycle(force=True))[0]
+        assert outcome.error and "IdentityRiskyUser.ReadWrite.All" in outcome.error and outcome.results == []
+        after, _ = await st.tenant_state(w.services.storage, w.tenant_ids[0])
+        assert after["watermark"] == before["watermark"] and second["id"] not in after["seen"]
+        assert after["last_success"] == before["last_success"] and after["last_error"]
+        assert [r.detection_id for r in await w.poll()] == [second["id"]]
+        done, _ = await st.tenant_state(w.services.storage, w.tenant_ids[0])
+        assert done["watermark"] == second["detectedDateTime"][:19] + "Z" and done["last_error"] is None

@@ -126,3 +126,20 @@ async def test_lease_is_exclusive_expires_and_is_renewed_only_by_its_owner() -> 
     assert not await a.renew(now + dt.timedelta(seconds=112))  # lost to b
     results = await asyncio.gather(*(st.Lease(store, "u", f"p{i}", 60).acquire(now) for i in range(20)))
     assert sum(results) == 1
+
+
+async def test_a_lease_is_kept_while_a_slow_poll_runs_and_freed_after_it() -> None:
+    """A throttled tenant's poll (429 backoff, many pages) can outlast `lease_seconds`: the lease is renewed in the
+    background meanwhile, so a second process never polls the same tenant at the same time."""
+    store = MemoryStorage()
+
+    def clock() -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    slow = st.Lease(store, "t", "slow", 3)
+    assert await slow.acquire(clock())
+    async with slow.kept(clock):
+        await asyncio.sleep(4.2)  # longer than the lease
+        assert not await st.Lease(store, "t", "other", 3).acquire(clock())
+    await slow.release()
+    assert await st.Lease(store, "t", "other", 3).acquire(clock())

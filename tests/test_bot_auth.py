@@ -51,12 +51,14 @@ def _forgeries(bot: BotApp) -> dict[str, str | None]:
         "lowercase scheme with two tokens": f"bearer {token()} {token()}",
         "malformed jwt": "Bearer eyJhbGciOiJSUzI1NiJ9.bm90LWpzb24.c2ln",
         "expired": f"Bearer {token(exp=now - 3600, nbf=now - 7200)}",
+        "expired just past the 5-minute skew": f"Bearer {token(exp=now - 330, nbf=now - 3600)}",
         "not yet valid": f"Bearer {token(nbf=now + 3600, exp=now + 7200)}",
         "no expiry": f"Bearer {token(drop=('exp',))}",
         "bad signature": f"Bearer {token(key='rogue', kid=KIDS['teams'])}",
         "unknown kid": f"Bearer {token(key='rogue')}",
         "no kid": f"Bearer {token(kid='')}",
         "key not endorsed for msteams": f"Bearer {token(key='webchat')}",
+        "key with no endorsements": f"Bearer {token(key='bare')}",
         "alg none": f"Bearer {token(alg='none')}",
         "alg RS512 (not what the SDK decodes)": f"Bearer {token(alg='RS512')}",
         "hs256 keyed with the public key": _hs256_with_public_key(bot),
@@ -71,8 +73,9 @@ def _forgeries(bot: BotApp) -> dict[str, str | None]:
 
 CASES = [
     "missing header", "basic auth", "garbage bearer", "empty bearer", "lowercase scheme with two tokens",
-    "malformed jwt", "expired", "not yet valid", "no expiry", "bad signature", "unknown kid", "no kid",
-    "key not endorsed for msteams", "alg none", "alg RS512 (not what the SDK decodes)",
+    "malformed jwt", "expired", "expired just past the 5-minute skew", "not yet valid", "no expiry", "bad signature",
+    "unknown kid", "no kid",
+    "key not endorsed for msteams", "key with no endorsements", "alg none", "alg RS512 (not what the SDK decodes)",
     "hs256 keyed with the public key", "wrong issuer", "wrong audience", "serviceurl claim for another service",
     "serviceurl claim missing", "emulator issuer outside --dev", "skill token",
 ]
@@ -108,9 +111,11 @@ async def test_valid_token_is_accepted_and_keys_came_from_bot_openid_metadata(bo
     assert bot.replies(), "the reply reached the connector stand-in"
 
 
-async def test_token_within_clock_skew_is_accepted(bot: BotApp):
+@pytest.mark.parametrize("times", [{"nbf": 120, "exp": 3600}, {"nbf": -3600, "exp": -120}])
+async def test_token_within_clock_skew_is_accepted(bot: BotApp, times: dict[str, int]):
+    """The Bot Framework protocol allows five minutes of clock skew on both ends (Microsoft's docs; the SDK)."""
     now = int(time.time())
-    token = bot.token(nbf=now + 120, exp=now + 3600)  # the SDK allows five minutes of skew
+    token = bot.token(nbf=now + times["nbf"], exp=now + times["exp"])
     result = await bot.send_message("help", token=f"Bearer {token}")
     assert result.status == 201
 
@@ -120,3 +125,44 @@ async def test_outbound_calls_carry_the_bot_token(bot: BotApp):
     last = bot.replies()[-1]
     assert last.authorization and last.authorization.startswith("Bearer ")
     assert bot.openid.verify_outbound(last.authorization.split(" ", 1)[1], APP_ID)
+
+
+async def test_a_genuine_token_for_another_channel_cannot_claim_a_teams_identity(bot: BotApp, caplog):
+    """Web Chat / Direct Line clients write `from` and `channelData` themselves: a properly signed token from a key
+    endorsed for that channel must not let them pose as a technician of an allowed tenant."""
+    activity = bot.activity("message", text="audit 5")  # from TECH, channelData.tenant = our tenant
+    activity["channelId"] = "webchat"
+    before = len(bot.connector.calls)
+    with caplog.at_level(logging.INFO):
+        result = await bot.post(activity, token=f"Bearer {bot.token(key='webchat')}")
+    assert result.status == 401 and result.body == {"error": "unauthorized"}
+    assert len(bot.connector.calls) == before
+    assert "channel 'webchat'" in caplog.text and not any(r.exc_info for r in caplog.records)
+
+
+async def test_due_key_refresh_that_fails_keeps_the_current_keys_and_backs_off(bot: BotApp, caplog):
+    """login.botframework.com briefly unreachable when the keys are due: traffic goes on with the keys in hand (they
+    are half a day old, Microsoft rotates with overlap), one failed fetch does not make every request wait, and keys
+    past a day are not used."""
+    import datetime as dt
+
+    from bot.server import INBOUND_AUTH
+
+    inbound = bot.web_app[INBOUND_AUTH]
+    metadata = inbound._metadata
+    saved = (metadata.url, metadata.last_updated)
+    metadata.url = "http://127.0.0.1:9/unreachable"  # discard port: nothing listens
+    metadata.last_updated = dt.datetime.now() - dt.timedelta(hours=13)
+    try:
+        with caplog.at_level(logging.INFO):
+            first = await bot.send_message("help")
+            second = await bot.send_message("help")
+        assert (first.status, second.status) == (201, 201)
+        fetch_warnings = [r for r in caplog.records if "signing keys" in r.getMessage()]
+        assert len(fetch_warnings) == 1, [r.getMessage() for r in fetch_warnings]
+        assert not any(r.exc_info for r in caplog.records)
+        # a day old, the SDK would refetch them itself on the event loop (no timeout): fail closed instead
+        metadata.last_updated = dt.datetime.now() - dt.timedelta(hours=25)
+        assert (await bot.send_message("help")).status == 401
+    finally:
+        metadata.url, metadata.last_updated = saved

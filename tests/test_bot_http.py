@@ -92,6 +92,20 @@ async def test_foreign_tenant_invoke_is_403():
         assert bot.connector.calls == []
 
 
+@pytest.mark.parametrize("kind, fields", [
+    ("conversationUpdate", {"membersAdded": [{"id": "28:bot", "name": "Cordon"}]}),
+    ("installationUpdate", {"action": "add"}),
+    ("messageReaction", {"reactionsAdded": [{"type": "like"}]}),
+])
+async def test_foreign_tenant_install_and_other_activities_are_dropped(kind, fields):
+    async with BotApp.started() as bot:
+        activity = bot.activity(kind, actor=FOREIGN, conversation=channel_chat(), **fields)
+        activity["recipient"]["id"] = "28:bot"
+        assert (await bot.post(activity)).status == 202
+        assert bot.connector.calls == []
+        assert await bot.storage.list("convref/") == []  # no foothold for proactive sends into that tenant
+
+
 async def test_activity_without_tenant_is_refused_outside_dev():
     async with BotApp.started() as bot:
         activity = bot.activity("message", text="help")
@@ -178,6 +192,30 @@ async def test_dev_mode_messenger_refuses_a_stored_non_loopback_reference(caplog
             await bot.messenger.send("19:far-away@thread.tacv2", Reply(text="hello"))
         assert "non-loopback" in caplog.text
         assert bot.connector.calls == []
+
+
+async def test_replies_do_not_follow_a_redirect_from_the_service_url():
+    """A 307 from the service URL would re-send the reply (and, outside --dev, knock on another host with it):
+    the connector client follows no redirect, so --dev cannot be talked into posting off loopback this way."""
+    from aiohttp import web
+
+    async with BotApp.started(dev=True, app_id="") as bot:
+        async def redirect(request: web.Request) -> web.Response:
+            raise web.HTTPTemporaryRedirect(bot.connector.url.rstrip("/") + request.path_qs)
+
+        redirector = web.Application()
+        redirector.router.add_route("*", "/{tail:.*}", redirect)
+        runner = web.AppRunner(redirector, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+            activity = bot.activity("message", text="help", serviceUrl=url)
+            await bot.post(activity, token=None)
+            assert bot.connector.calls == [], "the reply followed the redirect"
+        finally:
+            await runner.cleanup()
 
 
 async def test_dev_mode_with_no_tenant_configured_accepts_any_tenant():

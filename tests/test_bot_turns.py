@@ -153,6 +153,20 @@ async def test_action_submit_reaches_the_same_handler_and_updates_the_card_in_pl
         assert "pressed by tess.tech@contoso.com: 3" in update.cards[0]["body"][0]["text"]
 
 
+async def test_an_old_client_pressing_the_submit_fallback_of_a_cordon_button_reaches_the_same_handler(test_handlers):
+    from dialogs.cards import execute
+
+    button = execute("Again", "test.bot.echo", {"n": 5})
+    fallback = button["fallback"]  # what a Teams client without Universal Actions renders instead
+    assert fallback["type"] == "Action.Submit" and fallback["title"] == "Again"
+    async with BotApp.started() as bot:
+        activity = bot.activity("message", value=fallback["data"], replyToId="act-7")  # Teams: value = data
+        assert (await bot.post(activity)).status == 201
+        [action] = seen
+        assert action.verb == "test.bot.echo" and action.data == {"n": 5}
+        assert [u.activity_id for u in bot.connector.updates()] == ["act-7"]
+
+
 async def test_action_submit_refusal_is_posted_as_text(test_handlers):
     async with BotApp.started() as bot:
         await bot.submit_action("test.bot.echo", {"n": 3}, actor=NOBODY, card_message_id="act-1")
@@ -248,3 +262,20 @@ async def test_a_failing_reference_write_does_not_cost_the_user_the_answer(caplo
         with caplog.at_level(logging.ERROR):
             assert (await bot.send_message("help")).status == 201
         assert bot.replies() and "could not save the conversation reference" in caplog.text
+
+
+async def test_a_slow_command_shows_typing_in_teams_before_its_answer():
+    async def slow(cmd, ctx):
+        return [Reply(text="done")]
+
+    reg = registry()
+    reg.add_command(CommandSpec(name="test-slow", summary="t", usage="t", role=Role.ANYONE, handler=slow, slow=True,
+                                hidden=True))
+    try:
+        async with BotApp.started() as bot:
+            assert (await bot.send_message("test-slow")).status == 201
+            sent = [(call.body or {}).get("type") for call in bot.connector.calls if call.kind == "reply"]
+            assert sent == ["typing", "message"]
+    finally:
+        del reg.commands["test-slow"]
+        del reg.aliases["test-slow"]

@@ -149,6 +149,8 @@ def test_bot_settings_from_microsofts_names() -> None:
                              "MicrosoftAppTenantId": TENANT.upper(), "PORT": "8080", "HOST": "127.0.0.1",
                              "BotOpenIdMetadata": "http://127.0.0.1:9/openid"})
     assert settings.authenticated and settings.app_tenant_id == TENANT and settings.port == 8080
+    app_id = "5e6f7a8b-1c2d-4e3f-9a0b-c1d2e3f4a5b6"
+    assert bot_settings({"MicrosoftAppId": app_id.upper()}).app_id == app_id  # tokens carry it in lower case
     assert settings.openid_metadata == "http://127.0.0.1:9/openid"
 
 
@@ -160,6 +162,7 @@ def test_bot_settings_from_microsofts_names() -> None:
         ({"PORT": "70000"}, "PORT"),
         ({"PORT": "-1"}, "PORT"),
         ({"MicrosoftAppTenantId": "contoso.com"}, "MicrosoftAppTenantId"),
+        ({"MicrosoftAppId": "cordon-bot"}, "MicrosoftAppId must be a GUID"),
         ({"MicrosoftAppId": GUID_A, "MicrosoftAppType": "SingleTenant"}, "needs MicrosoftAppTenantId"),
         ({"MicrosoftAppId": GUID_A, "MicrosoftAppType": "UserAssignedMSI"}, "needs MicrosoftAppTenantId"),
     ],

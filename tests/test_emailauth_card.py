@@ -63,8 +63,11 @@ async def test_check_command_answers_with_a_valid_card(router) -> None:
     assert "ea-weak.test" in body and "DMARC" in body and "MTA-STS" in body and "p=none only monitors" in body
     toggle, again = card["actions"]
     assert toggle["type"] == "Action.ToggleVisibility" and toggle["targetElements"] == ["findings"]
-    assert again == {"type": "Action.Execute", "title": "Check again", "verb": RECHECK_VERB,
-                     "data": {"domain": "ea-weak.test", "selectors": ["selector1"]}}
+    data = {"domain": "ea-weak.test", "selectors": ["selector1"]}
+    assert (again["type"], again["title"], again["verb"], again["data"]) == ("Action.Execute", "Check again",
+                                                                             RECHECK_VERB, data)
+    if "fallback" in again:  # Teams clients without Universal Actions submit the same verb and data
+        assert again["fallback"]["data"] == {**data, "verb": RECHECK_VERB}
 
 
 async def test_aliases_and_bad_input(router) -> None:
@@ -108,3 +111,23 @@ async def test_card_says_which_areas_could_not_be_checked(dns_proxy) -> None:
     assert_valid_card(card)
     assert "Could not check DMARC (DNS failed or timed out)" in texts(card)
     assert "No DMARC record" not in texts(card)
+
+
+async def test_teams_check_uses_the_dns_config_and_the_tenants_initial_domain(dns_zones) -> None:
+    """No test options: the `[dns]` section chooses the resolver, and a configured tenant's *.onmicrosoft.com
+    completes the Microsoft 365 DKIM records to publish."""
+    host, port = dns_zones.address
+    config = CordonConfig.model_validate({
+        "dns": {"nameservers": [f"{host}:{port}"], "timeout_seconds": 1, "budget_seconds": 5},
+        "tenants": [{"name": "EA", "tenant_id": "11111111-2222-3333-4444-555555555555",
+                     "domains": ["ea-m365new.test", "eam365.onmicrosoft.com"]}]})
+    services = Services(config=config, storage=MemoryStorage())
+    replies = await Router(services, RoleResolver(config.roles)).handle_text(
+        "check ea-m365new.test", ANYONE, None, CONVERSATION, Outbox())
+    assert_valid_card(replies[0].card)
+    assert "selector2-ea-m365new-test._domainkey.eam365.onmicrosoft.com" in texts(replies[0].card)
+
+
+def test_dns_config_rejects_a_nameserver_that_is_not_an_ip() -> None:
+    with pytest.raises(ValueError, match="not an IP address"):
+        CordonConfig.model_validate({"dns": {"nameservers": ["dns.example.com"]}})

@@ -34,7 +34,7 @@ def https() -> Iterator[HttpsOptions]:
         "mta-sts.ea-weak.test": Policy("version: STSv1\nmode: testing\nmx: other.ea-weak.test\nmax_age: 3600\n",
                                        content_type="text/plain; charset=utf-8"),
     }).start()
-    yield HttpsOptions(ssl_context=ca.client_context(), port=server.port)
+    yield HttpsOptions(ssl_context=ca.client_context(), port=server.port, allow_private=True)
     server.stop()
 
 
@@ -134,6 +134,26 @@ async def test_microsoft_365_cname_without_key_means_dkim_not_enabled(dns_proxy)
         assert c["dkim"]["selectors"][name]["findings"][0]["code"] == "dkim.m365_not_enabled"
     enabled = (await run(dns_proxy.address, "ea-m365ok.test"))["checks"]["dkim"]
     assert enabled["status"] == "pass" and enabled["selectors"]["selector2"]["key_bits"] == 2048
+
+
+async def test_microsoft_365_selector_missing_gets_the_exact_cname(dns_proxy) -> None:
+    dkim = (await run(dns_proxy.address, "ea-m365half.test"))["checks"]["dkim"]
+    assert dkim["selectors"]["selector1"]["status"] == "pass" and "selector2" not in dkim["selectors"]
+    assert dkim["status"] == "warn"  # signing works until Microsoft rotates to selector2
+    missing = next(f for f in dkim["findings"] if f["code"] == "dkim.m365_selector_missing")
+    assert missing["fix"] == ("Publish `selector2._domainkey.ea-m365half.test CNAME "
+                              "selector2-ea-m365half-test._domainkey.eam365.onmicrosoft.com`.")
+
+
+async def test_microsoft_365_without_selectors_uses_the_tenants_initial_domain(dns_proxy) -> None:
+    unknown = (await run(dns_proxy.address, "ea-m365new.test"))["checks"]["dkim"]
+    assert unknown["status"] == "none"
+    assert "<tenant>.onmicrosoft.com" in next(f for f in unknown["findings"] if f["code"] == "dkim.m365_missing")["fix"]
+    known = (await run(dns_proxy.address, "ea-m365new.test", m365_initial_domain="eam365.onmicrosoft.com"))
+    fix = next(f for f in known["checks"]["dkim"]["findings"] if f["code"] == "dkim.m365_missing")["fix"]
+    for n in (1, 2):
+        assert f"`selector{n}._domainkey.ea-m365new.test CNAME selector{n}-ea-m365new-test._domainkey." \
+               "eam365.onmicrosoft.com`" in fix
 
 
 async def test_subdomain_inherits_the_organisational_policy(dns_proxy) -> None:

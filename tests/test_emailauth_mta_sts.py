@@ -51,9 +51,10 @@ def setup(nsd_factory, dns_proxy_factory) -> Iterator[dict[str, Any]]:
         s.stop()
 
 
-async def sts(setup: dict[str, Any], case: str, server: str = "main") -> dict[str, Any]:
+async def sts(setup: dict[str, Any], case: str, server: str = "main", allow_private: bool = True) -> dict[str, Any]:
     resolver = CheckResolver(nameservers=[setup["proxy"].address], timeout=2.0)
-    options = HttpsOptions(ssl_context=setup["ca"].client_context(), port=setup[server].port)
+    options = HttpsOptions(ssl_context=setup["ca"].client_context(), port=setup[server].port,
+                           allow_private=allow_private)
     return await analyse_mta_sts(f"{case}.{ZONE}", resolver, options)
 
 
@@ -96,3 +97,12 @@ async def test_unreachable_policy_dns_is_could_not_check(setup) -> None:
     finally:
         setup["proxy"].clear()
     assert result["status"] == "error" and "SERVFAIL" in result["findings"][0]["message"]
+
+
+async def test_a_policy_host_on_a_private_address_is_not_fetched(setup) -> None:
+    """A domain's owner must not be able to aim Cordon at its own loopback or internal network."""
+    before = len(setup["main"].requests)
+    result = await sts(setup, "ok", allow_private=False)
+    assert result["status"] == "fail" and "mta_sts.policy_private" in codes(result)
+    assert "127.0.0.1" in next(f["message"] for f in result["findings"] if f["code"] == "mta_sts.policy_private")
+    assert len(setup["main"].requests) == before  # no connection was made

@@ -16,6 +16,7 @@ from adapters.emailauth.dkim_key import judge_selector_records, parse_dkim_key
 from adapters.emailauth.dkim_selectors import (
     COMMON_SELECTORS,
     infer_providers,
+    m365_initial_domain,
     microsoft_365_cnames,
     spf_includes,
     valid_selector,
@@ -175,8 +176,22 @@ def test_providers_are_inferred_from_mx_and_spf_includes() -> None:
 def test_microsoft_365_cnames_reuse_the_tenant_seen() -> None:
     seen = {"selector1": "selector1-contoso-com._domainkey.contoso.onmicrosoft.com"}
     cnames = microsoft_365_cnames("contoso.com", seen)
-    assert cnames[1] == ("selector2._domainkey.contoso.com CNAME "
-                         "selector2-contoso-com._domainkey.contoso.onmicrosoft.com")
+    assert cnames["selector2"] == ("selector2._domainkey.contoso.com CNAME "
+                                   "selector2-contoso-com._domainkey.contoso.onmicrosoft.com")
+    # the May 2025 format keeps its tenant and partition; only the selector number differs
+    seen = {"selector2": "selector2-contoso-com._domainkey.contosoltd.r-v1.dkim.mail.microsoft."}
+    assert microsoft_365_cnames("contoso.com", seen, "other.onmicrosoft.com")["selector1"] == (
+        "selector1._domainkey.contoso.com CNAME selector1-contoso-com._domainkey.contosoltd.r-v1.dkim.mail.microsoft")
+
+
+def test_microsoft_365_cnames_from_the_tenants_initial_domain() -> None:
+    cnames = microsoft_365_cnames("mail.contoso.co.uk", {}, "contosoltd.onmicrosoft.com")
+    assert cnames["selector1"] == ("selector1._domainkey.mail.contoso.co.uk CNAME "
+                                   "selector1-mail-contoso-co-uk._domainkey.contosoltd.onmicrosoft.com")
+    assert "<tenant>.onmicrosoft.com" in microsoft_365_cnames("contoso.com", {})["selector2"]
+    assert m365_initial_domain(["contoso.com", "contoso.mail.onmicrosoft.com", "Contoso.onmicrosoft.com."]) == \
+        "contoso.onmicrosoft.com"
+    assert m365_initial_domain(["contoso.com", "contoso.mail.onmicrosoft.com"]) is None
 
 
 # ---------------------------------------------------------------- MTA-STS, TLS-RPT, BIMI
@@ -309,3 +324,15 @@ def test_fuzz_domain_normalisation_only_raises_not_a_domain(text: str) -> None:
         normalise_domain(text)
     except NotADomain:
         pass
+
+
+def test_public_suffix_list_loads_the_same_rules_as_the_package_default() -> None:
+    from publicsuffixlist import PublicSuffixList
+
+    from adapters.emailauth.orgdomain import _psl, org_domain
+
+    default = PublicSuffixList()
+    assert _psl()._publicsuffix == default._publicsuffix and _psl()._maxlabel == default._maxlabel
+    assert org_domain("mail.example.co.uk") == "example.co.uk"
+    assert org_domain("shop.a.xn--fiqs8s") == "a.xn--fiqs8s"  # a non-ASCII TLD, as the check sees it (punycode)
+    assert org_domain("shop.xn--fsqu00a.xn--55qx5d.cn") == "xn--fsqu00a.xn--55qx5d.cn"  # 公司.cn is a suffix

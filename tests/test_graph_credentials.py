@@ -88,7 +88,8 @@ async def test_client_secret_gets_a_token_for_its_own_tenant_only(secure_standin
         await gw.close()
     assert standin.token_requests == [{"tenant": FABRIKAM, "client_id": APP, "kind": "secret"}]  # one, cached
     assert [r.tenant for r in standin.graph_requests()] == [FABRIKAM] * 4 + [CONTOSO]
-    assert SECRET not in caplog.text and "standin." not in caplog.text  # neither the secret nor a token is logged
+    assert standin.tokens and SECRET not in caplog.text
+    assert not any(token in caplog.text for token in standin.tokens)  # neither the secret nor a token is logged
 
 
 async def test_wrong_client_secret_is_a_credentials_problem_without_the_secret(secure_standin) -> None:
@@ -153,3 +154,18 @@ async def test_an_unregistered_or_unreadable_certificate_is_refused(secure_stand
         await read_user(gw, "Fabrikam", "bob@fabrikam.com")
     await gw.close()
     assert caught.value.kind == "credentials" and "cannot be used" in caught.value.user_message
+
+
+async def test_a_managed_identity_configured_for_a_customer_tenant_is_refused(graph_standin, gateway_for) -> None:
+    """A managed identity gets tokens for its own (home) tenant only: used for another configured tenant, the
+    token would read and change the home directory under the customer's name. Cordon refuses it."""
+    standin = graph_standin
+    standin.tenant(FABRIKAM).add_user("bob@fabrikam.com")
+    standin.state.add_user("bob@fabrikam.com")  # a namesake in the home tenant must never be answered instead
+    gw, _ = gateway_for(tenants=[{"name": "Fabrikam", "tenant_id": FABRIKAM, "domains": ["fabrikam.com"],
+                                  "credential": "managed_identity"}])
+    with pytest.raises(GraphProblem) as caught:
+        await read_user(gw, "Fabrikam", "bob@fabrikam.com")
+    assert caught.value.kind == "credentials"
+    assert "another tenant" in caught.value.user_message and "managed identity works only" in caught.value.user_message
+    assert standin.graph_requests() == []  # nothing was read

@@ -193,6 +193,8 @@ async def test_the_approvals_channel_gets_the_card_and_the_asker_a_note(world) -
     (note,) = await flow.say("lockdown alice@contoso.com")
     request = await flow.only_request()
     assert "approvals channel" in note.text and request["id"] in note.text and note.card is None
+    assert ("[the approvals channel](https://teams.microsoft.com/l/message/19%3Aapprovals%40thread.tacv2/proactive-1"
+            f"?parentMessageId=proactive-1&tenantId={CONV.tenant_id})") in note.text  # a deep link to the card
     assert flow.outbox.sent == [] and messenger.sent[0][0] == "19:approvals@thread.tacv2"
     card = messenger.sent[0][1].card
     assert_valid_card(card)

@@ -48,7 +48,7 @@ def test_hiding_is_disabled_only_when_wholesale() -> None:
     verdict = rules.assess(narrow, DOMAINS)
     assert verdict.disable == () and "invoice" in verdict.review[0]
     tidy = InboxRule("r", "r", True, delete=True, conditions=("sender_contains: spam@",))
-    assert rules.assess(tidy, DOMAINS) == rules.Verdict(tidy, (), ())
+    assert rules.assess(tidy, DOMAINS) == rules.Verdict(tidy, (), ("deletes mail matching sender_contains: spam@",))
     assert rules.describe(tidy) == "sender_contains: spam@ → delete"
 
 

@@ -202,3 +202,13 @@ async def test_throttled_graph_says_when_to_retry(world) -> None:
     standin.add_fault(Fault.throttle("/v1.0/users/alice", retry_after=300, times=-1))
     [reply] = await say(router, "mfa alice@contoso.com")
     assert "try again in 300 s" in (reply.text or "")
+
+
+async def test_a_temporary_access_pass_alone_is_not_registered(world) -> None:
+    standin, router, _ = world
+    standin.state.add_user("henry@contoso.com", registered=["temporaryAccessPass"],
+                           methods=[payloads.password_method(),
+                                    payloads.temporary_access_pass_method(NOW - dt.timedelta(hours=1))])
+    [reply] = await say(router, "mfa henry@contoso.com")
+    assert first_line(reply).startswith("❌ NOT registered — MFA NOT enforced")
+    assert "Temporary Access Pass" in words(reply)  # the method is still listed

@@ -87,3 +87,95 @@ def test_strength_ranking() -> None:
         "phishing_resistant", "strong", "moderate", "weak", "none", "none"]
     assert strongest(["weak", "moderate", "none"]) == "moderate" and strongest([]) == "none"
     assert weak_only(["mobilePhone", "email"]) and not weak_only(["mobilePhone", "fido2"]) and not weak_only([])
+
+
+B2B_GUEST = Principal(user_id="eeeeeeee-0000-4000-8000-000000000005", guest=True, external=True)
+OTHER_TENANT = "ffffffff-0000-4000-8000-000000000006"
+
+
+def _with_users(policy: dict, **users: object) -> dict:
+    from msgraph.generated.models.conditional_access_policy import ConditionalAccessPolicy
+
+    from tests.support.graph_standin.parsing import assert_parses
+
+    policy["conditions"]["users"].update(users)
+    assert_parses(policy, ConditionalAccessPolicy)  # the shape is Graph's
+    return policy
+
+
+@pytest.mark.parametrize(("users", "who", "enforces"), [
+    # "All users" minus guests (the object form the Entra admin center writes): the guest is not covered
+    ({"excludeGuestsOrExternalUsers": payloads.guests_or_external()}, B2B_GUEST, False),
+    ({"excludeGuestsOrExternalUsers": payloads.guests_or_external()}, GUEST, False),
+    ({"excludeGuestsOrExternalUsers": payloads.guests_or_external()}, ALICE, True),
+    # excluded only for other kinds of external users: this guest is still covered
+    ({"excludeGuestsOrExternalUsers": payloads.guests_or_external("serviceProvider")}, B2B_GUEST, True),
+    # excluded only for guests from some tenants: which tenant this guest is from is unknown, so not "enforced"
+    ({"excludeGuestsOrExternalUsers": payloads.guests_or_external(tenants=[OTHER_TENANT])}, B2B_GUEST, False),
+])
+def test_guest_exclusions_in_the_object_form(users: dict, who: Principal, enforces: bool) -> None:
+    policy = _with_users(payloads.ca_policy("all", include_users=["All"]), **users)
+    assert evaluate_policy(policy, who).enforces is enforces
+
+
+@pytest.mark.parametrize(("spec", "who", "enforces"), [
+    (payloads.guests_or_external(), B2B_GUEST, True),
+    (payloads.guests_or_external(), GUEST, True),
+    (payloads.guests_or_external(), ALICE, False),
+    (payloads.guests_or_external("b2bDirectConnectUser"), B2B_GUEST, False),
+    (payloads.guests_or_external(tenants=[OTHER_TENANT]), B2B_GUEST, False),
+])
+def test_guest_inclusions_in_the_object_form(spec: dict, who: Principal, enforces: bool) -> None:
+    policy = _with_users(payloads.ca_policy("guests"), includeGuestsOrExternalUsers=spec)
+    assert evaluate_policy(policy, who).enforces is enforces
+
+
+def test_guests_from_listed_tenants_are_partly_enforced_not_unenforced() -> None:
+    policy = _with_users(payloads.ca_policy("partner guests"),
+                         includeGuestsOrExternalUsers=payloads.guests_or_external(tenants=[OTHER_TENANT]))
+    result = enforcement_for(B2B_GUEST, False, [policy])
+    assert result.enforced is False and result.partially_by == ["CA 'partner guests' (only guests from some tenants)"]
+
+
+def test_unreadable_memberships_never_claim_enforced_past_a_group_or_role_exclusion() -> None:
+    for policy in (payloads.ca_policy("all but a group", include_users=["All"], exclude_groups=[GROUP]),
+                   payloads.ca_policy("all but a role", include_users=["All"], exclude_roles=[payloads.USER_ADMIN])):
+        unknown = enforcement_for(Principal(USER), False, [policy], memberships_known=False)
+        assert unknown.enforced is None and unknown.enforced_by == [], policy["displayName"]
+        assert enforcement_for(Principal(USER), False, [policy]).enforced is True
+    everyone = payloads.ca_policy("everyone", include_users=["All"])
+    assert enforcement_for(Principal(USER), False, [everyone], memberships_known=False).enforced is True
+
+
+@pytest.mark.parametrize(("condition", "value", "gap"), [
+    ("insiderRiskLevels", "elevated", "only for risky sign-ins"),
+    ("authenticationFlows", {"transferMethods": "deviceCodeFlow"}, "only some sign-in flows"),
+    ("platforms", {"includePlatforms": ["all"], "excludePlatforms": ["iOS"]}, "only some platforms"),
+    ("platforms", {"includePlatforms": ["android", "windows"], "excludePlatforms": []}, "only some platforms"),
+])
+def test_conditions_that_narrow_a_policy_make_it_partial(condition: str, value: object, gap: str) -> None:
+    from msgraph.generated.models.conditional_access_policy import ConditionalAccessPolicy
+
+    from tests.support.graph_standin.parsing import assert_parses
+
+    policy = payloads.ca_policy("narrow", include_users=["All"])
+    policy["conditions"][condition] = value
+    assert_parses(policy, ConditionalAccessPolicy)
+    verdict = evaluate_policy(policy, ALICE)
+    assert not verdict.enforces and verdict.gaps == [gap]
+
+
+def test_a_temporary_access_pass_is_not_a_registration() -> None:
+    from adapters.graph.mfa_policy import best_second_factor
+
+    assert strength_of("#microsoft.graph.temporaryAccessPassAuthenticationMethod") == "moderate"  # still shown
+    assert best_second_factor(["temporaryAccessPass", "email"]) == "none"
+    assert best_second_factor(["#microsoft.graph.temporaryAccessPassAuthenticationMethod"]) == "none"
+    assert weak_only(["mobilePhone", "temporaryAccessPass"])
+    assert best_second_factor(["temporaryAccessPass", "softwareOneTimePasscode"]) == "moderate"
+
+
+def test_all_platforms_is_no_gap() -> None:
+    policy = payloads.ca_policy("every platform", include_users=["All"])
+    policy["conditions"]["platforms"] = {"includePlatforms": ["all"], "excludePlatforms": []}
+    assert evaluate_policy(policy, ALICE).enforces

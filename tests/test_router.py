@@ -196,6 +196,15 @@ async def test_unknown_command_far_from_any_gives_no_suggestion() -> None:
     assert_valid_card(replies[0].card)
 
 
+async def test_an_unknown_word_is_echoed_without_live_markdown() -> None:
+    """In a channel everyone sees Cordon's answer: a typed word must not turn into a link Cordon appears to post."""
+    h = Harness()
+    replies = await h.text("x`[Reset](https://ev.il/pw)`x")
+    text = replies[0].text
+    assert "](" not in text and "https://ev.il/pw" in text  # shown, but not as a link
+    assert text.count("`") == 4  # only Cordon's own code spans: around the word and around `help`
+
+
 async def test_refusal_is_polite_audited_and_never_runs_the_handler() -> None:
     h = Harness()
     replies = await h.text("lookup alice")

@@ -13,9 +13,14 @@ from adapters.dns.resolver import CheckResolver, DnsAnswer, DnsFailure
 
 
 class CheckResolverForAiohttp(AbstractResolver):
-    def __init__(self, resolver: CheckResolver) -> None:
+    """Unless `allow_private` (tests on loopback), only public addresses are returned: a domain's owner must not be
+    able to point Cordon's fetches at its host's loopback or internal network (nor could senders fetch there)."""
+
+    def __init__(self, resolver: CheckResolver, *, allow_private: bool = False) -> None:
         self.resolver = resolver
+        self.allow_private = allow_private
         self.failures: list[DnsFailure] = []  # kept so a caller can tell "could not resolve" from "no address"
+        self.refused: list[str] = []  # non-public addresses the name resolved to, not connected to
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
@@ -25,7 +30,7 @@ class CheckResolverForAiohttp(AbstractResolver):
             literal = None
         if literal is not None:
             fam = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
-            return [_result(host, str(literal), port, fam)]
+            return self._public(host, [_result(host, str(literal), port, fam)])
         types = {socket.AF_INET: ("A",), socket.AF_INET6: ("AAAA",)}.get(family, ("A", "AAAA"))
         answers = await asyncio.gather(*(self.resolver.query(host, t) for t in types), return_exceptions=True)
         results: list[ResolveResult] = []
@@ -43,7 +48,16 @@ class CheckResolverForAiohttp(AbstractResolver):
         if not results:
             reason = str(self.failures[-1]) if self.failures else "no A/AAAA records"
             raise OSError(f"could not resolve {host}: {reason}")
-        return results
+        return self._public(host, results)
+
+    def _public(self, host: str, results: list[ResolveResult]) -> list[ResolveResult]:
+        if self.allow_private:
+            return results
+        public = [r for r in results if ipaddress.ip_address(r["host"]).is_global]
+        if not public:
+            self.refused.extend(r["host"] for r in results)
+            raise OSError(f"{host} resolves only to non-public addresses ({', '.join(self.refused[:4])})")
+        return public
 
     async def close(self) -> None:
         return None

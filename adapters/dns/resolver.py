@@ -23,6 +23,10 @@ import dns.rdata
 import dns.rdatatype
 import dns.resolver
 
+from adapters.dns.nameservers import parse_nameserver
+
+__all__ = ["CheckResolver", "DnsAnswer", "DnsFailure", "parse_nameserver"]
+
 AnswerStatus = Literal["ok", "nxdomain", "nodata"]
 FailureReason = Literal["timeout", "servfail", "refused", "error", "budget"]
 
@@ -59,27 +63,6 @@ class DnsAnswer:
     @property
     def records(self) -> list[str]:
         return [r.to_text() for r in self.rdatas]
-
-
-def parse_nameserver(text: str) -> tuple[str, int]:
-    """`IP` or `IP:PORT` or `[IPv6]:PORT` → (address, port); raises ValueError with a readable message."""
-    import ipaddress
-
-    host, port = text.strip(), 53
-    if host.startswith("["):
-        inner, _, rest = host[1:].partition("]")
-        host, port_text = inner, rest.removeprefix(":")
-        port = int(port_text) if port_text else 53
-    elif host.count(":") == 1:
-        host, port_text = host.split(":")
-        port = int(port_text)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"nameserver {text!r} is not an IP address (optionally :PORT)") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"nameserver {text!r} has an invalid port")
-    return host, port
 
 
 @dataclass

@@ -13,12 +13,13 @@ from adapters.dns.resolver import CheckResolver, DnsAnswer, DnsFailure
 from adapters.emailauth.dkim_key import DkimKey, judge_selector_records
 from adapters.emailauth.dkim_selectors import (
     COMMON_SELECTORS,
+    M365_FORMAT_NOTE,
     infer_providers,
     microsoft_365_cnames,
     spf_includes,
 )
 from adapters.emailauth.dnsutil import follow
-from adapters.emailauth.findings import Finding, decode_record, finding, worst
+from adapters.emailauth.findings import Finding, decode_record, finding, status_from, worst
 
 M365_TARGETS = ("onmicrosoft.com", "dkim.mail.microsoft")
 
@@ -58,7 +59,10 @@ async def _names(resolver: CheckResolver, name: str, rdtype: str) -> list[str]:
     return [decode_record(t) for t in answer.texts]
 
 
-async def analyse_dkim(domain: str, resolver: CheckResolver, selectors: tuple[str, ...] = ()) -> dict[str, Any]:
+async def analyse_dkim(domain: str, resolver: CheckResolver, selectors: tuple[str, ...] = (),
+                       m365_initial_domain: str | None = None) -> dict[str, Any]:
+    """`m365_initial_domain` (the tenant's `*.onmicrosoft.com`, when the deployment knows it) completes the
+    Microsoft 365 CNAMEs to publish."""
     user = tuple(dict.fromkeys(s.lower() for s in selectors))
 
     async def probe() -> DnsAnswer | DnsFailure:
@@ -104,9 +108,10 @@ async def analyse_dkim(domain: str, resolver: CheckResolver, selectors: tuple[st
         elif lk.selector in user:
             report[lk.selector] = _entry("none", None, [finding("warning", "dkim.selector_missing",
                                          f"No DKIM key at {lk.selector}._domainkey.{domain}.", None)])
-    findings.extend(_provider_findings(domain, providers, report, targets))
+    provider_findings = _provider_findings(domain, providers, report, targets, failed, m365_initial_domain)
+    findings.extend(provider_findings)
     if statuses:
-        status = worst(*statuses)
+        status = worst(*statuses, status_from(provider_findings))  # e.g. a sender that signs with no key: warn
         if failed:
             findings.append(finding("info", "dkim.partly_checked", f"{len(failed)} selector(s) could not be checked "
                                     f"({', '.join(failed[:5])}).", None))
@@ -139,23 +144,40 @@ def _cname_without_key(lk: SelectorLookup, domain: str) -> Finding:
 
 
 def _provider_findings(domain: str, providers: list[Any], report: dict[str, dict[str, Any]],
-                       targets: dict[str, str]) -> list[Finding]:
+                       targets: dict[str, str], failed: list[str], m365_initial: str | None) -> list[Finding]:
     out: list[Finding] = []
     for provider in providers:
-        if any(s in report for s in provider.selectors):
+        if provider.name == "Microsoft 365" or any(s in report for s in provider.selectors):
             continue
-        if provider.name == "Microsoft 365":
-            cnames = microsoft_365_cnames(domain, targets)
-            out.append(finding("warning", "dkim.m365_missing", "Mail goes through Microsoft 365 but its DKIM "
-                               "selectors (selector1, selector2) are not published.",
-                               "Publish " + " and ".join(f"`{c}`" for c in cnames) + ", then enable DKIM for "
-                               f"{domain} in Microsoft Defender (the portal shows the exact targets)."))
-        else:
-            out.append(finding("info", "dkim.provider_selector_missing", f"{provider.name} is used (seen in MX or "
-                               f"SPF) but none of its usual selectors ({', '.join(provider.selectors)}) has a key.",
-                               f"Enable DKIM signing for {domain} in {provider.name} and publish the records it "
-                               "gives."))
-    return out
+        out.append(finding("info", "dkim.provider_selector_missing", f"{provider.name} is used (seen in MX or "
+                           f"SPF) but none of its usual selectors ({', '.join(provider.selectors)}) has a key.",
+                           f"Enable DKIM signing for {domain} in {provider.name} and publish the records it gives."))
+    uses_m365 = any(p.name == "Microsoft 365" for p in providers)
+    return out + _m365_findings(domain, uses_m365, report, targets, failed, m365_initial)
+
+
+def _m365_findings(domain: str, uses_m365: bool, report: dict[str, dict[str, Any]], targets: dict[str, str],
+                   failed: list[str], m365_initial: str | None) -> list[Finding]:
+    """Microsoft 365 needs both selector CNAMEs: it signs with one and switches to the other when keys rotate."""
+    pair = ("selector1", "selector2")
+    if any(s in failed for s in pair):
+        return []  # could not check: say nothing rather than ask for a record that may be there
+    m365_targets = {s: t for s, t in targets.items() if s in pair and any(m in t.lower() for m in M365_TARGETS)}
+    present = [s for s in pair if s in m365_targets or report.get(s, {}).get("status") not in (None, "none")]
+    if not (uses_m365 or m365_targets) or len(present) == 2:
+        return []
+    cnames = microsoft_365_cnames(domain, m365_targets, m365_initial)
+    exact = bool(m365_targets)
+    note = "" if exact else " " + M365_FORMAT_NOTE
+    if not present:
+        return [finding("warning", "dkim.m365_missing", "Mail goes through Microsoft 365 but its DKIM selectors "
+                        "(selector1, selector2) are not published.",
+                        "Publish " + " and ".join(f"`{c}`" for c in cnames.values()) + ", then enable DKIM for "
+                        f"{domain} in Microsoft Defender (Email authentication settings → DKIM).{note}")]
+    missing = next(s for s in pair if s not in present)
+    return [finding("warning", "dkim.m365_selector_missing", f"{present[0]} is published but {missing} is not: "
+                    f"Microsoft 365 switches to {missing} when it rotates the DKIM keys, and mail then fails DKIM.",
+                    f"Publish `{cnames[missing]}`.{note}")]
 
 
 def _nothing_found(domain: str, probe: DnsAnswer | DnsFailure, tried: int) -> Finding:

@@ -78,14 +78,36 @@ def spf_includes(texts: list[str]) -> list[str]:
     return includes[:50]
 
 
-def microsoft_365_cnames(domain: str, seen_targets: dict[str, str]) -> list[str]:
-    """The two CNAMEs Microsoft 365 asks for; the tenant part is taken from a CNAME already published if any."""
-    dashed = domain.replace(".", "-")
-    suffix = None
+_M365_TARGET = re.compile(r"selector([12])-([a-z0-9-]+)\._domainkey\.(.+)\Z", re.IGNORECASE)
+M365_FORMAT_NOTE = ("Domains added to Microsoft 365 since May 2025 get targets under "
+                    "`<tenant>.<x>-v1.dkim.mail.microsoft` instead: Get-DkimSigningConfig (Selector1CNAME, "
+                    "Selector2CNAME) shows the exact values.")
+
+
+def m365_initial_domain(domains: list[str] | tuple[str, ...]) -> str | None:
+    """The tenant's initial domain (`contoso.onmicrosoft.com`) among a tenant's domains, if one is listed."""
+    for name in domains:
+        name = name.lower().rstrip(".")
+        prefix = name.removesuffix(".onmicrosoft.com")
+        if prefix != name and prefix and "." not in prefix:  # not contoso.mail.onmicrosoft.com
+            return name
+    return None
+
+
+def microsoft_365_cnames(domain: str, seen_targets: dict[str, str], initial_domain: str | None = None
+                         ) -> dict[str, str]:
+    """selector1/selector2 → the CNAME Microsoft 365 asks for.
+
+    A target already published for either selector names the tenant and the format exactly (the other selector
+    differs only in its number); otherwise the tenant's initial domain (from the configuration) gives the
+    `selectorN-<domain-with-dashes>._domainkey.<initial domain>` form, and without it a placeholder is shown."""
     for target in seen_targets.values():
-        match = re.match(r"selector[12]-[^.]+\._domainkey\.(.+)\Z", target.rstrip("."), re.IGNORECASE)
+        match = _M365_TARGET.match(target.rstrip("."))
         if match:
-            suffix = match.group(1)
-            break
-    suffix = suffix or "<tenant>.onmicrosoft.com"
-    return [f"selector{n}._domainkey.{domain} CNAME selector{n}-{dashed}._domainkey.{suffix}" for n in (1, 2)]
+            label, suffix = match.group(2).lower(), match.group(3).lower()
+            return {f"selector{n}": f"selector{n}._domainkey.{domain} CNAME selector{n}-{label}._domainkey.{suffix}"
+                    for n in (1, 2)}
+    dashed = domain.replace(".", "-")
+    suffix = initial_domain or "<tenant>.onmicrosoft.com"
+    return {f"selector{n}": f"selector{n}._domainkey.{domain} CNAME selector{n}-{dashed}._domainkey.{suffix}"
+            for n in (1, 2)}

@@ -27,6 +27,7 @@ class HttpsOptions:
     ssl_context: ssl.SSLContext | None = None
     port: int = 443
     timeout: float = 5.0
+    allow_private: bool = False  # fetch from loopback/private addresses (tests only)
 
 
 async def _mx_hosts(resolver: CheckResolver, domain: str) -> list[str] | None:
@@ -59,7 +60,7 @@ async def _fetch(resolver: CheckResolver, domain: str, options: HttpsOptions) ->
     from adapters.dns.http import CheckResolverForAiohttp
 
     port = "" if options.port == 443 else f":{options.port}"
-    aio_resolver = CheckResolverForAiohttp(resolver)
+    aio_resolver = CheckResolverForAiohttp(resolver, allow_private=options.allow_private)
     timeout = options.timeout
     remaining = resolver.remaining()
     if remaining is not None:
@@ -69,6 +70,10 @@ async def _fetch(resolver: CheckResolver, domain: str, options: HttpsOptions) ->
                                     ssl_context=context, max_bytes=MAX_POLICY_BYTES, timeout=timeout)
     except FetchError as exc:
         if exc.kind == "dns":
+            if aio_resolver.refused:
+                return FetchError("private", f"{host} resolves only to non-public addresses "
+                                  f"({', '.join(aio_resolver.refused[:4])}), which senders on the internet cannot "
+                                  "reach; Cordon does not connect there")
             if aio_resolver.failures:
                 return aio_resolver.failures[-1]
             return FetchError("dns", f"{host} has no address (A/AAAA record)")

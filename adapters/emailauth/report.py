@@ -43,6 +43,7 @@ class CheckOptions:
     budget: float = 10.0  # seconds for the whole check
     query_timeout: float = 2.0
     https: HttpsOptions = field(default_factory=HttpsOptions)
+    m365_initial_domain: str | None = None  # the tenant's *.onmicrosoft.com: completes the M365 DKIM CNAMEs
 
 
 def _error(area: str, code: str, message: str) -> dict[str, Any]:
@@ -95,7 +96,7 @@ async def check_domain(domain: str, options: CheckOptions | None = None,
     work: dict[str, Awaitable[dict[str, Any]]] = {
         "spf": analyse_spf(domain, resolver),
         "dmarc": dmarc_task,
-        "dkim": analyse_dkim(domain, resolver, options.selectors),
+        "dkim": analyse_dkim(domain, resolver, options.selectors, options.m365_initial_domain),
         "mx": analyse_mx(domain, resolver),
         "mta_sts": analyse_mta_sts(domain, resolver, options.https),
         "tls_rpt": analyse_tls_rpt(domain, resolver),

@@ -10,12 +10,14 @@ mail to resolved, so the judgement (`dialogs.lockdown.rules`) stays pure. The pa
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from adapters.config import TenantConfig
 from adapters.graph import permissions as needs
+from adapters.graph.errors import GraphProblem, from_status
 from adapters.graph.gateway import GraphGateway
 from adapters.graph.permissions import Need
 
@@ -30,6 +32,7 @@ READ_FOLDERS = Need("read the user's mail folders", "MailboxSettings.ReadWrite",
 # Well-known folders where mail is out of the user's sight (a display name check covers "RSS Feeds" too).
 HIDDEN_WELL_KNOWN = ("deleteditems", "junkemail", "conversationhistory", "archive")
 HIDDEN_NAMES = {"deleted items", "junk email", "rss feeds", "rss subscriptions", "conversation history", "archive"}
+RSS = re.compile(r"\brss\b", re.IGNORECASE)  # RSS Feeds has no well-known name: "RSS-Feeds", "Flux RSS" too
 EXCHANGE_ADMIN_MAILBOXES = "https://admin.exchange.microsoft.com/#/mailboxes"
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ def _addresses(recipients: Any) -> tuple[str, ...]:
     out = []
     for r in recipients or ():
         email = getattr(r, "email_address", None)
-        address = (getattr(email, "address", None) or "").strip()
+        # a recipient with a name but no address still receives mail: keep the name, so it is looked at
+        address = (getattr(email, "address", None) or getattr(email, "name", None) or "").strip()
         if address:
             out.append(address.lower())
     return tuple(out)
@@ -77,6 +81,24 @@ def _conditions(predicates: Any) -> tuple[str, ...]:
             shown = str(getattr(value, "value", value))
         found.append(f"{name}: {shown}"[:200])
     return tuple(found)
+
+
+def _redact(text: str | None, secret: str) -> str:
+    return re.sub(re.escape(secret), "[password]", text or "", flags=re.IGNORECASE)
+
+
+def _without_secret(problem: GraphProblem, secret: str, tenant: str) -> GraphProblem:
+    """The same refusal with the password cut out: Graph may echo a rejected password in its error message, and
+    the cause (kiota's error, holding that message) is dropped, so no log line or traceback carries it either.
+    Redacting the full message before it is shortened means no fragment of the password survives either."""
+    error = getattr(problem.__cause__, "error", None)
+    if problem.status is None:
+        return GraphProblem(problem.kind, _redact(problem.user_message, secret), retry_after=problem.retry_after,
+                            tenant=problem.tenant)
+    return from_status(problem.status, need=needs.RESET_PASSWORD, tenant=tenant,
+                       code=_redact(getattr(error, "code", None) or problem.code, secret) or None,
+                       message=_redact(getattr(error, "message", None), secret) or None,
+                       retry_after=problem.retry_after)
 
 
 class Containment:
@@ -117,7 +139,13 @@ class Containment:
         from msgraph.generated.models.user import User
 
         body = User(password_profile=PasswordProfile(password=password, force_change_password_next_sign_in=True))
-        await self._call(needs.RESET_PASSWORD, lambda c: self._user(c, user_id).patch(body))
+        try:
+            await self._call(needs.RESET_PASSWORD, lambda c: self._user(c, user_id).patch(body))
+        except GraphProblem as problem:
+            raise _without_secret(problem, password, self.tenant.name) from None
+        except Exception as exc:  # noqa: BLE001 - re-raised without the original (its text may hold the password)
+            raise RuntimeError(f"password reset failed: {type(exc).__name__}: "
+                               f"{_redact(str(exc), password)[:200]}") from None
 
     async def disable_rule(self, user_id: str, rule_id: str) -> None:
         """Turn a rule off (never delete it: it is evidence)."""
@@ -173,6 +201,6 @@ class Containment:
         for folder_id, folder in zip(wanted, found[len(HIDDEN_WELL_KNOWN):], strict=True):
             name = (folder.display_name if folder is not None else None) or folder_id
             hidden = folder_id in hidden_ids or (folder is not None and folder.id in hidden_ids) or (
-                name.lower() in HIDDEN_NAMES)
+                name.lower() in HIDDEN_NAMES) or RSS.search(name) is not None
             result[folder_id] = (name, hidden)
         return result

@@ -127,11 +127,34 @@ class TokenSource:
                                    "later.", tenant=self.tenant.name) from None
             if not isinstance(result, dict) or "access_token" not in result:
                 raise self._refusal(result if isinstance(result, dict) else {})
+            self._check_tenant(result["access_token"])
             self.acquired += 1 if result.get("token_source") != "cache" else 0
             lifetime = float(result.get("expires_in") or 3600)
             self._token = result["access_token"]
             self._expires_at = started + max(lifetime - REFRESH_MARGIN_SECONDS, lifetime / 2)
             return self._token
+
+    def _check_tenant(self, token: str) -> None:
+        """Refuse a token issued for another tenant: acting there under this tenant's name would read, and change,
+        the wrong directory. A managed identity only ever gets tokens for its own tenant, so this is what stops one
+        configured for a customer tenant. Its token must say which tenant it is for; a client secret or certificate
+        token comes from this tenant's own authority, and is checked whenever it names a tenant."""
+        import jwt
+
+        try:
+            tid = jwt.decode(token, options={"verify_signature": False}).get("tid")
+        except jwt.PyJWTError:
+            tid = None
+        if tid is None and self.tenant.credential != "managed_identity":
+            return
+        if str(tid or "").lower() != self.tenant.tenant_id.lower():
+            log.warning("token for %s is for tenant %s, not %s: refused", self.tenant.name, tid or "(unknown)",
+                        self.tenant.tenant_id)
+            hint = (" A managed identity works only in its own tenant: use client_secret or certificate for a "
+                    "customer tenant." if self.tenant.credential == "managed_identity" else "")
+            raise GraphProblem("credentials", f"Cordon's credential for {self.tenant.name} signs in to another "
+                               f"tenant ({tid or 'unknown'}), not {self.tenant.tenant_id}; nothing was read or "
+                               f"changed.{hint}", tenant=self.tenant.name)
 
     def _refusal(self, result: dict[str, Any]) -> GraphProblem:
         error = str(result.get("error") or "no token")

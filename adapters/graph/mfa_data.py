@@ -62,7 +62,8 @@ class UserMfaFacts:
     def principal(self) -> Principal:
         return Principal(user_id=str(self.user["id"]).lower(), groups=frozenset(self.groups),
                          roles=frozenset(r for r, _ in self.roles or []),
-                         guest=str(self.user.get("userType") or "").lower() == "guest")
+                         guest=str(self.user.get("userType") or "").lower() == "guest",
+                         external="#ext#" in str(self.user.get("userPrincipalName") or "").lower())
 
 
 def mask_phone(number: str | None) -> str | None:

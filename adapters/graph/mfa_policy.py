@@ -47,6 +47,7 @@ METHOD_STRENGTH: dict[str, Strength] = {
 }
 MFA_STRENGTHS = frozenset({"phishing_resistant", "strong", "moderate", "weak"})
 SECURITY_DEFAULTS = "security defaults"
+SOME_TENANTS = "only guests from some tenants"
 
 
 def strength_of(method_type: str) -> Strength:
@@ -58,9 +59,19 @@ def strongest(strengths: Iterable[str]) -> Strength:
     return next((s for s in STRENGTH_ORDER if s in present), "none")
 
 
+# one-off codes for onboarding or recovery: shown with their strength, but having one is not being registered
+TEMPORARY_METHODS = frozenset({"temporaryAccessPass", "temporaryAccessPassAuthenticationMethod"})
+
+
+def best_second_factor(method_names: Iterable[str]) -> Strength:
+    """The strongest lasting MFA method among these (a Temporary Access Pass does not count)."""
+    return strongest(strength_of(m) for m in method_names
+                     if m.removeprefix("#microsoft.graph.") not in TEMPORARY_METHODS)
+
+
 def weak_only(method_names: Iterable[str]) -> bool:
     """Registered for MFA, but with SMS/voice as the best second factor."""
-    return strongest(strength_of(m) for m in method_names) == "weak"
+    return best_second_factor(method_names) == "weak"
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,15 @@ class Principal:
     user_id: str
     groups: frozenset[str] = frozenset()
     roles: frozenset[str] = frozenset()
-    guest: bool = False
+    guest: bool = False  # userType Guest
+    external: bool = False  # signs in with another organisation's identity (#EXT# in the UPN)
+
+    @property
+    def guest_kinds(self) -> frozenset[str]:
+        """The CA `guestOrExternalUserTypes` this user may be (a directory user object is one of these three)."""
+        if self.guest:
+            return frozenset({"b2bCollaborationGuest" if self.external else "internalGuest"})
+        return frozenset({"b2bCollaborationMember"}) if self.external else frozenset()
 
 
 @dataclass
@@ -107,11 +126,28 @@ def requires_mfa(policy: dict[str, Any]) -> bool:
     return "mfa" in controls or bool(grant.get("authenticationStrength"))
 
 
+def _guest_match(spec: Any, who: Principal, *, unsure: bool) -> bool:
+    """Whether a `conditionalAccessGuestsOrExternalUsers` covers the user; `unsure` answers what cannot be known
+    (which external tenant a guest comes from), so exclusions err towards "excluded" and inclusions towards not."""
+    if not isinstance(spec, dict) or not who.guest_kinds:
+        return False
+    kinds = {k.strip() for k in str(spec.get("guestOrExternalUserTypes") or "").split(",")}
+    if not kinds & who.guest_kinds:
+        return False
+    tenants = spec.get("externalTenants") or {}
+    if who.external and str(tenants.get("membershipKind") or "all") != "all":
+        return unsure
+    return True
+
+
 def _user_scope(users: dict[str, Any], who: Principal) -> tuple[bool, str]:
     ids = {str(i).lower() for i in users.get("includeUsers") or []}
     excluded_ids = {str(i).lower() for i in users.get("excludeUsers") or []}
-    if who.user_id in excluded_ids or (who.guest and "guestsorexternalusers" in excluded_ids):
+    guestish = bool(who.guest_kinds)
+    if who.user_id in excluded_ids or (guestish and "guestsorexternalusers" in excluded_ids):
         return False, "excluded"
+    if _guest_match(users.get("excludeGuestsOrExternalUsers"), who, unsure=True):
+        return False, "excluded as a guest or external user"
     if who.groups & {str(g).lower() for g in users.get("excludeGroups") or []}:
         return False, "excluded through a group"
     if who.roles & {str(r).lower() for r in users.get("excludeRoles") or []}:
@@ -120,8 +156,11 @@ def _user_scope(users: dict[str, Any], who: Principal) -> tuple[bool, str]:
         return True, "all users"
     if who.user_id in ids:
         return True, "directly"
-    if who.guest and ("guestsorexternalusers" in ids or users.get("includeGuestsOrExternalUsers")):
+    included_guests = users.get("includeGuestsOrExternalUsers")
+    if (guestish and "guestsorexternalusers" in ids) or _guest_match(included_guests, who, unsure=False):
         return True, "guests"
+    if _guest_match(included_guests, who, unsure=True):
+        return True, SOME_TENANTS  # only guests from listed tenants: which one this guest is from is not known
     if who.groups & {str(g).lower() for g in users.get("includeGroups") or []}:
         return True, "through a group"
     if who.roles & {str(r).lower() for r in users.get("includeRoles") or []}:
@@ -143,12 +182,18 @@ def _condition_gaps(policy: dict[str, Any]) -> list[str]:
     locations = conditions.get("locations") or {}
     if locations and ((locations.get("includeLocations") or ["All"]) != ["All"] or locations.get("excludeLocations")):
         gaps.append("not from some locations")
-    if conditions.get("platforms"):
+    platforms = conditions.get("platforms") or {}
+    if platforms and ([str(p).lower() for p in platforms.get("includePlatforms") or ["all"]] != ["all"]
+                      or platforms.get("excludePlatforms")):
         gaps.append("only some platforms")
-    if conditions.get("signInRiskLevels") or conditions.get("userRiskLevels"):
+    if conditions.get("signInRiskLevels") or conditions.get("userRiskLevels") or conditions.get("insiderRiskLevels"):
         gaps.append("only for risky sign-ins")
     if conditions.get("devices"):
         gaps.append("device filter")
+    if _get(conditions, "applications", "applicationFilter"):
+        gaps.append("app filter")
+    if _get(conditions, "authenticationFlows", "transferMethods"):
+        gaps.append("only some sign-in flows")
     grant = policy.get("grantControls") or {}
     others = [c for c in grant.get("builtInControls") or [] if str(c).lower() != "mfa"]
     if str(grant.get("operator", "OR")).upper() == "OR" and (others or grant.get("termsOfUse")
@@ -161,7 +206,8 @@ def evaluate_policy(policy: dict[str, Any], who: Principal) -> PolicyVerdict:
     name = str(policy.get("displayName") or policy.get("id") or "unnamed policy")
     needs = policy.get("state") == "enabled" and requires_mfa(policy)
     applies, how = _user_scope(_get(policy, "conditions", "users") or {}, who)
-    return PolicyVerdict(name, needs, applies, how, _condition_gaps(policy) if needs and applies else [])
+    gaps = _condition_gaps(policy) if needs and applies else []
+    return PolicyVerdict(name, needs, applies, how, [how, *gaps] if applies and how == SOME_TENANTS else gaps)
 
 
 @dataclass
@@ -182,6 +228,8 @@ def enforcement_for(who: Principal, security_defaults: bool | None, policies: li
         result.enforced_by.append(SECURITY_DEFAULTS)
     for policy in policies or []:
         verdict = evaluate_policy(policy, who)
+        if verdict.enforces and not memberships_known and _scoped_by_membership(policy):
+            continue  # a group or role exclusion may apply: the fallback below says "unknown"
         if verdict.enforces:
             result.enforced_by.append(verdict.label)
         elif verdict.requires_mfa and verdict.applies:
@@ -217,7 +265,7 @@ def tenant_enforcement(security_defaults: bool | None, policies: list[dict[str, 
         everyone = "All" in (users.get("includeUsers") or [])
         gaps = _condition_gaps(policy)
         excluded = len(users.get("excludeUsers") or []) + len(users.get("excludeGroups") or []) + len(
-            users.get("excludeRoles") or [])
+            users.get("excludeRoles") or []) + bool(users.get("excludeGuestsOrExternalUsers"))
         if everyone and not gaps:
             full.append(f"CA '{policy.get('displayName')}'" + (f" ({excluded} exclusion(s))" if excluded else ""))
         else:

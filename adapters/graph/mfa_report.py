@@ -18,7 +18,7 @@ from typing import Any
 from adapters.config import TenantConfig
 from adapters.graph import permissions
 from adapters.graph.errors import GraphProblem
-from adapters.graph.mfa_policy import STRENGTH_LABEL, strength_of, strongest, tenant_enforcement
+from adapters.graph.mfa_policy import STRENGTH_LABEL, best_second_factor, tenant_enforcement, weak_only
 
 PAGE_SIZE = 999  # Graph's maximum $top for the registration report
 REPORT_PATH = "/reports/authenticationMethods/userRegistrationDetails"
@@ -34,10 +34,9 @@ URGENCY = {0: "admin without MFA", 1: "admin on SMS/voice only", 2: "no MFA", 3:
 def urgency(item: dict[str, Any]) -> int | None:
     admin = bool(item.get("isAdmin"))
     registered = bool(item.get("isMfaRegistered"))
-    best = strongest(strength_of(m) for m in item.get("methodsRegistered") or [])
     if not registered:
         return 0 if admin else 2
-    if best == "weak":
+    if weak_only(item.get("methodsRegistered") or []):
         return 1 if admin else 3
     if not item.get("isMfaCapable"):
         return 4
@@ -72,7 +71,7 @@ class TenantReport:
         self.capable += bool(item.get("isMfaCapable"))
         self.passwordless += bool(item.get("isPasswordlessCapable"))
         self.by_method.update(str(m) for m in methods)
-        if registered and strongest(strength_of(m) for m in methods) == "weak":
+        if registered and weak_only(methods):
             self.weak_only += 1
         if item.get("isAdmin"):
             self.admins += 1
@@ -129,7 +128,7 @@ def csv_row(item: dict[str, Any], level: int | None) -> dict[str, Any]:
     return {"user": item.get("userPrincipalName"), "display_name": item.get("userDisplayName"),
             "is_admin": bool(item.get("isAdmin")), "registered": bool(item.get("isMfaRegistered")),
             "capable": bool(item.get("isMfaCapable")), "passwordless_capable": bool(item.get("isPasswordlessCapable")),
-            "strongest": STRENGTH_LABEL[strongest(strength_of(m) for m in methods)], "methods": " ".join(methods),
+            "strongest": STRENGTH_LABEL[best_second_factor(methods)], "methods": " ".join(methods),
             "issue": URGENCY.get(level, "") if level is not None else "",
             "report_updated": item.get("lastUpdatedDateTime")}
 

@@ -166,8 +166,10 @@ async def lockdown_pressed(act: CardAction, ctx: DialogContext) -> ActionResult:
         await _audit(ctx, act, doc, "failed", str(exc))
         return await _show(ctx, act, updated, str(exc))
     detail = f"request {request_id}" if request_id else (notes[0] if notes else None)
-    event = {"what": "Lock-down requested", "actor": act.actor.label, "at": iso(now),
-             "outcome": "ok" if request_id else "failed", "detail": detail}
+    again = request_id is not None and request_id == (doc.get("lockdown") or {}).get("request_id")
+    event = {"what": "Lock-down already requested" if again else "Lock-down requested", "actor": act.actor.label,
+             "at": iso(now), "outcome": "ok" if request_id else "failed",
+             "detail": f"{detail} is still open" if again else detail}
     updated = await _record(ctx, doc["id"], event, lockdown={"request_id": request_id, "by": act.actor.label,
                                                              "at": iso(now)} if request_id else doc.get("lockdown"))
     await _audit(ctx, act, doc, "ok" if request_id else "failed", detail)

@@ -40,9 +40,13 @@ def when(value: str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
 
 
+STATE_NOTES = {"remediated": "remediated: MFA was passed or the password reset; check it was the user"}
+
+
 def _level(det: Detection) -> str:
     level = safe(det.risk_level.capitalize()) if det.risk_level != "hidden" else "Hidden by Graph"
-    return f"{level} ({safe(det.risk_state)})" if det.risk_state else level
+    state = STATE_NOTES.get(det.risk_state or "", det.risk_state)
+    return f"{level} ({safe(state)})" if state else level
 
 
 def _who(det: Detection) -> str:
@@ -81,10 +85,10 @@ def alert_card(doc: dict[str, Any]) -> dict[str, Any]:
     if count > 1:
         pairs.append(("Detections", f"{count} for this user since {when(doc.get('posted_at'))} (latest shown)"))
     body.append(cards.facts(pairs))
-    earlier = [Detection.from_json(d) for d in doc.get("recent", [])[1:EARLIER_SHOWN + 1]]
-    if earlier:
-        body.append(cards.text("Earlier", weight="Bolder", spacing="Medium"))
-        body += [cards.text(_line(d), size="Small", spacing="None") for d in earlier]
+    others = [Detection.from_json(d) for d in doc.get("recent", []) if d.get("id") != latest.id][:EARLIER_SHOWN]
+    if others:
+        body.append(cards.text("Other detections", weight="Bolder", spacing="Medium"))
+        body += [cards.text(_line(d), size="Small", spacing="None") for d in others]
     events = doc.get("events", [])
     if events:
         body.append(cards.text("Actions taken", weight="Bolder", spacing="Medium"))

@@ -65,10 +65,17 @@ def add_detections(doc: dict[str, Any], dets: list[Detection]) -> dict[str, Any]
         doc["count"] = int(doc.get("count", 1)) + 1
         recent = sorted([det.to_json(), *doc.get("recent", [])], key=lambda d: d["detected_at"], reverse=True)
         doc["recent"] = recent[:RECENT_KEPT]
-        latest = Detection.from_json(doc["latest"])
-        if det.detected >= latest.detected or rank(det.risk_level) > rank(latest.risk_level):
+        if _shows_better(det, Detection.from_json(doc["latest"])):
             doc["latest"] = det.to_json()
     return doc
+
+
+def _shows_better(det: Detection, shown: Detection) -> bool:
+    """Whether `det` should head the card instead of `shown`. A sign-in detection carries what a technician acts on
+    (IP, place, app); the user's risk changing after it (usually because of it) is listed below, not in its place."""
+    if det.kind != shown.kind:
+        return det.kind == "detection"
+    return det.detected >= shown.detected or rank(det.risk_level) > rank(shown.risk_level)
 
 
 class Deliverer:
@@ -175,6 +182,8 @@ class Deliverer:
         message_id = doc.value.get("message_id") if doc else None
         if doc is None or not message_id:  # never accepted by the connector (a crash mid-send): post anew
             return False
+        if (doc.value.get("dismissed") or {}).get("state") == "done":
+            return False  # an approver called it a false alarm: a later detection is news, not a silent edit
         value = add_detections(doc.value, dets)
         try:
             await self._call(lambda: self.messenger.update(conv, message_id, Reply(card=alert_card(value))))

@@ -14,7 +14,9 @@ from typing import Any
 LEVELS = ("low", "medium", "high")
 DEFAULT_LEVEL = "medium"
 _RANK = {"low": 1, "medium": 2, "high": 3, "hidden": 3}  # "hidden": Graph withholds the level; never drop it
-QUIET_STATES = frozenset({"dismissed", "confirmedSafe", "remediated"})
+# An admin decided these are nothing to act on. "remediated" is not among them: it is also what a sign-in becomes
+# when whoever signed in passed MFA under a risk policy, which an adversary-in-the-middle attacker does.
+QUIET_STATES = frozenset({"dismissed", "confirmedSafe"})
 
 EVENT_WORDS = {
     "anonymizedIPAddress": "sign-in from an anonymous IP address",
@@ -24,17 +26,19 @@ EVENT_WORDS = {
     "mcasImpossibleTravel": "impossible travel (Defender for Cloud Apps)",
     "unlikelyTravel": "atypical travel",
     "maliciousIPAddress": "sign-in from a malicious IP address",
+    "maliciousIPAddressValidCredentialsBlockedIP": "valid credentials used from a malicious IP address (blocked)",
+    "malwareInfectedIPAddress": "sign-in from a malware-infected IP address",
     "suspiciousIPAddress": "sign-in from a suspicious IP address",
-    "riskyIPAddress": "sign-in from a risky IP address",
-    "nationStateIP": "sign-in from a nation-state IP address",
-    "newCountry": "sign-in from a new country",
+    "riskyIPAddress": "activity from an anonymous IP address (Defender for Cloud Apps)",
+    "nationStateIP": "sign-in from a verified threat actor's IP address (nation state or cybercrime group)",
+    "newCountry": "activity from an infrequent country",
     "passwordSpray": "password spray attack",
     "investigationsThreatIntelligence": "Microsoft threat intelligence flagged this account",
     "investigationsThreatIntelligenceSigninLinked": "Microsoft threat intelligence flagged this sign-in",
     "adminConfirmedUserCompromised": "an admin confirmed the user compromised",
     "mcasSuspiciousInboxManipulationRules": "suspicious inbox manipulation rules",
     "suspiciousInboxForwarding": "suspicious inbox forwarding",
-    "mcasFinSuspiciousFileAccess": "suspicious file access",
+    "mcasFinSuspiciousFileAccess": "mass access to sensitive files",
     "suspiciousBrowser": "suspicious browser",
     "suspiciousAPITraffic": "suspicious API traffic",
     "suspiciousSendingPatterns": "suspicious sending patterns",
@@ -44,7 +48,7 @@ EVENT_WORDS = {
     "attackerinTheMiddle": "adversary-in-the-middle sign-in (token theft)",
     "attemptedPrtAccess": "attempt to access a primary refresh token",
     "userReportedSuspiciousActivity": "the user reported a suspicious MFA prompt",
-    "generic": "unusual activity",
+    "generic": "additional risk detected",
     "userRiskChanged": "the user's risk level changed",
 }
 

@@ -59,13 +59,14 @@ class SendResult:
 class TenantOutcome:
     tenant_id: str
     polled: bool = False
-    skipped: str | None = None  # why nothing was polled: busy (another process) / not due / not licensed
+    # why nothing was polled: busy (another process) / not due / not licensed / no subscriptions (none working)
+    skipped: str | None = None
     error: str | None = None
     problem: Any = None  # the GraphProblem behind `error`, if any
     results: list[SendResult] | None = None
 
 
-def _tenant_name(services: Services, tenant_id: str) -> str:
+def tenant_name(services: Services, tenant_id: str) -> str:
     for tenant in services.config.tenants:
         if tenant.tenant_id == tenant_id:
             return tenant.name
@@ -123,16 +124,19 @@ class Poller:
             outcome.skipped = "busy"
             return outcome
         try:
-            state, _ = await st.tenant_state(storage, tenant_id)
-            if not force and not self._due((state, None)):  # another process polled it meanwhile
-                outcome.skipped = "not due"
+            async with lease.kept(self.now):
+                state, _ = await st.tenant_state(storage, tenant_id)
+                if not force and not self._due((state, None)):  # another process polled it meanwhile
+                    outcome.skipped = "not due"
+                    return outcome
+                subs = [s for s in await st.subscriptions(storage, tenant_id) if s.working]
+                if subs:
+                    await self._collect(tenant_id, state, subs, outcome, force)
+                else:
+                    outcome.skipped = "no subscriptions"
+                if await lease.keep(self.now()):
+                    outcome.results = await self._deliver(tenant_id, lease)
                 return outcome
-            subs = [s for s in await st.subscriptions(storage, tenant_id) if s.working]
-            if subs:
-                await self._collect(tenant_id, state, subs, outcome, force)
-            if await lease.keep(self.now()):
-                outcome.results = await self._deliver(tenant_id, lease)
-            return outcome
         finally:
             await lease.release()
 
@@ -243,7 +247,7 @@ class Poller:
         storage = self.services.storage
         state, _ = await st.tenant_state(storage, tenant_id)
         subs = {s.conversation_id: s for s in await st.subscriptions(storage, tenant_id)}
-        name = _tenant_name(self.services, tenant_id)
+        name = tenant_name(self.services, tenant_id)
         results: list[SendResult] = []
         for conv, items in state["pending"].items():
             if not await lease.keep(self.now()):

@@ -12,8 +12,11 @@ each accepted send rewrites only the small outbox, not the seen ids.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -224,6 +227,7 @@ class Lease:
         self.seconds = seconds
         self.version: int | None = None
         self.taken_at: dt.datetime | None = None
+        self._writing = asyncio.Lock()  # the background renewal and the poller's own `keep` share `version`
 
     async def acquire(self, now: dt.datetime) -> bool:
         doc = await self.storage.get(self.key)
@@ -241,16 +245,41 @@ class Lease:
 
     async def renew(self, now: dt.datetime) -> bool:
         """Extend the lease; False if it was lost (expired and taken by another process)."""
-        if self.version is None:
-            return False
-        value = {"owner": self.owner, "expires_at": iso(now + dt.timedelta(seconds=self.seconds))}
+        async with self._writing:
+            if self.version is None:
+                return False
+            value = {"owner": self.owner, "expires_at": iso(now + dt.timedelta(seconds=self.seconds))}
+            try:
+                self.version = await self.storage.put(self.key, value, self.version)
+            except Conflict:
+                self.version = None
+                return False
+            self.taken_at = now
+            return True
+
+    @contextlib.asynccontextmanager
+    async def kept(self, clock: Callable[[], dt.datetime]) -> AsyncIterator[None]:
+        """Renew the lease every third of its length while the body runs: a throttled tenant's poll (429 backoff,
+        many pages) may outlast `seconds`, and another process must not start polling it meanwhile."""
+        done = asyncio.Event()
+
+        async def renew() -> None:
+            while True:
+                try:
+                    await asyncio.wait_for(done.wait(), self.seconds / 3)
+                    return
+                except TimeoutError:
+                    pass
+                if not await self.renew(clock()):
+                    log.warning("lease %s was lost during a poll", self.key)
+                    return
+
+        task = asyncio.get_running_loop().create_task(renew())
         try:
-            self.version = await self.storage.put(self.key, value, self.version)
-        except Conflict:
-            self.version = None
-            return False
-        self.taken_at = now
-        return True
+            yield
+        finally:
+            done.set()  # not cancelled: a renewal half-written would leave `version` stale
+            await task
 
     async def keep(self, now: dt.datetime) -> bool:
         """Renew only when a third of the lease has passed (fewer writes); False if it was lost."""

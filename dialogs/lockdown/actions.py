@@ -43,10 +43,6 @@ async def _refuse(ctx: DialogContext, act: CardAction, request: dict[str, Any] |
     return ActionResult(message=message)
 
 
-def _same_person(a: str | None, b: str | None) -> bool:
-    return bool(a and b and a.lower() == b.lower())
-
-
 async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | None, ActionResult | None]:
     """The stored request this press is about, or the refusal to answer."""
     request_id = act.data.get("request_id")
@@ -60,10 +56,10 @@ async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | N
         return None, await _refuse(ctx, act, request, "card nonce mismatch", "This card does not match the stored "
                                    "request; nothing was changed.")
     home = request["requested_in"].get("tenant_id")
-    if home and not _same_person(home, act.tenant_id):
+    if home and not state.same_id(home, act.tenant_id):
         return None, await _refuse(ctx, act, request, f"pressed from tenant {act.tenant_id}",
                                    "This request belongs to another organisation; nothing was changed.")
-    if _same_person(act.actor.aad_id, request["requester"].get("aad_id")):
+    if state.same_id(act.actor.aad_id, request["requester"].get("aad_id")):
         hint = (f" To withdraw it, type `lockdown cancel {request['id']}`." if act.verb == lcards.REJECT_VERB
                 else "")
         return None, await _refuse(ctx, act, request, "self-approval", "You asked for this, so another approver must "

@@ -13,12 +13,13 @@ from typing import Any
 from adapters.graph.containment import EXCHANGE_ADMIN_MAILBOXES
 from dialogs import cards
 from dialogs.lockdown import state
-from dialogs.lockdown.steps import FAILED, NOT_RUN, OK, STARTED, STEPS
+from dialogs.lockdown.steps import FAILED, NOT_RUN, OK, RESET_NOT_SHOWN, STARTED, STEPS
 
 APPROVE_VERB = "lockdown.approve"
 REJECT_VERB = "lockdown.reject"
 TOP = 5  # rows per group in the sign-in summary
 MAX_RULES = 10
+RULES_BUDGET = 9_000  # bytes of rule rows on one card
 
 HEADLINES = {
     state.PENDING: ("Waiting for an approver", "Accent"),
@@ -94,7 +95,8 @@ def _pending_inputs(request: dict[str, Any], now: dt.datetime) -> list[dict[str,
         spec = STEPS[key]
         body.append({"type": "Input.Toggle", "id": f"step_{key}", "title": spec.title,
                      "value": "true" if default else "false", "valueOn": "true", "valueOff": "false"})
-        body.append(cards.text(spec.note, isSubtle=True, size="Small", spacing="None"))
+        note = RESET_NOT_SHOWN if key == "reset_password" and request.get("password_delivery") == "none" else spec.note
+        body.append(cards.text(note, isSubtle=True, size="Small", spacing="None"))
     body.append({"type": "Input.Text", "id": "comment", "placeholder": "Comment (optional; shown on the card)",
                  "maxLength": 300, "isMultiline": False})
     left = max(int((state.parse_iso(request["expires_at"]) - now).total_seconds() // 60), 0)
@@ -135,16 +137,25 @@ def _steps(request: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _rules(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rule rows, the disabled first, within `RULES_BUDGET` bytes: names, conditions and addresses are the
+    attacker's own text (emoji are 4 bytes each), and a card over Teams' limit would never show the results."""
     rows = []
+    used = 0
     for label, entries in (("Disabled", data.get("disabled")), ("Could not disable", data.get("failed")),
                            ("Left as they were", data.get("others"))):
-        shown, more = cards.truncate_items(entries or [], MAX_RULES)
-        for e in shown:
+        entries = entries or []
+        shown = 0
+        for e in entries[:MAX_RULES]:
             why = f" — {safe(e['why'], 200)}" if e.get("why") else ""
-            rows.append(cards.text(f"{label}: “{safe(e['name'], 80)}”: {safe(e['does'], 200)}{why}",
-                                   size="Small", spacing="None"))
-        if more:
-            rows.append(cards.text(f"{label}: and {more} more", size="Small", spacing="None"))
+            row = cards.text(f"{label}: “{safe(e['name'], 80)}”: {safe(e['does'], 200)}{why}", size="Small",
+                             spacing="None")
+            used += cards.size_of(row)
+            if used > RULES_BUDGET:
+                break
+            rows.append(row)
+            shown += 1
+        if len(entries) > shown:
+            rows.append(cards.text(f"{label}: and {len(entries) - shown} more", size="Small", spacing="None"))
     return rows
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
 
 from adapters.graph.errors import GraphProblem
 from adapters.graph.inputs import BadUserInput, UserRef, parse_user
@@ -133,6 +134,7 @@ async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantCon
         "offered": steps.offered_steps(kind, graph.licence), "results": {},
         "created_at": state.iso(now), "updated_at": state.iso(now),
         "expires_at": state.iso(now + dt.timedelta(minutes=services.config.lockdown.expiry_minutes)),
+        "password_delivery": services.config.lockdown.password_delivery,
         "approvals_elsewhere": elsewhere, "history": [{"state": state.PENDING, "at": state.iso(now)}],
     }
     try:
@@ -141,6 +143,13 @@ async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantCon
         return [Reply(text=_pointer(exc.request))]
     await audit(services, request, kind, "requested", actor=cmd.actor.aad_id or cmd.actor.label, detail=reason)
     return await _post(cmd, ctx, request, elsewhere)
+
+
+def message_link(channel_id: str, message_id: str, tenant_id: str | None) -> str:
+    """A Teams deep link that opens a channel post (the approval card) from the asker's conversation."""
+    query = {"parentMessageId": message_id, **({"tenantId": tenant_id} if tenant_id else {})}
+    return (f"https://teams.microsoft.com/l/message/{quote(channel_id, safe='')}/{quote(message_id, safe='')}?"
+            + urlencode(query))
 
 
 async def _post(cmd: Command, ctx: DialogContext, request: dict[str, Any], elsewhere: bool) -> list[Reply]:
@@ -152,7 +161,10 @@ async def _post(cmd: Command, ctx: DialogContext, request: dict[str, Any], elsew
         # a channel by its own id, even when a thread's id was configured: the card is a new post there
         conversation = channel_of(services.config.lockdown.approvals_conversation or "")
         message_id = await services.messenger.send(conversation, card)  # type: ignore[union-attr]
-        replies.append(Reply(text=f"Asked the approvers in the approvals channel to approve the {request['kind']} "
+        where = "the approvals channel"
+        if message_id:
+            where = f"[the approvals channel]({message_link(conversation, message_id, cmd.tenant_id)})"
+        replies.append(Reply(text=f"Asked the approvers in {where} to approve the {request['kind']} "
                              f"of {lcards.safe(request['target']['upn'])} (request `{request['id']}`, expires "
                              f"{lcards.when(request['expires_at'])}). The card there shows each step as it runs."))
     else:
@@ -182,7 +194,7 @@ async def cancel(cmd: Command, ctx: DialogContext) -> list[Reply]:
     if stored is None:
         return [Reply(text=f"There is no lock-down request `{lcards.safe(request_id, 40)}`.")]
     request = stored.request
-    if (request["requester"].get("aad_id") or "").lower() != (cmd.actor.aad_id or "").lower():
+    if not state.same_id(request["requester"].get("aad_id"), cmd.actor.aad_id):
         return await _refuse(ctx, cmd, request_id, f"Only the requester ({lcards.who(request['requester'])}) may "
                              "cancel this request; an approver can press Reject instead.")
     try:

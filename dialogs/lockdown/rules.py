@@ -46,8 +46,9 @@ def assess(rule: InboxRule, domains: Iterable[str]) -> Verdict:
              else f"moves to {rule.move_to_folder or 'a hidden folder'}")
     if hides and wholesale:
         disable.append(f"{where} all incoming mail")
-    elif hides and rule.mark_as_read:
-        review.append(f"{where} and marks as read mail matching {'; '.join(rule.conditions)}")
+    elif hides:  # the classic fraud rule hides only replies about it ("invoice", "hacked"): a human must look
+        marks = " and marks as read" if rule.mark_as_read else ""
+        review.append(f"{where}{marks} mail matching {'; '.join(rule.conditions)}")
     return Verdict(rule, tuple(disable), tuple(review))
 
 

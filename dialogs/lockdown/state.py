@@ -78,6 +78,11 @@ class Stored:
     version: int
 
 
+def same_id(a: str | None, b: str | None) -> bool:
+    """Two Entra ids (of people or tenants) are the same: compared case-insensitively; a missing id matches none."""
+    return bool(a and b and a.strip().lower() == b.strip().lower())
+
+
 def is_expired(request: dict[str, Any], now: dt.datetime) -> bool:
     return request["state"] == PENDING and now >= parse_iso(request["expires_at"])
 

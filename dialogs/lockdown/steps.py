@@ -48,6 +48,10 @@ STEPS: dict[str, StepSpec] = {s.key: s for s in (
     StepSpec("enable_sign_in", "Re-enable sign-in", "Sets accountEnabled = true.", True),
 )}
 
+# the reset's note when `lockdown.password_delivery = "none"` (the request remembers the setting it was asked under)
+RESET_NOT_SHOWN = ("Sets a random temporary password the user must change; by configuration nobody is shown it "
+                   "(set one in the Entra admin center to hand it over).")
+
 LOCKDOWN_STEPS = ("block_sign_in", "revoke_sessions", "inbox_rules", "confirm_compromised", "reset_password")
 UNLOCK_STEPS = ("enable_sign_in",)
 

@@ -5,7 +5,8 @@ The Bot Framework SDK fetches the metadata with blocking `requests`, so the serv
 
 Keys served in the JWKS:
 - `teams` (kid "cordon-test-teams", endorsements ["msteams"]): what the Bot Connector signs Teams traffic with;
-- `webchat` (kid "cordon-test-webchat", endorsements ["webchat"]): a real key, but not endorsed for Teams.
+- `webchat` (kid "cordon-test-webchat", endorsements ["webchat"]): a real key, but not endorsed for Teams;
+- `bare` (kid "cordon-test-bare", no `endorsements`): the SDK skips its endorsement check for such a key.
 Not served: `rogue` (signs with a key nobody published: bad signature / unknown kid cases).
 
 `mint(...)` builds any token: `channel_token(app_id, service_url)` is a valid Connector → bot token; override any
@@ -28,8 +29,9 @@ CHANNEL_ISSUER = "https://api.botframework.com"  # iss of Bot Connector → bot 
 EMULATOR_ISSUER = "https://login.microsoftonline.com/d6d49420-f39b-4df7-a1dc-d59a935871db/v2.0"
 OUTBOUND_ISSUER = "https://login.microsoftonline.com/botframework.com/v2.0"  # iss of bot → Connector tokens
 
-KIDS = {"teams": "cordon-test-teams", "webchat": "cordon-test-webchat", "rogue": "cordon-test-rogue"}
-ENDORSEMENTS = {"teams": ["msteams"], "webchat": ["webchat"]}
+KIDS = {"teams": "cordon-test-teams", "webchat": "cordon-test-webchat", "bare": "cordon-test-bare",
+        "rogue": "cordon-test-rogue"}
+ENDORSEMENTS: dict[str, list[str] | None] = {"teams": ["msteams"], "webchat": ["webchat"], "bare": None}
 
 
 def _b64(data: bytes) -> str:
@@ -108,12 +110,14 @@ class OpenIdServer:
         keys = []
         for name, endorsements in ENDORSEMENTS.items():
             numbers = self.keys[name].public_key().public_numbers()
-            keys.append({
+            key = {
                 "kty": "RSA", "use": "sig", "kid": KIDS[name],
                 "n": _b64(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
                 "e": _b64(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
-                "endorsements": endorsements,
-            })
+            }
+            if endorsements is not None:
+                key["endorsements"] = endorsements
+            keys.append(key)
         return {"keys": keys}
 
     # --- tokens -------------------------------------------------------------------------------------------------

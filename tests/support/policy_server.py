@@ -2,7 +2,7 @@
 
     server = PolicyServer(ca.server_context(["mta-sts.example.test"]),
                           {"mta-sts.example.test": Policy(body="version: STSv1\\n...")}).start()
-    HttpsOptions(ssl_context=ca.client_context(), port=server.port)
+    HttpsOptions(ssl_context=ca.client_context(), port=server.port, allow_private=True)
 
 A host not in the table gets 404. `Policy` sets the status, content type, body and extra headers (a redirect's
 Location), so every way a policy host can be wrong can be served.

@@ -153,6 +153,17 @@ def ca_policy(name: str, *, state: str = "enabled", include_users: list[str] | N
             "conditions": conditions, "grantControls": grant}
 
 
+def guests_or_external(types: str = "internalGuest,b2bCollaborationGuest",
+                       tenants: list[str] | None = None) -> dict[str, Any]:
+    """A CA `conditionalAccessGuestsOrExternalUsers` (for includeGuestsOrExternalUsers / excludeGuestsOrExternalUsers);
+    `tenants` limits it to those external tenant ids."""
+    external: dict[str, Any] = ({"@odata.type": "#microsoft.graph.conditionalAccessEnumeratedExternalTenants",
+                                 "membershipKind": "enumerated", "members": tenants} if tenants is not None else
+                                {"@odata.type": "#microsoft.graph.conditionalAccessAllExternalTenants",
+                                 "membershipKind": "all"})
+    return {"guestOrExternalUserTypes": types, "externalTenants": external}
+
+
 def security_defaults(enabled: bool) -> dict[str, Any]:
     return {"id": "00000000-0000-0000-0000-000000000005", "displayName": "Security Defaults",
             "description": "Security defaults is a set of basic identity security mechanisms.", "isEnabled": enabled}

@@ -95,7 +95,12 @@ class GraphStandin:
         return self.tenants[request[TENANT_KEY]]
 
     def issue_token(self, tenant_id: str) -> str:
-        token = "standin." + secrets.token_urlsafe(24)
+        """An access token shaped like Entra's (a JWT whose `tid` names the tenant it is for)."""
+        import jwt
+
+        claims = {"tid": tenant_id, "aud": "https://graph.microsoft.com", "iat": int(time.time()),
+                  "exp": int(time.time()) + 3600, "jti": "standin." + secrets.token_urlsafe(12)}
+        token = jwt.encode(claims, secrets.token_bytes(32), algorithm="HS256")
         self.tokens[token] = tenant_id
         return token
 
