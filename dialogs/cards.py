@@ -59,10 +59,15 @@ def error_card(message: str, correlation_id: str | None = None) -> dict[str, Any
     return card(body)
 
 
+def inert(value: str) -> str:
+    """Text someone typed, unable to form a markdown link or code span: in a channel, a disguised link inside
+    Cordon's answer or card would look like Cordon's own."""
+    return str(value).replace("](", "] (").replace("`", "'")
+
+
 def plain(value: str, limit: int) -> str:
-    """Typed text shown back: one line, clipped, and unable to form a markdown link or code span (in a channel a
-    link inside Cordon's answer would look like Cordon's own)."""
-    text = " ".join(str(value).split()).replace("](", "] (").replace("`", "'")
+    """Typed text shown back: one line, clipped, and inert (see `inert`)."""
+    text = inert(" ".join(str(value).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

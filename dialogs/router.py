@@ -37,7 +37,10 @@ ROLE_NAMES = {Role.TECHNICIAN: "technicians", Role.APPROVER: "approvers"}
 
 
 def split_command(text: str) -> tuple[str, tuple[str, ...]]:
-    """First word (lower-cased) and the arguments; quotes group words, a stray quote is taken literally."""
+    """First word (lower-cased) and the arguments; quotes group words, a stray quote is taken literally.
+
+    Arguments are made inert (`cards.inert`) here, once for every dialog: whatever a dialog echoes back — an
+    error about a malformed domain, a lock-down reason on a card — cannot carry a disguised link."""
     text = " ".join(text.split())
     if not text:
         return "", ()
@@ -47,7 +50,7 @@ def split_command(text: str) -> tuple[str, tuple[str, ...]]:
         words = text.split()
     if not words:
         return "", ()
-    return words[0].lower(), tuple(words[1:])
+    return words[0].lower(), tuple(cards.inert(word) for word in words[1:])
 
 
 class Router:
@@ -130,6 +133,7 @@ class Router:
             await self._audit(actor, tenant_id, conversation, f"action:{verb}", "refused", target,
                               f"needs {spec.role.value}")
             return ActionResult(message=self._refusal(verb, spec.role, button=True))
+        data = {key: cards.inert(value) if isinstance(value, str) else value for key, value in data.items()}
         action = CardAction(verb=verb, data=data, actor=actor, tenant_id=tenant_id, conversation=conversation,
                             card_message_id=card_message_id)
         try:

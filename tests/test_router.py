@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.config import RolesConfig
+from adapters.config import CordonConfig, RolesConfig
 from adapters.roles import RoleResolver
 from adapters.storage import MemoryStorage
 from dialogs import cards
@@ -66,8 +66,6 @@ class Harness:
         self.registry = Registry()
         self._declare()
         roles = RolesConfig(technicians=[TECH, GROUP], approvers=[APPROVER])
-        from adapters.config import CordonConfig
-
         services = Services(config=CordonConfig(roles=roles), storage=self.storage)
         self.router = Router(services, RoleResolver(roles, group_checker), self.registry)
 
@@ -329,3 +327,21 @@ async def test_roles_claimed_by_the_caller_are_ignored_only_configuration_counts
     result = await h.router.handle_action("approve_request", {"request_id": "r-1"}, forged, TENANT, CONVERSATION,
                                           h.outbox)
     assert result.message and "only Cordon approvers" in result.message and h.calls == []
+
+
+async def test_typed_arguments_and_card_inputs_cannot_carry_a_disguised_link() -> None:
+    """Dialogs echo what was typed (errors, reasons on cards): the router makes it inert once, for all of them."""
+    assert split_command("check [Reset your password](https://evil.example) `x`") == (
+        "check", ("[Reset", "your", "password] (https://evil.example)", "'x'"))
+    seen: list[dict] = []
+    reg = Registry()
+
+    async def echo(act, ctx):
+        seen.append(act.data)
+        return ActionResult(message="ok")
+
+    reg.add_action(ActionSpec(verb="test.echo", role=Role.ANYONE, handler=echo))
+    router = Router(Services(config=CordonConfig(), storage=MemoryStorage()), RoleResolver(RolesConfig()), reg)
+    await router.handle_action("test.echo", {"comment": "see [this](https://evil.example)", "n": 3},
+                               Actor("u"), None, Conversation("c", "personal"), None)
+    assert seen == [{"comment": "see [this] (https://evil.example)", "n": 3}]
