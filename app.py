@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "mfa": ("dialogs.mfa_cli", "MFA registration and enforcement for one user"),
     "mfa-report": ("dialogs.mfa_cli", "MFA report for a whole tenant"),
     "poll-once": ("dialogs.alerts_cli", "run one risky sign-in polling cycle and print what was sent"),
+    "permissions": ("adapters.graph.permissions", "print the Microsoft Graph permissions, roles and licences needed"),
 }
 
 USAGE_ERROR = 2

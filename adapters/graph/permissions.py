@@ -1,7 +1,7 @@
 """What each Graph call needs (application permission, directory role, licence), in one table.
 
 A refused call is explained from its `Need`, so a technician reads "grant UserAuthenticationMethod.Read.All"
-instead of "403". The README's permissions table is printed from `NEEDS` (`python -m adapters.graph.permissions`),
+instead of "403". The README's permissions table is printed from `NEEDS` (`python app.py permissions`),
 so the code and the documentation cannot drift. Other dialog families add their own `Need` constants here.
 """
 
@@ -83,5 +83,10 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":
+def add_arguments(name: str, parser: object) -> None:
+    """`python app.py permissions` takes no options."""
+
+
+def run(name: str, args: object) -> int:
     print(markdown_table())
+    return 0
