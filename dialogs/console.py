@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import io
 import logging
+import os
 import re
 import shlex
 import sqlite3
@@ -334,6 +335,8 @@ def run(name: str, args: argparse.Namespace) -> int:
                 runner.run(session.handle_line(line))
         except KeyboardInterrupt:
             screen.print()
+        except BrokenPipeError:  # the reader went away (`app.py chat | head`): stop quietly, like other CLI tools
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes and closes it at exit
         finally:
             runner.run(_close(session.router.services))
     return 0

@@ -348,3 +348,16 @@ def test_cli_bad_identity_or_config_exits_2_with_the_reason(tmp_path: Path, args
 def test_cli_bad_bot_setting_in_the_environment_exits_2(tmp_path: Path) -> None:
     result = chat("help\n", "--memory", cwd=tmp_path, environ={"MicrosoftAppType": "Bogus"})
     assert result.returncode == 2 and "MicrosoftAppType must be" in result.stderr
+
+
+def test_cli_piped_into_a_reader_that_stops_early_exits_quietly(tmp_path: Path) -> None:
+    """`app.py chat < script | head`: when the reader goes away the console stops with 0 and no traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "CORDON_"))}
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "chat", "--memory"], cwd=tmp_path, env=env,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdin is not None
+    assert process.stdout.readline().startswith("Cordon console")
+    process.stdout.close()  # the reader is gone before the answers come
+    _, errors = process.communicate("help\n" * 50 + "quit\n", timeout=120)
+    assert process.returncode == 0, errors
+    assert "Traceback" not in errors
