@@ -104,6 +104,7 @@ class LockdownConfig(_Section):
     approvals_conversation: str | None = None  # conversation id of the approvals channel; None: ask in place
     password_delivery: Literal["approver_chat", "none"] = "approver_chat"
     sweep_seconds: float = Field(default=30, gt=0, le=3600)  # how often expiry and crash resumption are checked
+    retention_days: float = Field(default=90, ge=1)  # ended requests stay readable by id this long, then deleted
 
 
 class AlertsConfig(_Section):
@@ -117,6 +118,7 @@ class AlertsConfig(_Section):
     lease_seconds: float = Field(default=120, ge=10)  # one poller per tenant across processes; a crash frees it
     unlicensed_recheck_hours: float = Field(default=6, gt=0)  # licence re-check of tenants without Entra ID P2
     enrich_sign_ins: bool = True  # look up the sign-in of each alert for the app name
+    card_retention_days: float = Field(default=30, ge=1)  # an alert card's buttons work this long, then forgotten
 
 
 class ConsoleConfig(_Section):

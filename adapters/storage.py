@@ -151,6 +151,17 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
 
+def _prefix_end(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix` (UTF-8 byte order is code point order)."""
+    for cut in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[cut]) + 1
+        if code == 0xD800:
+            code = 0xE000  # surrogates cannot be stored
+        if code <= 0x10FFFF:
+            return prefix[:cut] + chr(code)
+    return None  # an empty (or all-maximal) prefix: no upper bound
+
+
 class SQLiteStorage:
     """The embedded default. Safe for several processes on one file (WAL, busy timeout, version checks in SQL)."""
 
@@ -209,9 +220,13 @@ class SQLiteStorage:
             raise Conflict(key)
 
     def _list(self, prefix: str) -> list[tuple[str, Document]]:
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        # A key range on the primary key (not LIKE, which scans every row and ignores case): listing a small
+        # prefix such as the live lock-down requests costs the same however many documents the store holds.
+        end = _prefix_end(prefix)
+        bound = "" if end is None else " AND key < ?"
         rows = self._conn().execute(
-            "SELECT key, value, version FROM documents WHERE key LIKE ? ESCAPE '\\' ORDER BY key", (escaped + "%",)
+            f"SELECT key, value, version FROM documents WHERE key >= ?{bound} AND substr(key, 1, ?) = ? ORDER BY key",
+            (prefix, *(() if end is None else (end,)), len(prefix), prefix),
         )
         return [(k, Document(json.loads(v), ver)) for k, v, ver in rows]
 

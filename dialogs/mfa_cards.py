@@ -26,10 +26,12 @@ def user_card(status: UserStatus) -> dict[str, Any]:
     account = [
         ("Sign-in", "enabled" if user.get("accountEnabled") else "BLOCKED" if user.get("accountEnabled") is False
          else "unknown"),
-        ("Admin roles", ", ".join(status.admin_roles) or ("none" if facts.roles is not None else "unknown")),
+        ("Admin roles", _roles_text(status)),
         ("Last sign-in", age(facts.last_sign_in, now) if facts.last_sign_in else
          ("needs Entra ID P1" if facts.licence == "Free" else "unknown")),
     ]
+    if status.admin_discrepancy:
+        account.append(("Registration report", status.admin_discrepancy))
     body.append(cards.facts(account))
     body.append(cards.text("**Authentication methods (live)**", spacing="Medium"))
     if facts.methods is None:
@@ -65,6 +67,9 @@ def user_card(status: UserStatus) -> dict[str, Any]:
     lines = [("Security defaults", _yes(facts.security_defaults, unknown="unknown"))]
     lines += [("Enforced by", label) for label in enforcement.enforced_by if label != "security defaults"]
     lines += [("Partly, by", label) for label in enforcement.partially_by]
+    if enforcement.only_when_necessary:
+        lines.append(("Security defaults", "ask for MFA at every sign-in only for admin roles; this user is asked "
+                                           "only when Microsoft judges it necessary (risk-based)"))
     if enforcement.enforced is False:
         lines.append(("Verdict", "no enabled policy requires MFA for this user at every sign-in"))
     elif enforcement.enforced is None and enforcement.unknown_reason:
@@ -75,6 +80,16 @@ def user_card(status: UserStatus) -> dict[str, Any]:
         body.append(cards.text("**Not read**", spacing="Medium", color="Warning"))
         body += [cards.text(gap, size="Small", spacing="Small") for gap in dict.fromkeys(facts.gaps)]
     return cards.card(body)
+
+
+def _roles_text(status: UserStatus) -> str:
+    """Every role, privileged ones marked: only those make the verdict's "admin"."""
+    if status.facts.roles is None:
+        known = status.report_is_admin
+        return "unknown" + ("" if known is None else f" (registration report: {'admin' if known else 'not admin'})")
+    privileged = set(status.privileged_roles)
+    return ", ".join(f"**{name} (privileged)**" if name in privileged else name for name in status.admin_roles) or \
+        "none"
 
 
 def _yes(value: Any, unknown: str = "unknown") -> str:
@@ -97,7 +112,9 @@ def report_card(report: TenantReport, *, running: bool = False) -> dict[str, Any
         ("Capable", f"{report.capable:,} ({report.percent(report.capable)})"),
         ("Passwordless capable", f"{report.passwordless:,} ({report.percent(report.passwordless)})"),
         ("SMS/voice only", f"{report.weak_only:,}"),
-        ("Admins without MFA", f"{len(report.admins_without_mfa)} of {report.admins}"),
+        ("Admins without MFA", f"{len(report.admins_without_mfa)} of {report.admins}" + (
+            " holding a privileged role" if report.privileged is not None else
+            f" — {report.admins_basis}")),
         ("Enforcement", report.enforcement),
     ]))
     if report.by_method:

@@ -87,7 +87,7 @@ async def _user(gateway: Any, args: argparse.Namespace) -> int:
 async def _report(gateway: Any, args: argparse.Namespace) -> int:
     from adapters.graph.errors import GraphProblem
     from adapters.graph.inputs import BadUserInput
-    from adapters.graph.mfa_report import CSV_FIELDS, build_report, csv_row
+    from adapters.graph.mfa_report import CSV_FIELDS, TenantReport, build_report, csv_row
 
     try:
         tenant = gateway.directory.by_name(args.tenant) if args.tenant else gateway.directory.default()
@@ -96,6 +96,7 @@ async def _report(gateway: Any, args: argparse.Namespace) -> int:
         await gateway.close()
         return USAGE_ERROR
     handle = None
+    report = TenantReport(tenant=tenant.name)
     try:
         on_row = None
         if args.csv:
@@ -108,9 +109,9 @@ async def _report(gateway: Any, args: argparse.Namespace) -> int:
             writer.writeheader()
 
             def on_row(item: dict[str, Any], level: int | None) -> None:
-                writer.writerow(csv_row(item, level))
+                writer.writerow(csv_row(item, level, report.is_admin(item)))
 
-        report = await build_report(gateway, tenant, on_row=on_row)
+        await build_report(gateway, tenant, on_row=on_row, report=report)
     except GraphProblem as problem:
         print(f"cordon: {problem.user_message}", file=sys.stderr)
         return _exit_code(problem)

@@ -13,11 +13,13 @@ from typing import Any
 from adapters.graph.mfa_data import MethodInfo, UserMfaFacts
 from adapters.graph.mfa_policy import (
     MFA_STRENGTHS,
+    SECURITY_DEFAULTS_WHEN_NECESSARY,
     STRENGTH_LABEL,
     TEMPORARY_METHODS,
     Enforcement,
     best_second_factor,
     enforcement_for,
+    is_privileged_role,
     strongest,
 )
 
@@ -56,8 +58,12 @@ class UserStatus:
             best = best_second_factor(reg.get("methodsRegistered") or [])
         else:
             registered, best = None, "none"
-        is_admin = bool(facts.roles) if facts.roles is not None else (
-            bool(reg.get("isAdmin")) if reg is not None else None)
+        # an admin is a holder of a privileged role; only when the roles cannot be read does the report's
+        # isAdmin (any admin role, so possibly a harmless reader role) stand in, erring towards "admin"
+        if facts.roles is not None:
+            is_admin: bool | None = any(is_privileged_role(template) for template, _ in facts.roles)
+        else:
+            is_admin = bool(reg.get("isAdmin")) if reg is not None else None
         enforcement = enforcement_for(facts.principal, facts.security_defaults, facts.policies,
                                       memberships_known=facts.roles is not None)
         capable = bool(reg.get("isMfaCapable")) if reg is not None else None
@@ -70,6 +76,25 @@ class UserStatus:
     @property
     def admin_roles(self) -> list[str]:
         return sorted({name for _, name in self.facts.roles or []})
+
+    @property
+    def privileged_roles(self) -> list[str]:
+        return sorted({name for template, name in self.facts.roles or [] if is_privileged_role(template)})
+
+    @property
+    def report_is_admin(self) -> bool | None:
+        reg = self.facts.registration
+        return None if reg is None or reg.get("isAdmin") is None else bool(reg.get("isAdmin"))
+
+    @property
+    def admin_discrepancy(self) -> str | None:
+        """Where the registration report's isAdmin and the live privileged roles disagree, and what it may mean."""
+        if self.facts.roles is None or self.report_is_admin is None or self.report_is_admin == self.is_admin:
+            return None
+        if self.report_is_admin:
+            return ("the registration report says admin, but the user holds no active privileged role (a "
+                    "non-privileged role, a role only eligible through PIM, or the report lags)")
+        return "the registration report says not an admin, but the user holds a privileged role (the report lags)"
 
     @property
     def recent_methods(self) -> list[MethodInfo]:
@@ -89,6 +114,10 @@ class UserStatus:
         enforcement = self.enforcement
         if enforcement.enforced:
             parts.append("enforced by " + ", ".join(enforcement.enforced_by))
+        elif enforcement.enforced is False and enforcement.only_when_necessary:
+            others = [p for p in enforcement.partially_by if p != SECURITY_DEFAULTS_WHEN_NECESSARY]
+            parts.append("required when Microsoft judges it necessary (security defaults)"
+                         + (", partly by " + ", ".join(others) if others else ""))
         elif enforcement.enforced is False and enforcement.partially_by:
             parts.append("only partly enforced by " + ", ".join(enforcement.partially_by))
         elif enforcement.enforced is False:
@@ -104,10 +133,12 @@ class UserStatus:
     @property
     def severity(self) -> str:
         """pass / warn / fail, for the verdict's colour."""
-        if self.registered is False or self.enforcement.enforced is False or self.recent_methods and self.is_admin:
+        risk_based_only = self.enforcement.only_when_necessary and not self.is_admin
+        if self.registered is False or self.recent_methods and self.is_admin or \
+                self.enforcement.enforced is False and not risk_based_only:
             return "fail"
         if self.registered is None or self.enforcement.enforced is None or self.best in ("weak", "none") or \
-                self.recent_methods:
+                self.recent_methods or risk_based_only:
             return "warn"
         return "pass"
 
@@ -131,6 +162,8 @@ class UserStatus:
             "display_name": user.get("displayName"),
             "account_enabled": user.get("accountEnabled"),
             "admin_roles": self.admin_roles,
+            "privileged_roles": self.privileged_roles,
+            "report_is_admin": self.report_is_admin,
             "strongest": self.best,
             "partially_enforced_by": list(self.enforcement.partially_by),
             "security_defaults": self.facts.security_defaults,

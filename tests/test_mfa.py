@@ -125,12 +125,57 @@ async def test_method_added_minutes_ago_is_flagged(world) -> None:
     assert "12 min ago" in words(reply) and "an attacker" in words(reply)
 
 
-async def test_security_defaults_enforce_for_everyone(world) -> None:
+async def test_security_defaults_enforce_for_admins_and_only_when_necessary_for_others(world) -> None:
     standin, router, _ = world
     standin.state.security_defaults = True
     standin.state.ca_policies = []
+    [admin] = await say(router, "mfa alice@contoso.com")
+    assert "enforced by security defaults" in first_line(admin)
     [reply] = await say(router, "mfa bob@contoso.com")
-    assert "enforced by security defaults" in first_line(reply)
+    line = first_line(reply)
+    assert "required when Microsoft judges it necessary (security defaults)" in line
+    assert "enforced by security defaults" not in line
+    assert "only when Microsoft judges it necessary (risk-based)" in words(reply)
+
+
+async def test_security_defaults_in_json_are_partial_for_a_user_outside_admin_roles(world, gateway_for) -> None:
+    from adapters.graph.inputs import parse_user
+    from adapters.graph.mfa_data import fetch_user_facts
+    from dialogs.mfa_status import UserStatus
+
+    standin, _, _ = world
+    standin.state.security_defaults = True
+    standin.state.ca_policies = []
+    gateway, _ = gateway_for()
+    tenant = gateway.tenant("Contoso")
+    bob = UserStatus.build(await fetch_user_facts(gateway, tenant, parse_user("bob@contoso.com")), NOW).to_json()
+    assert bob["enforced"] is False and bob["enforced_by"] == []
+    assert bob["partially_enforced_by"] == ["security defaults (only when Microsoft judges it necessary)"]
+    alice = UserStatus.build(await fetch_user_facts(gateway, tenant, parse_user("alice@contoso.com")), NOW).to_json()
+    assert alice["enforced"] is True and alice["enforced_by"] == ["security defaults"]
+
+
+async def test_a_reader_role_is_shown_but_does_not_make_an_admin(world, gateway_for) -> None:
+    from adapters.graph.inputs import parse_user
+    from adapters.graph.mfa_data import fetch_user_facts
+    from dialogs.mfa_status import UserStatus
+
+    standin, router, _ = world
+    readers = payloads.directory_role("Directory Readers", "88d8e3e3-8f55-4a1e-953a-9b9898b8876b")
+    message_center = payloads.directory_role("Message Center Reader", "790c1fb9-7f7d-4f88-86a1-ef1f95c05c1b")
+    standin.state.add_user("rita@contoso.com", roles=[readers, message_center], registered=[])  # report: isAdmin
+    [reply] = await say(router, "mfa rita@contoso.com")
+    line = first_line(reply)
+    assert line.startswith("❌ NOT registered") and "an admin" not in line
+    text = words(reply)
+    assert "Directory Readers" in text and "Message Center Reader" in text and "(privileged)" not in text
+    assert "registration report says admin, but the user holds no active privileged role" in text
+    gateway, _ = gateway_for()
+    data = UserStatus.build(await fetch_user_facts(gateway, gateway.tenant("Contoso"),
+                                                   parse_user("rita@contoso.com")), NOW).to_json()
+    assert data["is_admin"] is False and data["report_is_admin"] is True and data["privileged_roles"] == []
+    [carol] = await say(router, "mfa carol@contoso.com")
+    assert "**Global Administrator (privileged)**" in words(carol)
 
 
 async def test_object_id_and_email_address_lookups(world) -> None:

@@ -63,7 +63,8 @@ def test_enforcement_is_unknown_rather_than_false_when_something_could_not_be_re
     unknown = enforcement_for(Principal(USER), False, [group_policy], memberships_known=False)
     assert unknown.enforced is None and "groups and roles" in (unknown.unknown_reason or "")
     assert enforcement_for(Principal(USER), False, [group_policy]).enforced is False
-    assert enforcement_for(Principal(USER), True, None).enforced_by == ["security defaults"]
+    # security defaults: without readable roles, whether this user is asked at every sign-in is unknown
+    assert enforcement_for(Principal(USER), True, None, memberships_known=False).enforced is None
 
 
 def test_partial_policies_are_listed_but_do_not_count_as_enforced() -> None:
@@ -73,7 +74,8 @@ def test_partial_policies_are_listed_but_do_not_count_as_enforced() -> None:
 
 def test_tenant_wide_enforcement_line() -> None:
     everyone = payloads.ca_policy("Everyone", include_users=["All"], exclude_users=[USER])
-    assert tenant_enforcement(True, None) == "enforced tenant-wide by security defaults"
+    assert tenant_enforcement(True, None) == ("partly enforced by security defaults: admins at every sign-in, other "
+                                              "users only when Microsoft judges it necessary")
     assert tenant_enforcement(False, [everyone]) == "enforced tenant-wide by CA 'Everyone' (1 exclusion(s))"
     assert tenant_enforcement(False, [payloads.ca_policy("Admins", include_roles=[payloads.GLOBAL_ADMIN])]).startswith(
         "only partly enforced: CA 'Admins'")
@@ -179,3 +181,29 @@ def test_all_platforms_is_no_gap() -> None:
     policy = payloads.ca_policy("every platform", include_users=["All"])
     policy["conditions"]["platforms"] = {"includePlatforms": ["all"], "excludePlatforms": []}
     assert evaluate_policy(policy, ALICE).enforces
+
+
+def test_security_defaults_enforce_only_for_their_admin_roles() -> None:
+    admin = Principal(USER, roles=frozenset({payloads.GLOBAL_ADMIN}))
+    assert enforcement_for(admin, True, None).enforced_by == ["security defaults"]
+    assert enforcement_for(admin, True, None).enforced is True
+    reader = Principal(USER, roles=frozenset({"88d8e3e3-8f55-4a1e-953a-9b9898b8876b"}))  # Directory Readers
+    for who in (Principal(USER), reader):
+        result = enforcement_for(who, True, None)
+        assert result.enforced is False and result.enforced_by == []
+        assert result.partially_by == ["security defaults (only when Microsoft judges it necessary)"]
+        assert result.only_when_necessary
+
+
+def test_privileged_roles_are_microsofts_not_every_directory_role() -> None:
+    from adapters.graph.mfa_policy import is_privileged_role
+
+    for template in (payloads.GLOBAL_ADMIN, payloads.USER_ADMIN, payloads.SECURITY_ADMIN,
+                     "7BE44C8A-ADAF-4E2A-84D6-AB2649E08A13",  # Privileged Authentication Administrator
+                     "29232cdf-9323-42fd-ade2-1d097af3e4de",  # Exchange Administrator
+                     "3a2c62db-5318-420d-8d74-23affee5d9d5"):  # Intune Administrator
+        assert is_privileged_role(template), template
+    for template in ("88d8e3e3-8f55-4a1e-953a-9b9898b8876b",  # Directory Readers
+                     "790c1fb9-7f7d-4f88-86a1-ef1f95c05c1b",  # Message Center Reader
+                     "4a5d8f65-41da-4de4-8968-e035b65339cf"):  # Reports Reader
+        assert not is_privileged_role(template), template

@@ -44,6 +44,9 @@ async def test_report_pages_through_three_pages_with_the_largest_page_size(graph
                                                                            gateway_for) -> None:
     total = 2_500
     graph_standin.state.synthetic_registration = (total, synthetic)
+    # the report's isAdmin users also hold Global Administrator (admins are privileged-role holders now)
+    graph_standin.state.extra["role_members"] = {payloads.GLOBAL_ADMIN: [
+        {"@odata.type": "#microsoft.graph.user", "id": synthetic(i)["id"]} for i in range(0, total, 500)]}
     graph_standin.state.ca_policies = [payloads.ca_policy("Require MFA for all users", include_users=["All"],
                                                           exclude_users=[payloads.new_id()])]
     gateway, _ = gateway_for()
@@ -157,3 +160,31 @@ class CardOutbox:
 
     async def send_private(self, user_aad_id: str, reply: Reply) -> str | None:
         raise AssertionError("the MFA report never sends private messages")
+
+
+async def test_report_admins_are_privileged_role_holders_reconciled_with_is_admin(graph_standin: GraphStandin,
+                                                                                  gateway_for) -> None:
+    state = graph_standin.state
+    readers = payloads.directory_role("Directory Readers", "88d8e3e3-8f55-4a1e-953a-9b9898b8876b")
+    rita = state.add_user("rita@contoso.com", roles=[readers], registered=[])  # the report says isAdmin
+    ops = payloads.group("Role-assignable ops")
+    olga = state.add_user("olga@contoso.com", groups=[ops], registered=[])  # isAdmin lags: false
+    state.extra["role_members"] = {payloads.SECURITY_ADMIN: [{"@odata.type": "#microsoft.graph.group",
+                                                              "id": ops["id"]}]}
+    state.extra["group_members"] = {ops["id"]: [{"@odata.type": "#microsoft.graph.user", "id": olga["id"]}]}
+    carol = state.add_user("carol@contoso.com", roles=[payloads.directory_role(
+        "Global Administrator", payloads.GLOBAL_ADMIN)], registered=["microsoftAuthenticatorPush"])
+    assert state.registration[rita["id"]]["isAdmin"] and not state.registration[olga["id"]]["isAdmin"]
+    gateway, _ = gateway_for()
+    data = (await build_report(gateway, gateway.tenant("Contoso"))).to_json()
+    assert data["admins_without_mfa"] == ["olga@contoso.com"]
+    assert data["admins"] == 2 and data["report_admins_unprivileged"] == 1
+    assert data["admins_basis"] == "privileged roles"
+    issues = {u["user"]: u["issue"] for u in data["most_urgent"]}
+    assert issues == {"olga@contoso.com": "admin without MFA", "rita@contoso.com": "no MFA"}
+    assert carol["userPrincipalName"] not in issues
+    # the roles cannot be read: the report's own isAdmin stands in, and the report says so
+    graph_standin.add_fault(Fault(path=r"/directoryRoles", status=403, times=-1))
+    data = (await build_report(gateway, gateway.tenant("Contoso"))).to_json()
+    assert data["admins_without_mfa"] == ["rita@contoso.com"]
+    assert data["admins_basis"].startswith("the registration report's isAdmin (any admin role)")

@@ -47,6 +47,65 @@ METHOD_STRENGTH: dict[str, Strength] = {
 }
 MFA_STRENGTHS = frozenset({"phishing_resistant", "strong", "moderate", "weak"})
 SECURITY_DEFAULTS = "security defaults"
+# what security defaults do for users outside the admin roles below (Microsoft: "Microsoft decides when a user is
+# prompted for multifactor authentication, based on factors such as location, device, role, and task")
+SECURITY_DEFAULTS_WHEN_NECESSARY = "security defaults (only when Microsoft judges it necessary)"
+
+# Directory roles whose holders security defaults ask for MFA at EVERY sign-in. Microsoft Learn, "Security defaults
+# in Microsoft Entra ID", section "Require administrators to do multifactor authentication" (the role list of
+# includes/conditional-access-admin-roles.md plus Authentication Policy and Identity Governance Administrator).
+# Template ids: Microsoft Learn, "Microsoft Entra built-in roles" (permissions-reference), column "Template ID".
+SECURITY_DEFAULTS_ADMIN_ROLES: dict[str, str] = {
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+    "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
+    "c4e39bd9-1100-46d3-8c65-fb160da0071f": "Authentication Administrator",
+    "b0f54661-2d74-4c50-afa3-1ec803f12efe": "Billing Administrator",
+    "158c047a-c907-4556-b7ef-446551a6b5f7": "Cloud Application Administrator",
+    "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9": "Conditional Access Administrator",
+    "29232cdf-9323-42fd-ade2-1d097af3e4de": "Exchange Administrator",
+    "729827e3-9c14-49f7-bb1b-9608f156bbb8": "Helpdesk Administrator",
+    "966707d0-3269-4727-9be2-8c3a10f19b9d": "Password Administrator",
+    "7be44c8a-adaf-4e2a-84d6-ab2649e08a13": "Privileged Authentication Administrator",
+    "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
+    "194ae4cb-b126-40b2-bd5b-6091b380977d": "Security Administrator",
+    "f28a1f50-f6e7-4571-818b-6a12f2af6b6c": "SharePoint Administrator",
+    "69091246-20e8-4a56-aa4d-066075b2a7a8": "Teams Administrator",
+    "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
+    "0526716b-113d-4c15-b2c8-68e3c22b9f80": "Authentication Policy Administrator",
+    "45d8d3c5-c802-45c6-b32a-1d70b5e1e86e": "Identity Governance Administrator",
+}
+# Further built-in roles Microsoft labels PRIVILEGED (unifiedRoleDefinition.isPrivileged = true; "Microsoft Entra
+# built-in roles" and "Privileged roles and permissions in Microsoft Entra ID"). The roleDefinition model of the
+# msgraph-sdk in use (v1.0) has no isPrivileged, and `transitiveMemberOf` returns built-in directoryRoles only,
+# so this table is the source. Directory Readers, Message Center Reader, Reports Reader ... are not privileged.
+LABELLED_PRIVILEGED_ROLES: dict[str, str] = {
+    "db506228-d27e-4b7d-95e5-295956d6615f": "Agent ID Administrator",
+    "d2562ede-74db-457e-a7b6-544e236ebb61": "AI Administrator",
+    "cf1c38e5-3621-4004-a7cb-879624dced7c": "Application Developer",
+    "ecb2c6bf-0ab6-418e-bd87-7986f8d63bbe": "Attribute Provisioning Administrator",
+    "422218e4-db15-4ef9-bbe0-8afb41546d79": "Attribute Provisioning Reader",
+    "25a516ed-2fa0-40ea-a2d0-12923a21473a": "Authentication Extensibility Administrator",
+    "0b00bede-4072-4d22-b441-e7df02a1ef63": "Authentication Extensibility Password Administrator",
+    "aaf43236-0c0d-4d5f-883a-6955382ac081": "B2C IEF Keyset Administrator",
+    "7698a772-787b-4ac8-901f-60d6b08affd2": "Cloud Device Administrator",
+    "9360feb5-f418-4baa-8175-e2a00bac4301": "Directory Writers",
+    "8329153b-31d0-4727-b945-745eb3bc5f31": "Domain Name Administrator",
+    "be2f45a1-457d-42af-a067-6ec1fa63bc45": "External Identity Provider Administrator",
+    "f2ef992c-3afb-46b9-b7cf-a126ee74c451": "Global Reader",
+    "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2": "Hybrid Identity Administrator",
+    "3a2c62db-5318-420d-8d74-23affee5d9d5": "Intune Administrator",
+    "59d46f88-662b-457b-bceb-5c3809e5908f": "Lifecycle Workflows Administrator",
+    "4ba39ca4-527c-499a-b93d-d9b492c50246": "Partner Tier1 Support",
+    "e00e864a-17c5-4a4b-9c06-f5b95a8d5bd8": "Partner Tier2 Support",
+    "5f2222b1-57c3-48ba-8ad5-d4759f1fde6f": "Security Operator",
+    "5d6b6bb7-de71-4623-b4af-96380a352509": "Security Reader",
+}
+# "privileged" in Cordon: labelled by Microsoft, or asked for MFA at every sign-in by security defaults
+PRIVILEGED_ROLES: dict[str, str] = {**LABELLED_PRIVILEGED_ROLES, **SECURITY_DEFAULTS_ADMIN_ROLES}
+
+
+def is_privileged_role(template_id: str) -> bool:
+    return template_id.lower() in PRIVILEGED_ROLES
 SOME_TENANTS = "only guests from some tenants"
 
 
@@ -219,13 +278,25 @@ class Enforcement:
     partially_by: list[str] = field(default_factory=list)
     unknown_reason: str | None = None
 
+    @property
+    def only_when_necessary(self) -> bool:
+        """Security defaults cover this user, but only with Microsoft's risk-based prompts (not an admin role)."""
+        return not self.enforced_by and SECURITY_DEFAULTS_WHEN_NECESSARY in self.partially_by
+
 
 def enforcement_for(who: Principal, security_defaults: bool | None, policies: list[dict[str, Any]] | None,
                     *, memberships_known: bool = True) -> Enforcement:
-    """`memberships_known=False`: groups/roles could not be read, so "not enforced" cannot be claimed."""
+    """`memberships_known=False`: groups/roles could not be read, so "not enforced" cannot be claimed.
+
+    Security defaults ask holders of the admin roles in `SECURITY_DEFAULTS_ADMIN_ROLES` for MFA at every sign-in;
+    everyone else only "when necessary" (Microsoft's risk-based choice): that is partial, never `enforced`.
+    """
     result = Enforcement(enforced=None)
     if security_defaults:
-        result.enforced_by.append(SECURITY_DEFAULTS)
+        if who.roles & SECURITY_DEFAULTS_ADMIN_ROLES.keys():
+            result.enforced_by.append(SECURITY_DEFAULTS)
+        elif memberships_known:  # else the fallback below says "unknown"
+            result.partially_by.append(SECURITY_DEFAULTS_WHEN_NECESSARY)
     for policy in policies or []:
         verdict = evaluate_policy(policy, who)
         if verdict.enforces and not memberships_known and _scoped_by_membership(policy):
@@ -236,7 +307,10 @@ def enforcement_for(who: Principal, security_defaults: bool | None, policies: li
             result.partially_by.append(verdict.label)
     if result.enforced_by:
         result.enforced = True
-    elif security_defaults is None or policies is None:
+    elif security_defaults and not memberships_known:
+        result.unknown_reason = ("the user's roles could not be read: security defaults ask admins for MFA at every "
+                                 "sign-in, other users only when Microsoft judges it necessary")
+    elif security_defaults is None or (policies is None and not security_defaults):
         result.unknown_reason = "the security defaults or Conditional Access policies could not be read"
     elif not memberships_known and any(_scoped_by_membership(p) for p in policies):
         result.unknown_reason = "the user's groups and roles could not be read"
@@ -254,7 +328,8 @@ def _scoped_by_membership(policy: dict[str, Any]) -> bool:
 def tenant_enforcement(security_defaults: bool | None, policies: list[dict[str, Any]] | None) -> str:
     """One line on tenant-wide enforcement for the report."""
     if security_defaults:
-        return "enforced tenant-wide by security defaults"
+        return ("partly enforced by security defaults: admins at every sign-in, other users only when Microsoft "
+                "judges it necessary")
     if policies is None or security_defaults is None:
         return "unknown (the policies could not be read)"
     full, partial = [], []

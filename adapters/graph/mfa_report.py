@@ -18,7 +18,13 @@ from typing import Any
 from adapters.config import TenantConfig
 from adapters.graph import permissions
 from adapters.graph.errors import GraphProblem
-from adapters.graph.mfa_policy import STRENGTH_LABEL, best_second_factor, tenant_enforcement, weak_only
+from adapters.graph.mfa_policy import (
+    STRENGTH_LABEL,
+    best_second_factor,
+    is_privileged_role,
+    tenant_enforcement,
+    weak_only,
+)
 
 PAGE_SIZE = 999  # Graph's maximum $top for the registration report
 REPORT_PATH = "/reports/authenticationMethods/userRegistrationDetails"
@@ -31,8 +37,9 @@ URGENCY = {0: "admin without MFA", 1: "admin on SMS/voice only", 2: "no MFA", 3:
            4: "registered, not capable"}
 
 
-def urgency(item: dict[str, Any]) -> int | None:
-    admin = bool(item.get("isAdmin"))
+def urgency(item: dict[str, Any], admin: bool | None = None) -> int | None:
+    """`admin`: holds a privileged role (None: fall back to the report's own isAdmin)."""
+    admin = bool(item.get("isAdmin")) if admin is None else admin
     registered = bool(item.get("isMfaRegistered"))
     if not registered:
         return 0 if admin else 2
@@ -57,13 +64,24 @@ class TenantReport:
     enforcement: str = "unknown"
     security_defaults: bool | None = None
     pages: int = 0
+    # user id -> privileged roles held (None: the roles could not be read, so the report's isAdmin is used)
+    privileged: dict[str, set[str]] | None = None
+    admins_basis: str = "privileged roles"
+    report_admins_unprivileged: int = 0  # isAdmin in the report, but no active privileged role
     oldest_update: str | None = None
     newest_update: str | None = None
     _urgent: list[tuple[int, int, str, str, str]] = field(default_factory=list)  # heap of (-urgency, -seq, ...)
     _seq: int = 0
 
+    def is_admin(self, item: dict[str, Any]) -> bool:
+        """A holder of an active privileged role; the report's isAdmin only when the roles could not be read."""
+        if self.privileged is None:
+            return bool(item.get("isAdmin"))
+        return str(item.get("id") or "").lower() in self.privileged
+
     def add(self, item: dict[str, Any]) -> int | None:
         self.users += 1
+        admin = self.is_admin(item)
         upn = str(item.get("userPrincipalName") or item.get("id"))
         registered = bool(item.get("isMfaRegistered"))
         methods = item.get("methodsRegistered") or []
@@ -73,7 +91,9 @@ class TenantReport:
         self.by_method.update(str(m) for m in methods)
         if registered and weak_only(methods):
             self.weak_only += 1
-        if item.get("isAdmin"):
+        if item.get("isAdmin") and not admin:
+            self.report_admins_unprivileged += 1
+        if admin:
             self.admins += 1
             if not registered:
                 self.admins_without_mfa.append(upn)
@@ -81,7 +101,7 @@ class TenantReport:
         if isinstance(updated, str):
             self.oldest_update = min(self.oldest_update or updated, updated)
             self.newest_update = max(self.newest_update or updated, updated)
-        level = urgency(item)
+        level = urgency(item, admin)
         if level is not None:
             self._seq += 1
             entry = (-level, -self._seq, upn, str(item.get("userDisplayName") or ""), URGENCY[level])
@@ -112,6 +132,8 @@ class TenantReport:
             # additions
             "passwordless_capable": self.passwordless,
             "admins": self.admins,
+            "admins_basis": self.admins_basis,
+            "report_admins_unprivileged": self.report_admins_unprivileged,
             "security_defaults": self.security_defaults,
             "most_urgent": self.most_urgent(),
             "report_updated_oldest": self.oldest_update,
@@ -123,10 +145,12 @@ CSV_FIELDS = ("user", "display_name", "is_admin", "registered", "capable", "pass
               "methods", "issue", "report_updated")
 
 
-def csv_row(item: dict[str, Any], level: int | None) -> dict[str, Any]:
+def csv_row(item: dict[str, Any], level: int | None, admin: bool | None = None) -> dict[str, Any]:
+    """`admin`: holds a privileged role (None: the report's isAdmin)."""
     methods = [str(m) for m in item.get("methodsRegistered") or []]
     return {"user": item.get("userPrincipalName"), "display_name": item.get("userDisplayName"),
-            "is_admin": bool(item.get("isAdmin")), "registered": bool(item.get("isMfaRegistered")),
+            "is_admin": bool(item.get("isAdmin")) if admin is None else admin,
+            "registered": bool(item.get("isMfaRegistered")),
             "capable": bool(item.get("isMfaCapable")), "passwordless_capable": bool(item.get("isPasswordlessCapable")),
             "strongest": STRENGTH_LABEL[best_second_factor(methods)], "methods": " ".join(methods),
             "issue": URGENCY.get(level, "") if level is not None else "",
@@ -150,12 +174,56 @@ async def _enforcement(gateway: Any, tenant: TenantConfig, report: TenantReport)
     report.enforcement = tenant_enforcement(defaults, policies)
 
 
+async def privileged_holders(gateway: Any, tenant: TenantConfig) -> dict[str, set[str]]:
+    """Users holding an active privileged directory role (directly or through a role-assignable group)."""
+    roles = [r async for page in gateway.pages(tenant, permissions.ROLES, "/directoryRoles",
+                                               {"$select": "id,displayName,roleTemplateId"}) for r in page]
+    holders: dict[str, set[str]] = {}
+
+    def hold(user_id: Any, role: str) -> None:
+        holders.setdefault(str(user_id).lower(), set()).add(role)
+
+    async def expand(group_id: str, role: str) -> None:
+        async for page in gateway.pages(tenant, permissions.MEMBERSHIP, f"/groups/{group_id}/transitiveMembers",
+                                        {"$select": "id"}):
+            for member in page:
+                if member.get("@odata.type") == "#microsoft.graph.user":
+                    hold(member.get("id"), role)
+
+    async def members(role: dict[str, Any]) -> None:
+        name = str(role.get("displayName") or role.get("roleTemplateId"))
+        groups: list[str] = []
+        async for page in gateway.pages(tenant, permissions.ROLES, f"/directoryRoles/{role['id']}/members",
+                                        {"$select": "id"}):
+            for member in page:
+                kind = member.get("@odata.type")
+                if kind == "#microsoft.graph.user":
+                    hold(member.get("id"), name)
+                elif kind == "#microsoft.graph.group":
+                    groups.append(str(member.get("id")))
+        await asyncio.gather(*(expand(g, name) for g in groups))
+
+    await asyncio.gather(*(members(r) for r in roles if is_privileged_role(str(r.get("roleTemplateId") or ""))))
+    return holders
+
+
+async def _admins(gateway: Any, tenant: TenantConfig, report: TenantReport) -> None:
+    try:
+        report.privileged = await privileged_holders(gateway, tenant)
+    except GraphProblem as problem:
+        report.admins_basis = (f"the registration report's isAdmin (any admin role): the privileged roles could "
+                               f"not be read: {problem.user_message}")
+
+
 async def build_report(gateway: Any, tenant: TenantConfig, *,
                        on_row: Callable[[dict[str, Any], int | None], None] | None = None,
                        on_progress: Callable[[TenantReport], Awaitable[None]] | None = None,
-                       page_size: int = PAGE_SIZE) -> TenantReport:
-    """Aggregate the whole tenant; `on_row` sees every user once, `on_progress` runs after each page."""
-    report = TenantReport(tenant=tenant.name)
+                       page_size: int = PAGE_SIZE, report: TenantReport | None = None) -> TenantReport:
+    """Aggregate the whole tenant; `on_row` sees every user once, `on_progress` runs after each page.
+
+    Pass `report` to ask it, inside `on_row`, whether a user holds a privileged role (`report.is_admin(item)`).
+    """
+    report = report if report is not None else TenantReport(tenant=tenant.name)
 
     def count(page: list[dict[str, Any]]) -> None:
         for item in page:
@@ -164,16 +232,20 @@ async def build_report(gateway: Any, tenant: TenantConfig, *,
                 on_row(item, level)
 
     enforcement = asyncio.ensure_future(_enforcement(gateway, tenant, report))
+    admins = asyncio.ensure_future(_admins(gateway, tenant, report))
     try:
         async for page in gateway.pages(tenant, permissions.REGISTRATION, REPORT_PATH,
                                         {"$top": page_size, "$select": REPORT_FIELDS}):
+            await admins  # read alongside the first page; every user is judged against the same roles
             report.pages += 1
             # counted in a worker thread so the loop can send the next page's request meanwhile
             await asyncio.to_thread(count, page)
             if on_progress is not None:
                 await on_progress(report)
+        await admins
         await enforcement
     finally:
-        if not enforcement.done():
-            enforcement.cancel()
+        for task in (admins, enforcement):
+            if not task.done():
+                task.cancel()
     return report

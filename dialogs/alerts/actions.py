@@ -44,7 +44,9 @@ async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | N
         return None, None, "This button's card is not one Cordon posted (no valid card id)."
     doc = await ctx.services.storage.get(card_key(card_id))
     if doc is None:
-        return None, None, "Cordon no longer knows this alert card (it may be from another installation)."
+        return None, None, ("Cordon no longer knows this alert card (its record is kept for "
+                            f"{ctx.services.config.alerts.card_retention_days:g} days; or it is from another "
+                            "installation).")
     if not same_conversation(doc.value.get("conversation_id") or "", act.conversation.id):
         return None, None, "This alert card belongs to another conversation; press the button where it was posted."
     return doc.value, doc.version, None

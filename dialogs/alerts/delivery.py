@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
-import uuid
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -40,6 +40,12 @@ DIGEST_KEPT = 50
 
 def card_key(card_id: str) -> str:
     return f"{CARD_PREFIX}{card_id}"
+
+
+def new_card_id(now: dt.datetime) -> str:
+    """32 hex digits as before (the buttons' format), the first 8 the posting day (`YYYYMMDD`), so that
+    dialogs/alerts/pruning.py finds a day's old cards by one key range instead of reading every card."""
+    return f"{now.astimezone(dt.UTC):%Y%m%d}{secrets.token_hex(12)}"
 
 
 class GiveUp(Exception):
@@ -167,7 +173,7 @@ class Deliverer:
         if entry and posted and now - posted < USER_CARD_WINDOW:
             if await self._update_user_card(conv, entry["card_id"], dets):
                 return "updated"
-        card_id = uuid.uuid4().hex
+        card_id = new_card_id(now)
         if not await self._reserve(conv, key, card_id, now):
             return None
         try:

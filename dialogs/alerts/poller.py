@@ -111,7 +111,20 @@ class Poller:
                     log.exception("alert poll of %s failed", tenant_id)
                     return TenantOutcome(tenant_id, error=f"{type(exc).__name__}: {exc}"[:300])
 
-        return list(await asyncio.gather(*(one(t) for t in wanted)))
+        outcomes = list(await asyncio.gather(*(one(t) for t in wanted)))
+        if tenant_ids is None:  # the scheduled cycle also keeps alert state bounded (at most hourly, any process)
+            await self.prune()
+        return outcomes
+
+    async def prune(self) -> int:
+        from dialogs.alerts import pruning
+
+        try:
+            return await pruning.prune(self.services.storage, self.now(),
+                                       dt.timedelta(days=self.config.card_retention_days))
+        except Exception:  # noqa: BLE001 - pruning is housekeeping: retried next hour, never stops polling
+            log.exception("alert state pruning failed")
+            return 0
 
     async def poll_tenant(self, tenant_id: str, *, force: bool = False) -> TenantOutcome:
         storage = self.services.storage

@@ -191,11 +191,13 @@ def _rule_row(verdict: rules.Verdict) -> dict[str, Any]:
     return row
 
 
-async def expire_due(services: Services) -> list[dict[str, Any]]:
-    """Turn pending requests past their expiry into `expired` (one CAS each) and redraw their cards."""
+async def expire_due(services: Services, live: list[state.Stored] | None = None) -> list[dict[str, Any]]:
+    """Turn pending requests past their expiry into `expired` (one CAS each) and redraw their cards.
+
+    `live` is what the sweep already read (`RequestStore.live()`); ended requests are never read here."""
     st = store(services)
     expired = []
-    for request in await st.all():
+    for request in [s.request for s in (await st.live() if live is None else live)]:
         if not state.is_expired(request, services.clock()):
             continue
         try:
@@ -209,7 +211,7 @@ async def expire_due(services: Services) -> list[dict[str, Any]]:
     return expired
 
 
-async def resume_interrupted(services: Services) -> int:
+async def resume_interrupted(services: Services, live: list[state.Stored] | None = None) -> int:
     """Start a runner for each approved request nobody runs, and each running one whose runner's lease ran out."""
     rt = runtime(services)
     now = services.clock()
@@ -217,7 +219,7 @@ async def resume_interrupted(services: Services) -> int:
     if services.graph is None:
         log.warning("lock-down: Microsoft Graph is not configured; interrupted runs wait until it is")
         return 0
-    for request in await store(services).all():
+    for request in [s.request for s in (await store(services).live() if live is None else live)]:
         if request["state"] == state.APPROVED or (request["state"] == state.RUNNING and state.lease_expired(request,
                                                                                                           now)):
             rt.spawn(run(services, request["id"]), name=f"lockdown-{request['id']}")

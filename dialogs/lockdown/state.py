@@ -3,18 +3,28 @@
 pending → approved → running → done | partial | failed, or pending → rejected | expired | cancelled.
 The state check happens inside the CAS write, so 50 concurrent Approve presses, or two Cordon processes sharing
 one SQLite file, see exactly one winner. A per-user index document makes "one live request per user" a CAS too.
+
+Two more indexes keep the background sweep from reading every request ever made: `lockdown/live/<id>` exists
+while a request may still change (written before the request, removed after it ended), and
+`lockdown/ended/<YYYY-MM-DD>/<id>` files an ended request under the day it ended, so the sweep deletes it after
+`lockdown.retention_days` by listing one day at a time (`dialogs/lockdown/retention.py`). Storage has no
+multi-key transaction, so each index write is ordered to fail safe: a crash leaves at worst a marker the sweep
+tidies up, never a live request the sweep cannot see.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from adapters.storage import Conflict, Storage
+
+log = logging.getLogger(__name__)
 
 PENDING, APPROVED, RUNNING = "pending", "approved", "running"
 DONE, PARTIAL, FAILED = "done", "partial", "failed"
@@ -31,7 +41,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 REQUEST_PREFIX = "lockdown/request/"
 ACTIVE_PREFIX = "lockdown/active/"
+LIVE_PREFIX = "lockdown/live/"
+ENDED_PREFIX = "lockdown/ended/"
 LEASE = dt.timedelta(minutes=5)  # a runner that has not written for this long is presumed dead
+ORPHAN_GRACE = LEASE  # a live marker whose request is missing this long is from a create that crashed halfway
 _ID_ALPHABET = set("abcdefghijklmnopqrstuvwxyz234567")
 
 
@@ -87,6 +100,17 @@ def is_expired(request: dict[str, Any], now: dt.datetime) -> bool:
     return request["state"] == PENDING and now >= parse_iso(request["expires_at"])
 
 
+def ended_at(request: dict[str, Any]) -> dt.datetime:
+    """When the request reached its final state (the last history entry; `updated_at` for an older request)."""
+    history = request.get("history") or []
+    final = [h["at"] for h in history if h.get("state") in TERMINAL and h.get("at")]
+    return parse_iso(final[-1] if final else request.get("updated_at") or request["created_at"])
+
+
+def ended_key(request_id: str, when: dt.datetime) -> str:
+    return f"{ENDED_PREFIX}{when.astimezone(dt.UTC):%Y-%m-%d}/{request_id}"
+
+
 def lease_expired(request: dict[str, Any], now: dt.datetime) -> bool:
     runner = request.get("runner") or {}
     until = runner.get("lease_until")
@@ -103,6 +127,10 @@ class RequestStore:
     @staticmethod
     def key(request_id: str) -> str:
         return REQUEST_PREFIX + request_id
+
+    @staticmethod
+    def live_key(request_id: str) -> str:
+        return LIVE_PREFIX + request_id
 
     @staticmethod
     def active_key(tenant_id: str, user_id: str) -> str:
@@ -127,9 +155,15 @@ class RequestStore:
     async def create(self, request: dict[str, Any]) -> dict[str, Any]:
         """Store a new pending request, unless a live one exists for the same user (raises `AlreadyActive`)."""
         index_key = self.active_key(request["tenant_id"], request["target"]["id"])
+        # The live marker comes first: a request the sweep cannot find would never expire or resume.
+        await self.storage.put(self.live_key(request["id"]), {"since": iso(self.clock())}, None)
         # The request is stored before the index points to it: an index entry always names a readable request,
         # so a concurrent asker never mistakes a half-made request for a free user.
-        await self.storage.put(self.key(request["id"]), request, None)
+        try:
+            await self.storage.put(self.key(request["id"]), request, None)
+        except BaseException:
+            await self._drop_live_marker(request["id"])
+            raise
         for _ in range(20):
             index = await self.storage.get(index_key)
             if index is not None:
@@ -153,7 +187,48 @@ class RequestStore:
             try:
                 await self.storage.delete(self.key(request_id), doc.version)
             except Conflict:
-                pass
+                return  # written meanwhile: keep its marker, the sweep decides
+        await self._drop_live_marker(request_id)
+
+    async def _drop_live_marker(self, request_id: str, version: int | None = None) -> None:
+        """Remove the live marker (at the version read, when given); a concurrent change wins."""
+        if version is None:
+            doc = await self.storage.get(self.live_key(request_id))
+            if doc is None:
+                return
+            version = doc.version
+        try:
+            await self.storage.delete(self.live_key(request_id), version)
+        except Conflict:
+            pass
+
+    async def file_ended(self, request_id: str, request: dict[str, Any], marker_version: int | None = None) -> None:
+        """File an ended request under its day, then drop its live marker (in that order: a crash in between
+        leaves a marker the sweep files again, never an ended request nothing will delete)."""
+        try:
+            await self.storage.put(ended_key(request_id, ended_at(request)), {"request_id": request_id}, None)
+        except Conflict:
+            pass  # filed already (the sweep and the transition may both get here)
+        await self._drop_live_marker(request_id, marker_version)
+
+    async def live(self) -> list[Stored]:
+        """The requests that may still change, read through the live markers (never an ended request, except one
+        whose ending was interrupted before its marker went: that one is filed now)."""
+        found = []
+        for key, marker in await self.storage.list(LIVE_PREFIX):
+            request_id = key[len(LIVE_PREFIX):]
+            stored = await self.get(request_id)
+            if stored is None:
+                since = marker.value.get("since")
+                if not valid_request_id(request_id) or since is None or \
+                        self.clock() - parse_iso(since) > ORPHAN_GRACE:
+                    await self._drop_live_marker(request_id, marker.version)
+                continue
+            if stored.request["state"] in TERMINAL:
+                await self.file_ended(request_id, stored.request, marker.version)
+                continue
+            found.append(stored)
+        return found
 
     async def transition(self, request_id: str, allowed_from: Iterable[str], to: str,
                          change: Callable[[dict[str, Any]], None] | None = None,
@@ -182,9 +257,15 @@ class RequestStore:
                 change(request)
             try:
                 await self.storage.put(self.key(request_id), request, stored.version)
-                return request
             except Conflict:
                 continue
+            if to in TERMINAL:
+                try:
+                    await self.file_ended(request_id, request)
+                except Exception:  # noqa: BLE001 - the move happened; the sweep files it from its live marker
+                    log.warning("lock-down %s ended but could not be filed; the sweep will", request_id,
+                                exc_info=True)
+            return request
         raise Conflict(self.key(request_id))
 
     async def annotate(self, request_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
@@ -202,4 +283,5 @@ class RequestStore:
         raise Conflict(self.key(request_id))
 
     async def all(self) -> list[dict[str, Any]]:
+        """Every stored request (tests and one-time indexing only: the sweep reads `live()`)."""
         return [doc.value for _, doc in await self.storage.list(REQUEST_PREFIX)]

@@ -42,7 +42,13 @@ def populate(state: TenantState) -> dict[str, str]:
     ]
     state.security_defaults = False
     state.skus = payloads.premium_skus("P2")
-    return {"key": everyone["id"], "id": everyone["id"]}
+    # a privileged role held through a role-assignable group, for the tenant report's list of admins
+    state.extra.setdefault("role_members", {})[payloads.SECURITY_ADMIN] = [
+        {"@odata.type": "#microsoft.graph.group", "id": admins["id"]}]
+    state.extra.setdefault("group_members", {})[admins["id"]] = [
+        {"@odata.type": "#microsoft.graph.user", "id": everyone["id"]}]
+    role_id = next(r["id"] for r in state.member_of[everyone["id"]] if r.get("roleTemplateId"))
+    return {"key": everyone["id"], "id": everyone["id"], "role": role_id, "group": admins["id"]}
 
 
 QUERY_VARIANTS = {"/v1.0/users/{key}": ["", "?$select=id,displayName,accountEnabled,signInActivity"]}
