@@ -39,6 +39,7 @@ def build_app(settings: Any, config: Any, *, dev: bool, storage: Any = None, clo
     `storage` defaults to SQLite at `config.storage.path` (closed on cleanup); `token_provider(app_id, scope)`
     replaces MSAL for outbound tokens (tests); `background` defaults to BACKGROUND.
     """
+    from adapters.graph import GraphGateway
     from adapters.roles import RoleResolver
     from adapters.storage import SQLiteStorage
     from bot.server import create_app
@@ -47,8 +48,6 @@ def build_app(settings: Any, config: Any, *, dev: bool, storage: Any = None, clo
 
     owned = storage is None
     store = SQLiteStorage(config.storage.path) if owned else storage
-    from adapters.graph import GraphGateway
-
     graph = GraphGateway(config, settings)  # Microsoft Graph per tenant; clients are made lazily inside the loop
     services = Services(config=config, storage=store, clock=clock or utc_now, graph=graph)
     router = Router(services, RoleResolver(config.roles, graph.check_groups if graph.tenants else None))
