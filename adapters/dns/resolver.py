@@ -3,6 +3,8 @@
 A `CheckResolver` lives for one check (or one CLI run): callers `await query(name, type)` from as many tasks as
 they like; the first caller sends the query and the others share its result. `nxdomain`/`nodata` are answers
 ("not published"); timeouts, SERVFAIL and REFUSED raise `DnsFailure` ("could not check"), never an empty answer.
+Every resolver is bounded (`adapters/dns/limits.py`): a query budget, and caps on queries in flight for the check
+and for the whole process, so no record anyone publishes can make a check ask without end.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import dns.rdata
 import dns.rdatatype
 import dns.resolver
 
+from adapters.dns import limits
 from adapters.dns.nameservers import parse_nameserver
 
 __all__ = ["CheckResolver", "DnsAnswer", "DnsFailure", "parse_nameserver"]
 
 AnswerStatus = Literal["ok", "nxdomain", "nodata"]
-FailureReason = Literal["timeout", "servfail", "refused", "error", "budget"]
+FailureReason = Literal["timeout", "servfail", "refused", "error", "budget", "queries"]
 
 
 class DnsFailure(Exception):
@@ -37,7 +40,7 @@ class DnsFailure(Exception):
     def __init__(self, name: str, rdtype: str, reason: FailureReason, detail: str = "") -> None:
         self.name, self.rdtype, self.reason, self.detail = name, rdtype, reason, detail
         text = {"timeout": "timed out", "servfail": "SERVFAIL", "refused": "REFUSED",
-                "budget": "time budget exhausted", "error": "failed"}[reason]
+                "budget": "time budget exhausted", "queries": "query budget exhausted", "error": "failed"}[reason]
         super().__init__(f"{rdtype} {name}: {text}" + (f" ({detail})" if detail else ""))
 
 
@@ -70,10 +73,13 @@ class CheckResolver:
     nameservers: list[tuple[str, int]] | None = None  # None: the system's resolvers
     timeout: float = 2.0  # per question
     budget: float | None = None  # seconds for everything asked through this resolver
+    max_queries: int = limits.MAX_QUERIES_PER_CHECK  # questions this resolver may send, at most
+    max_in_flight: int = limits.MAX_IN_FLIGHT_PER_CHECK  # questions awaiting an answer at once, at most
     queries: int = 0  # questions actually sent (cache hits excluded)
     _cache: dict[tuple[str, str], asyncio.Future[DnsAnswer]] = field(default_factory=dict, repr=False)
     _resolver: dns.asyncresolver.Resolver | None = field(default=None, repr=False)
     _deadline: float | None = field(default=None, repr=False)
+    _in_flight: asyncio.Semaphore | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.budget is not None:
@@ -112,14 +118,26 @@ class CheckResolver:
                 raise
         return await asyncio.shield(future)
 
-    async def _ask(self, name: str, rdtype: str) -> DnsAnswer:
-        lifetime = self.timeout
+    def _admit(self, name: str, rdtype: str) -> float:
+        """The lifetime this question may have; raises when the time or query budget is spent."""
+        if self.queries >= self.max_queries:
+            raise DnsFailure(name, rdtype, "queries", f"{self.max_queries} queries")
         remaining = self.remaining()
-        if remaining is not None:
-            if remaining <= 0:
-                raise DnsFailure(name, rdtype, "budget")
-            lifetime = min(lifetime, remaining)
-        self.queries += 1
+        if remaining is not None and remaining <= 0:
+            raise DnsFailure(name, rdtype, "budget")
+        return self.timeout if remaining is None else min(self.timeout, remaining)
+
+    async def _ask(self, name: str, rdtype: str) -> DnsAnswer:
+        self._admit(name, rdtype)  # fail fast, before queueing for a socket
+        if self._in_flight is None:
+            self._in_flight = asyncio.Semaphore(max(1, self.max_in_flight))
+        shared = limits.process_semaphore()
+        async with self._in_flight, shared:
+            lifetime = self._admit(name, rdtype)  # the queue may have taken time, or others spent the budget
+            self.queries += 1
+            return await self._send(name, rdtype, lifetime)
+
+    async def _send(self, name: str, rdtype: str, lifetime: float) -> DnsAnswer:
         try:
             answer = await self._dns().resolve(name, rdtype, lifetime=lifetime, search=False)
         except dns.resolver.NXDOMAIN as exc:

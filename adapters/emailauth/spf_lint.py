@@ -1,8 +1,10 @@
-"""SPF lint: findings over the whole include tree, each with the record to publish where one can be derived.
+"""SPF lint: findings over the include tree, each with the record to publish where one can be derived.
 
 `analyse_spf(domain, resolver)` is the `checks.spf` part of the report (issue 3's JSON contract). A DNS failure
 gives status "error" (could not check), never "none"; nothing in any record, however malformed, long, binary or
-hostile, raises out of it.
+hostile, raises out of it. The tree is judged as `check_host` evaluates it (issue 10): terms after `all` are
+ignored, a `+all` counts as "any server passes" only when every include on its way is a pass include, and the
+walk stops where the 10-lookup or 2-void-lookup limit stops an evaluator, and says so (issue 9).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from adapters.dns.resolver import CheckResolver
 from adapters.emailauth.findings import Finding, finding, quote, status_from
 from adapters.emailauth.spf_eval import MAX_DNS_TERMS, MAX_VOID_LOOKUPS
 from adapters.emailauth.spf_parse import SpfRecord, Term
-from adapters.emailauth.spf_tree import SpfNode, SpfTree, walk_spf
+from adapters.emailauth.spf_tree import SpfNode, SpfTree, Stop, walk_spf
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ async def analyse_spf(domain: str, resolver: CheckResolver) -> dict[str, Any]:
 
 
 def lint_tree(tree: SpfTree) -> dict[str, Any]:
+    tree.settle()
     root = tree.root
     findings: list[Finding] = []
     legacy = _legacy_findings(tree)
@@ -82,8 +85,12 @@ def _result(status: str, record: str | None, lookups: int, voids: int, findings:
 
 
 def suggest_record(record: SpfRecord) -> str:
-    """The record with ptr removed, the policy ending in -all, and a redirect that `all` overrides dropped."""
-    terms = [t for t in record.terms if not (t.kind == "mechanism" and t.name == "ptr")]
+    """The record with ptr removed, the policy ending in -all, and what an `all` makes dead (the mechanisms after
+    it, a redirect) dropped."""
+    mechanisms = record.mechanisms
+    first_all = next((i for i, t in enumerate(mechanisms) if t.name == "all"), None)
+    dead = {id(t) for t in mechanisms[first_all + 1:]} if first_all is not None else set()
+    terms = [t for t in record.terms if not (t.kind == "mechanism" and t.name == "ptr") and id(t) not in dead]
     has_all = any(t.kind == "mechanism" and t.name == "all" for t in terms)
     if has_all:
         terms = [t for t in terms if not (t.kind == "modifier" and t.name == "redirect")]
@@ -134,7 +141,7 @@ def _length(node: SpfNode) -> list[Finding]:
 def _all_findings(root: SpfNode, suggested: str) -> list[Finding]:
     record = root.record
     assert record is not None
-    alls = [t for t in record.mechanisms if t.name == "all"]
+    alls = [t for t in root.mechanisms if t.name == "all"]
     found: list[Finding] = []
     if not alls and record.redirect is None:
         found.append(finding("warning", "spf.no_all",
@@ -165,7 +172,9 @@ def _node_findings(node: SpfNode, suggested: str) -> list[Finding]:
     if node.record is None:
         return found
     fix = _publish(node, suggested) if node.parent is None else None
-    for term in node.record.mechanisms:
+    if node.ignored:
+        found.append(_ignored_finding(node, fix))
+    for term in node.mechanisms:
         if term.name == "ptr":
             found.append(finding("warning", "spf.ptr", f"`{term.text}` in {_where(node)} is slow, unreliable and "
                                  f"deprecated ({SPF_RFC} §5.5); many receivers ignore it.",
@@ -176,9 +185,7 @@ def _node_findings(node: SpfNode, suggested: str) -> list[Finding]:
                                  f"`{term.text}` in {_where(node)} authorises {broad}.",
                                  fix or "List only the addresses that really send your mail."))
         if term.name == "all" and term.qualifier == "+" and node.parent is not None:
-            found.append(finding("error", "spf.plus_all",
-                                 f"{_where(node)} ends in `{term.text}`, so including it lets any server pass.",
-                                 "Remove that include, or ask its owner to fix it."))
+            found.append(_included_plus_all(node, term))
     for probe in node.probes:
         if probe.failure:
             found.append(finding("info", "spf.probe_failed",
@@ -195,6 +202,60 @@ def _node_findings(node: SpfNode, suggested: str) -> list[Finding]:
                                  f"hosts; more than 10 gives permerror ({SPF_RFC} §4.6.4).",
                                  "Replace mx with the ip4:/ip6: ranges of the mail servers."))
     return found
+
+
+def _ignored_finding(node: SpfNode, fix: str | None) -> Finding:
+    ending = next(t for t in reversed(node.mechanisms) if t.name == "all")
+    listed = " ".join(t.text for t in node.ignored[:8]) + (" …" if len(node.ignored) > 8 else "")
+    move = f"Move them before `{ending.text}` if they name your senders, otherwise remove them"
+    return finding("warning", "spf.terms_after_all",
+                   f"`{quote(listed, 200)}` in {_where(node)} come after `{ending.text}`, so they are never "
+                   f"evaluated ({SPF_RFC} §5.1): they are ignored, and count neither toward the {MAX_DNS_TERMS} DNS "
+                   "lookups nor as void lookups.",
+                   f"{move}. {fix}" if fix else f"{move} (ask the owner of {node.domain}).")
+
+
+def through_includes(node: SpfNode) -> str | None:
+    """What a match in `node` gives at the root: "pass", or the qualifier of the first include on the way up whose
+    match turns pass into fail/softfail/neutral; None when a further include then sees that as no match."""
+    result = "pass"
+    while node.parent is not None and node.via is not None:
+        if node.via.kind == "mechanism":  # include: only an inner pass matches, and gives the include's qualifier
+            if result != "pass":
+                return None
+            result = node.via.result
+        node = node.parent
+    return result
+
+
+def _included_plus_all(node: SpfNode, term: Term) -> Finding:
+    """An included `+all` lets any server pass only through pass includes (RFC 7208 §5.2)."""
+    result = through_includes(node)
+    if result == "pass":
+        return finding("error", "spf.plus_all",
+                       f"{_where(node)} ends in `{term.text}`, so including it lets any server pass.",
+                       "Remove that include, or ask its owner to fix it.")
+    if result is None:
+        return finding("info", "spf.plus_all_not_pass",
+                       f"{_where(node)} ends in `{term.text}`, but `{_qualified(node)}` on its way turns that match "
+                       "into a result that the include above it counts as no match: it lets no server pass "
+                       f"({SPF_RFC} §5.2).", "Remove that include, or ask its owner to fix it.")
+    severity = "warning" if result == "neutral" else "info"
+    return finding(severity, "spf.plus_all_not_pass",
+                   f"{_where(node)} ends in `{term.text}`, but it is reached through a `{_qualified(node)}` "
+                   f"include, so every server that gets that far gets {result}, never pass ({SPF_RFC} §5.2); the "
+                   "terms after that include are never evaluated.",
+                   "Remove that include, or ask its owner to fix it." + (
+                       " As it stands it protects nothing (like ?all)." if result == "neutral" else ""))
+
+
+def _qualified(node: SpfNode) -> str:
+    """The text of the first non-pass include on the way up from node."""
+    while node.parent is not None and node.via is not None:
+        if node.via.kind == "mechanism" and node.via.result != "pass":
+            return node.via.text
+        node = node.parent
+    return ""
 
 
 def _child_state_findings(node: SpfNode) -> list[Finding]:
@@ -244,12 +305,20 @@ def include_costs(tree: SpfTree) -> list[tuple[str, int]]:
 
 def _limit_findings(tree: SpfTree) -> list[Finding]:
     found: list[Finding] = []
-    lookups, voids = tree.dns_lookups, tree.void_lookups
+    lookups, voids, stop = tree.dns_lookups, tree.void_lookups, tree.stop
     costs = include_costs(tree)
-    detail = ", ".join(f"`{label}` costs {cost}" for label, cost in costs[:6] if cost > 1)
+    partial = {child.label for child in tree.root.children if not _complete(child)}
+    detail = ", ".join(f"`{label}` costs {'at least ' if label in partial else ''}{cost}" for label, cost in costs[:6]
+                       if cost > 1)
     flatten = ("Flatten the costliest include (replace it with the ip4:/ip6: ranges it publishes) or move some "
                "senders to a subdomain" + (f": {detail}." if detail else "."))
-    if lookups > MAX_DNS_TERMS:
+    if stop is not None and stop.reason == "lookups":
+        found.append(finding("error", "spf.too_many_lookups",
+                             f"Stopped after {stop.lookups} lookups: the record is over the limit of "
+                             f"{MAX_DNS_TERMS} DNS lookups, so receivers return permerror at `{quote(stop.term.text)}`"
+                             f"{_in(stop)} ({SPF_RFC} §4.6.4). It needs at least {lookups}; what comes after was "
+                             "not checked." + (f" {detail}." if detail else ""), flatten))
+    elif lookups > MAX_DNS_TERMS:
         found.append(finding("error", "spf.too_many_lookups",
                              f"The record needs {lookups} DNS lookups; over {MAX_DNS_TERMS} receivers return "
                              f"permerror ({SPF_RFC} §4.6.4)." + (f" {detail}." if detail else ""), flatten))
@@ -258,12 +327,29 @@ def _limit_findings(tree: SpfTree) -> list[Finding]:
                              f"The record needs {lookups} of the {MAX_DNS_TERMS} DNS lookups allowed; one more "
                              "include from a provider could break it." + (f" {detail}." if detail else ""),
                              flatten))
-    if voids > MAX_VOID_LOOKUPS:
+    if stop is not None and stop.reason == "voids":
+        found.append(finding("error", "spf.too_many_void_lookups",
+                             f"Stopped after {stop.lookups} lookups: the record is over the void-lookup limit: "
+                             f"`{quote(stop.term.text)}`{_in(stop)} is the {voids}rd term whose name has no records; "
+                             f"over {MAX_VOID_LOOKUPS} receivers return permerror ({SPF_RFC} §4.6.4). What comes "
+                             "after was not checked.", "Remove the terms whose names have no records."))
+    elif voids > MAX_VOID_LOOKUPS:
         found.append(finding("error", "spf.too_many_void_lookups",
                              f"{voids} terms look up names that do not exist or have no records; over "
                              f"{MAX_VOID_LOOKUPS} receivers return permerror ({SPF_RFC} §4.6.4).",
                              "Remove the terms whose names have no records."))
     return found
+
+
+def _complete(node: SpfNode) -> bool:
+    """Whether every record below node was fetched (its cost is exact, not a lower bound)."""
+    if node.state in ("skipped", "truncated", "pending"):
+        return False
+    return all(_complete(child) for child in node.children)
+
+
+def _in(stop: Stop) -> str:
+    return f" in {_where(stop.node)}" if stop.node.parent is not None else ""
 
 
 def _legacy_findings(tree: SpfTree) -> list[Finding]:

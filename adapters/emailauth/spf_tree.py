@@ -1,21 +1,29 @@
-"""The whole SPF include/redirect tree of a domain, fetched breadth-first with every query of a level in parallel.
+"""The SPF include/redirect tree of a domain, fetched in rounds, each round's queries in parallel, and only as far
+as RFC 7208 lets an evaluator go.
 
-The lint needs what a receiver could meet in the worst case: every DNS-querying term of every record reachable
-through include/redirect, the cost of each include (so the user sees which one to flatten), void lookups and loops.
-A check should take about as long as its longest chain of dependent lookups, so each round asks the TXT of the
-next level and the a/mx/exists probes of the previous level together.
+The lint judges what a receiver meets in the worst case (no term matches): `check_host` evaluates the terms in
+order, depth first through includes, and stops with permerror at the 11th DNS-querying term or the 3rd void
+lookup (§4.6.4); terms after `all` are never evaluated (§5.1). Probing further would only let a hostile record
+make Cordon ask without end (issue 9: 59 includes of hundreds of terms each were tens of thousands of queries),
+so each round asks only what can still lie within those limits: the position of every term in evaluation order
+is known from below (an include not yet fetched costs at least 1), and positions only grow as records arrive.
+A check still takes about as long as its longest chain of dependent lookups, because every question that may be
+needed is asked in the same round.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from adapters.dns.resolver import CheckResolver, DnsAnswer, DnsFailure
 from adapters.emailauth.spf_macros import tokenize
 from adapters.emailauth.spf_parse import SpfRecord, SpfSyntaxError, Term, is_spf_record, parse_record
 
-MAX_NODES = 60  # a hostile tree (10 includes of 10 includes ...) stops growing here
+MAX_LOOKUPS = 10  # RFC 7208 §4.6.4: DNS-querying terms per evaluation
+MAX_VOIDS = 2  # RFC 7208 §4.6.4: void lookups per evaluation
+MAX_NODES = 60  # a safety net: records fetched for one tree
 MAX_DEPTH = 12
 
 
@@ -25,9 +33,32 @@ class TermProbe:
 
     term: Term
     target: str
+    state: str = "pending"  # pending | done | skipped (beyond where an evaluator stops)
     void: bool = False
     mx_hosts: int = 0
     failure: str | None = None
+
+
+@dataclass
+class Step:
+    """One DNS-querying term of a record, in evaluation order: an include/redirect (`child`), an a/mx/exists
+    with a literal name (`probe`), or neither (ptr, a macro target: counted, not asked)."""
+
+    term: Term
+    child: SpfNode | None = None
+    probe: TermProbe | None = None
+    evaluated: bool = False  # within the part of the tree an evaluator reaches
+
+    @property
+    def pending(self) -> bool:
+        return (self.child is not None and self.child.state == "pending") or (
+            self.probe is not None and self.probe.state == "pending")
+
+    @property
+    def void(self) -> bool:
+        if self.probe is not None:
+            return self.probe.state == "done" and self.probe.void
+        return self.child is not None and self.child.state in ("ok", "none", "several", "syntax") and self.child.void
 
 
 @dataclass
@@ -36,14 +67,15 @@ class SpfNode:
     via: Term | None = None  # the include/redirect term of the parent that leads here (None: the root)
     parent: SpfNode | None = field(default=None, repr=False)
     depth: int = 0
-    state: str = "pending"  # ok | none | several | syntax | dns_error | loop | macro | truncated
+    state: str = "pending"  # pending | ok | none | several | syntax | dns_error | loop | macro | truncated | skipped
     texts: list[str] = field(default_factory=list)  # the SPF records found (decoded)
     record: SpfRecord | None = None
     error: str | None = None
     error_position: int | None = None
     void: bool = False  # the TXT query itself was NXDOMAIN/NODATA
     exists: bool = True  # False: the name does not exist (NXDOMAIN)
-    probes: list[TermProbe] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)  # DNS-querying terms an evaluator would meet, in order
+    ignored: list[Term] = field(default_factory=list)  # mechanisms after `all`: never evaluated (§5.1)
     children: list[SpfNode] = field(default_factory=list)
 
     @property
@@ -53,15 +85,22 @@ class SpfNode:
             t.name == "all" for t in self.record.mechanisms)
 
     @property
+    def mechanisms(self) -> list[Term]:
+        """The mechanisms an evaluator may reach: up to and including the first `all`."""
+        return [] if self.record is None else self.record.mechanisms[:len(self.record.mechanisms) - len(self.ignored)]
+
+    @property
+    def probes(self) -> list[TermProbe]:
+        return [s.probe for s in self.steps if s.probe is not None and s.evaluated]
+
+    @property
     def own_lookups(self) -> int:
-        if self.record is None:
-            return 0
-        return sum(1 for t in self.record.terms if t.counts_lookup and (t.kind == "mechanism" or
-                                                                        self.follows_redirect))
+        return len(self.steps)
 
     @property
     def cost(self) -> int:
-        """DNS-querying terms evaluated, in the worst case, for this record and everything it pulls in."""
+        """DNS-querying terms evaluated, in the worst case, for this record and everything it pulls in (of what
+        was fetched: a lower bound when the walk stopped at the limit)."""
         return self.own_lookups + sum(child.cost for child in self.children)
 
     @property
@@ -75,13 +114,15 @@ class SpfNode:
             node = node.parent
         return names
 
-    def walk(self) -> list[SpfNode]:
-        nodes, queue = [], [self]
-        while queue:
-            node = queue.pop(0)
-            nodes.append(node)
-            queue.extend(node.children)
-        return nodes
+
+@dataclass
+class Stop:
+    """Where an evaluator stops with permerror: after `lookups` DNS-querying terms, at `term` of `node`."""
+
+    reason: str  # "lookups" (the 11th term) | "voids" (the 3rd void lookup)
+    lookups: int
+    term: Term
+    node: SpfNode
 
 
 @dataclass
@@ -91,10 +132,18 @@ class SpfTree:
     legacy_failure: str | None = None
     has_mx: bool | None = None
     truncated: bool = False
+    stop: Stop | None = None
+    fetched: int = 1
 
     @property
     def nodes(self) -> list[SpfNode]:
-        return self.root.walk()
+        """The root and every record an evaluator reaches (breadth first)."""
+        nodes, queue = [], [self.root]
+        while queue:
+            node = queue.pop(0)
+            nodes.append(node)
+            queue.extend(s.child for s in node.steps if s.child is not None and s.evaluated)
+        return nodes
 
     @property
     def dns_lookups(self) -> int:
@@ -102,8 +151,53 @@ class SpfTree:
 
     @property
     def void_lookups(self) -> int:
-        """Terms whose query found nothing (NXDOMAIN or no records): an include target or an a/mx/exists name."""
-        return sum(int(n.void and n is not self.root) + sum(p.void for p in n.probes) for n in self.nodes)
+        """Void lookups an evaluator meets (up to the one that stops it): a term whose name has no records."""
+        return sum(1 for _, step in in_order(self.root) if step.evaluated and step.void)
+
+    def settle(self) -> None:
+        """Mark what an evaluator reaches and where it stops; what was never asked is "skipped"."""
+        self.stop, reached, _ = scan(self.root)
+        steps = [step for _, step in in_order(self.root)]
+        for step in steps:
+            step.evaluated = False
+        for step in reached:
+            step.evaluated = True
+        for step in steps:
+            if step.child is not None and step.child.state == "truncated":
+                self.truncated = True
+            if step.pending:
+                if step.child is not None:
+                    step.child.state = "skipped"
+                if step.probe is not None:
+                    step.probe.state = "skipped"
+
+
+def in_order(node: SpfNode) -> Iterator[tuple[SpfNode, Step]]:
+    """Every step of the fetched tree in evaluation order: a term, then (for an include) its record's terms."""
+    for step in node.steps:
+        yield node, step
+        if step.child is not None and step.child.state == "ok":
+            yield from in_order(step.child)
+
+
+def scan(root: SpfNode) -> tuple[Stop | None, list[Step], list[Step]]:
+    """(where an evaluator stops, the steps it reaches, those of them not asked yet). Unfetched includes count
+    as 1 and unprobed terms as not void, so a step past the stop here is past it whatever is learnt later."""
+    lookups = voids = 0
+    reached: list[Step] = []
+    pending: list[Step] = []
+    for node, step in in_order(root):
+        lookups += 1
+        if lookups > MAX_LOOKUPS:
+            return Stop("lookups", lookups - 1, step.term, node), reached, pending
+        reached.append(step)
+        if step.pending:
+            pending.append(step)
+        elif step.void:
+            voids += 1
+            if voids > MAX_VOIDS:
+                return Stop("voids", lookups, step.term, node), reached, pending
+    return None, reached, pending
 
 
 def _has_macro(value: str | None) -> bool:
@@ -121,10 +215,9 @@ async def _safe(resolver: CheckResolver, name: str, rdtype: str) -> DnsAnswer | 
 
 
 async def walk_spf(domain: str, resolver: CheckResolver) -> SpfTree:
-    """Fetch and parse the tree; DNS failures are recorded on the nodes, never raised."""
+    """Fetch and parse the tree as far as an evaluator goes; DNS failures are recorded on the nodes, never raised."""
     root = SpfNode(domain.rstrip(".").lower())
     tree = SpfTree(root)
-    count = 1
 
     async def root_extras() -> None:
         legacy, mx = await asyncio.gather(_safe(resolver, root.domain, "SPF"), _safe(resolver, root.domain, "MX"))
@@ -134,35 +227,23 @@ async def walk_spf(domain: str, resolver: CheckResolver) -> SpfTree:
             tree.legacy = [t.decode("utf-8", "replace") for t in legacy.texts if is_spf_record(t)]
         tree.has_mx = None if isinstance(mx, DnsFailure) else bool(mx.rdatas)
 
-    level: list[SpfNode] = [root]
-    probes: list[SpfNode] = []
-    extras = [root_extras()]
-    while level or probes:
-        await asyncio.gather(*[_fetch(resolver, node) for node in level], *[_probe(resolver, n) for n in probes],
-                             *extras)
-        extras = []
-        probes = [node for node in level if node.state == "ok"]
-        next_level: list[SpfNode] = []
-        for node in probes:
-            assert node.record is not None
-            for term in node.record.terms:
-                if not ((term.kind == "mechanism" and term.name == "include") or
-                        (term.kind == "modifier" and term.name == "redirect" and node.follows_redirect)):
+    await asyncio.gather(_fetch(resolver, root), root_extras())
+    while True:
+        _, _, pending = scan(root)
+        jobs = []
+        for step in pending:
+            if step.child is not None:
+                if tree.fetched >= MAX_NODES:
+                    step.child.state, tree.truncated = "truncated", True
                     continue
-                target = (term.value or "").rstrip(".").lower()
-                child = SpfNode(target, term, node, node.depth + 1)
-                node.children.append(child)
-                if _has_macro(term.value):
-                    child.state = "macro"
-                elif target in (node.domain.lower(), *node.ancestors()):
-                    child.state = "loop"
-                elif count >= MAX_NODES or child.depth > MAX_DEPTH:
-                    child.state = "truncated"
-                    tree.truncated = True
-                else:
-                    count += 1
-                    next_level.append(child)
-        level = next_level
+                tree.fetched += 1
+                jobs.append(_fetch(resolver, step.child))
+            elif step.probe is not None:
+                jobs.append(_run_probe(resolver, step.probe))
+        if not jobs:
+            break
+        await asyncio.gather(*jobs)
+    tree.settle()
     return tree
 
 
@@ -176,7 +257,7 @@ async def _fetch(resolver: CheckResolver, node: SpfNode) -> None:
 
 
 def classify(node: SpfNode, texts: list[bytes]) -> None:
-    """Set the node's state from the TXT strings at its name (no DNS: also used to fuzz the lint)."""
+    """Set the node's state from the TXT strings at its name, and its steps (no DNS: also used to fuzz the lint)."""
     node.void = not texts
     node.texts = [t.decode("utf-8", "replace") for t in texts if is_spf_record(t)]
     if not node.texts:
@@ -189,26 +270,48 @@ def classify(node: SpfNode, texts: list[bytes]) -> None:
             node.state = "ok"
         except SpfSyntaxError as exc:
             node.state, node.error, node.error_position = "syntax", exc.reason, exc.position
+    if node.record is not None:
+        _plan(node, node.record)
 
 
-async def _probe(resolver: CheckResolver, node: SpfNode) -> None:
-    """Ask what the a/mx/exists terms would ask (void lookups, MX host counts); failures are noted, not raised."""
-    assert node.record is not None
-    jobs = []
-    for term in node.record.mechanisms:
-        if term.name not in ("a", "mx", "exists") or _has_macro(term.value):
-            continue
-        target = (term.value or node.domain).rstrip(".")
-        probe = TermProbe(term, target)
-        node.probes.append(probe)
-        jobs.append(_run_probe(resolver, probe))
-    await asyncio.gather(*jobs)
+def _plan(node: SpfNode, record: SpfRecord) -> None:
+    """The steps an evaluator takes through this record: its DNS-querying mechanisms up to `all`, then the
+    redirect when there is no `all`."""
+    mechanisms = record.mechanisms
+    first_all = next((i for i, t in enumerate(mechanisms) if t.name == "all"), None)
+    if first_all is not None:
+        node.ignored = mechanisms[first_all + 1:]
+        mechanisms = mechanisms[:first_all + 1]
+    terms = [t for t in mechanisms if t.counts_lookup]
+    if node.follows_redirect and record.redirect is not None:
+        terms.append(record.redirect)
+    for term in terms:
+        if term.name in ("include", "redirect"):
+            node.steps.append(Step(term, child=_child(node, term)))
+        elif term.name in ("a", "mx", "exists") and not _has_macro(term.value):
+            node.steps.append(Step(term, probe=TermProbe(term, (term.value or node.domain).rstrip("."))))
+        else:
+            node.steps.append(Step(term))
+
+
+def _child(node: SpfNode, term: Term) -> SpfNode:
+    target = (term.value or "").rstrip(".").lower()
+    child = SpfNode(target, term, node, node.depth + 1)
+    node.children.append(child)
+    if _has_macro(term.value):
+        child.state = "macro"
+    elif target in (node.domain.lower(), *node.ancestors()):
+        child.state = "loop"
+    elif child.depth > MAX_DEPTH:
+        child.state = "truncated"
+    return child
 
 
 async def _run_probe(resolver: CheckResolver, probe: TermProbe) -> None:
     name = probe.term.name
     types = {"a": ("A", "AAAA"), "mx": ("MX",), "exists": ("A",)}[name]
     answers = await asyncio.gather(*[_safe(resolver, probe.target, t) for t in types])
+    probe.state = "done"
     failures = [a for a in answers if isinstance(a, DnsFailure)]
     if failures:
         probe.failure = str(failures[0])
