@@ -7,6 +7,7 @@ from typing import Any
 
 from dialogs.contract import ActionResult, CardAction, Command, DialogContext, Reply, Role, Services
 from dialogs.registry import action, command
+from dialogs.throttle import Refused, dns_run
 
 MAX_SELECTORS = 10
 USAGE = "check contoso.com [selector ...]"
@@ -71,7 +72,12 @@ async def check_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
         domain, selectors = parse_request(cmd.args)
     except ValueError as exc:
         return [Reply(text=str(exc))]
-    return [Reply(card=await _report_card(ctx.services, domain, selectors))]
+    try:
+        async with dns_run(ctx.services, cmd.actor):
+            card = await _report_card(ctx.services, domain, selectors)
+    except Refused as exc:
+        return [Reply(text=str(exc))]
+    return [Reply(card=card)]
 
 
 @action("emailauth.recheck", role=Role.ANYONE)
@@ -83,4 +89,9 @@ async def recheck(act: CardAction, ctx: DialogContext) -> ActionResult:
         domain, parsed = parse_request([w for w in words if w])
     except ValueError as exc:
         return ActionResult(message=str(exc))
-    return ActionResult(card=await _report_card(ctx.services, domain, parsed))
+    try:
+        async with dns_run(ctx.services, act.actor):
+            card = await _report_card(ctx.services, domain, parsed)
+    except Refused as exc:
+        return ActionResult(message=str(exc))
+    return ActionResult(card=card)

@@ -10,6 +10,7 @@ from typing import Any
 from dialogs import cards
 from dialogs.contract import ActionResult, CardAction, Command, DialogContext, Reply, Role, Services
 from dialogs.registry import action, command
+from dialogs.throttle import Refused, dns_run
 
 USAGE = "spf contoso.com 192.0.2.1 [sender@contoso.com]"
 RECHECK_VERB = "spf.recheck"
@@ -119,7 +120,11 @@ async def spf_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
         request = parse_request(cmd.args[0], cmd.args[1], cmd.args[2] if len(cmd.args) > 2 else None)
     except ValueError as exc:
         return [Reply(text=str(exc))]
-    result = await evaluate(request, **_settings(ctx.services))
+    try:
+        async with dns_run(ctx.services, cmd.actor):
+            result = await evaluate(request, **_settings(ctx.services))
+    except Refused as exc:
+        return [Reply(text=str(exc))]
     return [Reply(card=spf_card(request, result))]
 
 
@@ -132,6 +137,10 @@ async def spf_recheck(act: CardAction, ctx: DialogContext) -> ActionResult:
                                 str(data.get("sender") or "") or None, str(data.get("helo") or "") or None)
     except ValueError as exc:
         return ActionResult(message=str(exc))
-    result = await evaluate(request, **_settings(ctx.services))
+    try:
+        async with dns_run(ctx.services, act.actor):
+            result = await evaluate(request, **_settings(ctx.services))
+    except Refused as exc:
+        return ActionResult(message=str(exc))
     return ActionResult(card=spf_card(request, result))
 
