@@ -67,7 +67,9 @@ class SpfNode:
     via: Term | None = None  # the include/redirect term of the parent that leads here (None: the root)
     parent: SpfNode | None = field(default=None, repr=False)
     depth: int = 0
-    state: str = "pending"  # pending | ok | none | several | syntax | dns_error | loop | macro | truncated | skipped
+    state: str = "pending"  # pending | fetched | ok | none | several | syntax | dns_error | loop | macro | truncated
+    #                         | skipped (beyond where an evaluator stops: not fetched, or fetched and not read)
+    raw: list[bytes] = field(default_factory=list, repr=False)  # the TXT strings, while "fetched"
     texts: list[str] = field(default_factory=list)  # the SPF records found (decoded)
     record: SpfRecord | None = None
     error: str | None = None
@@ -165,6 +167,8 @@ class SpfTree:
         for step in steps:
             if step.child is not None and step.child.state == "truncated":
                 self.truncated = True
+            if step.child is not None and step.child.state == "fetched":
+                step.child.state, step.child.raw = "skipped", []
             if step.pending:
                 if step.child is not None:
                     step.child.state = "skipped"
@@ -201,6 +205,8 @@ def scan(root: SpfNode) -> tuple[Stop | None, list[Step], list[Step]]:
 
 
 def _has_macro(value: str | None) -> bool:
+    if value is None or "%" not in value:  # every macro starts with "%": most terms need no tokenizing
+        return False
     try:
         return value is not None and any(kind == "macro" for kind, _ in tokenize(value))
     except ValueError:
@@ -228,6 +234,7 @@ async def walk_spf(domain: str, resolver: CheckResolver) -> SpfTree:
         tree.has_mx = None if isinstance(mx, DnsFailure) else bool(mx.rdatas)
 
     await asyncio.gather(_fetch(resolver, root), root_extras())
+    _read(root)
     while True:
         _, _, pending = scan(root)
         jobs = []
@@ -243,17 +250,38 @@ async def walk_spf(domain: str, resolver: CheckResolver) -> SpfTree:
         if not jobs:
             break
         await asyncio.gather(*jobs)
+        await _read_reached(root)
     tree.settle()
     return tree
 
 
 async def _fetch(resolver: CheckResolver, node: SpfNode) -> None:
+    """The TXT of node's name, kept unread: parsing a record of hundreds of terms costs CPU, so records are read
+    in evaluation order and only while an evaluator would still reach them (`_read_reached`)."""
     answer = await _safe(resolver, node.domain, "TXT")
     if isinstance(answer, DnsFailure):
         node.state, node.error = "dns_error", str(answer)
         return
     node.exists = answer.status != "nxdomain"
-    classify(node, answer.texts)
+    node.state, node.raw = "fetched", answer.texts
+
+
+def _read(node: SpfNode) -> None:
+    if node.state == "fetched":
+        raw, node.raw = node.raw, []
+        classify(node, raw)
+
+
+async def _read_reached(root: SpfNode) -> None:
+    """Read the fetched records an evaluator reaches, first one first (each may move the stop point), letting
+    other work run in between."""
+    while True:
+        _, reached, _ = scan(root)
+        ready = next((s.child for s in reached if s.child is not None and s.child.state == "fetched"), None)
+        if ready is None:
+            return
+        _read(ready)
+        await asyncio.sleep(0)
 
 
 def classify(node: SpfNode, texts: list[bytes]) -> None:
