@@ -30,7 +30,7 @@ BUSY = "Cordon is busy with other checks right now; try again in a minute."
 
 @dataclass(frozen=True)
 class ThrottleSettings:
-    max_running: int = 4  # runs at once in the process (each has at most 16 DNS queries in flight)
+    max_running: int = 4  # runs at once in the process (together at most 64 DNS queries in flight)
     max_waiting: int = 16  # runs queued behind them
     wait_seconds: float = 30.0  # longest wait in the queue before "busy"
     per_user: int = 10  # runs one user may start per window

@@ -20,7 +20,7 @@ import asyncio
 import weakref
 
 MAX_QUERIES_PER_CHECK = 300
-MAX_IN_FLIGHT_PER_CHECK = 16
+MAX_IN_FLIGHT_PER_CHECK = 32  # a real check asks ~30 questions at once; 16 made it ~25 % slower at 20 ms RTT
 MAX_IN_FLIGHT_PER_PROCESS = 64
 
 _process_in_flight = MAX_IN_FLIGHT_PER_PROCESS
