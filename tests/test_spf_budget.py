@@ -95,6 +95,14 @@ async def test_the_query_budget_is_a_hard_cap_whatever_asks(proxy):
     assert all(o.reason == "queries" and "query budget" in str(o) for o in refused)
 
 
+async def test_a_spent_query_budget_is_could_not_check_never_missing(proxy):
+    # the root's TXT, SPF and MX use the budget: no include can be fetched
+    result = await analyse_spf("atk.t", CheckResolver(nameservers=[proxy.address], timeout=2, max_queries=3))
+    assert result["status"] == "error" and "spf.include_dns_error" in codes(result)
+    assert "query budget exhausted" in message(result, "spf.include_dns_error")
+    assert "spf.missing" not in codes(result) and "spf.include_missing" not in codes(result)
+
+
 async def test_in_flight_queries_are_capped_per_check_and_per_process(proxy):
     proxy.delay_ms = 30
     resolver = CheckResolver(nameservers=[proxy.address], timeout=2, max_in_flight=4)
