@@ -242,9 +242,9 @@ def _included_plus_all(node: SpfNode, term: Term) -> Finding:
                        f"({SPF_RFC} §5.2).", "Remove that include, or ask its owner to fix it.")
     severity = "warning" if result == "neutral" else "info"
     return finding(severity, "spf.plus_all_not_pass",
-                   f"{_where(node)} ends in `{term.text}`, but it is reached through a `{_qualified(node)}` "
-                   f"include, so every server that gets that far gets {result}, never pass ({SPF_RFC} §5.2); the "
-                   "terms after that include are never evaluated.",
+                   f"{_where(node)} ends in `{term.text}`, but it is reached through `{_qualified(node)}`, so "
+                   f"every server that gets that far gets {result}, never pass ({SPF_RFC} §5.2); the terms after "
+                   "that include are never evaluated.",
                    "Remove that include, or ask its owner to fix it." + (
                        " As it stands it protects nothing (like ?all)." if result == "neutral" else ""))
 
