@@ -124,6 +124,8 @@ class _Evaluator:
     # ---------------------------------------------------------------- record lookup and evaluation
 
     async def _record(self, domain: str, path: list[str]) -> SpfRecord | None:
+        if not valid_domain(domain):
+            return None  # §4.3: a malformed <domain> has no record ("none"), so include/redirect give permerror
         try:
             answer = await self.resolver.query(domain, "TXT")
         except DnsFailure as exc:
@@ -226,6 +228,8 @@ class _Evaluator:
             inner_path = [*path, term.text if term.value == target else f"{term.text} ({target})"]
             outcome = await self._check(target, inner_path, stack)
             if outcome.result == "pass":
+                if term.qualifier != "+":
+                    return term, path  # ?include/~include/-include decides the result, not the inner +all
                 return outcome.term or term, outcome.path
             if outcome.result == "none":
                 self._stop_path = inner_path
@@ -242,7 +246,7 @@ class _Evaluator:
         if name == "mx":
             return (term, path) if await self._mx(target, term) else None
         if name == "ptr":
-            names = await self._validated_names(self.ip)
+            names = await self._validated_names(self.ip, count_void=True)
             target_lower = target.lower()
             hit = any(n == target_lower or n.endswith("." + target_lower) for n in names)
             return (term, path) if hit else None
@@ -281,13 +285,17 @@ class _Evaluator:
                 return True
         return False
 
-    async def _validated_names(self, ip: IPAddress) -> list[str]:
-        """PTR names of ip whose A/AAAA include ip (§5.5); DNS errors here mean "no match", not temperror."""
+    async def _validated_names(self, ip: IPAddress, *, count_void: bool = False) -> list[str]:
+        """PTR names of ip whose A/AAAA include ip (§5.5); DNS errors here mean "no match", not temperror.
+
+        Void lookups (README, "RFC 7208 choices"): a `ptr` term counts its own PTR question when it is void; the
+        address questions for the names found, and everything asked to expand %{p}, never count."""
         try:
             answer = await self.resolver.query(ip.reverse_pointer, "PTR")
         except DnsFailure:
             return []
-        self._void(answer)
+        if count_void:
+            self._void(answer)
         names = [r.target.to_text().rstrip(".").lower() for r in answer.rdatas if hasattr(r, "target")]
         names = names[:MAX_ADDRESS_LOOKUPS]
         rdtype = "A" if ip.version == 4 else "AAAA"
@@ -308,10 +316,7 @@ class _Evaluator:
         """%{p}: the target domain if validated, else a subdomain of it, else any validated name, else unknown."""
         if domain in self._validated:
             return self._validated[domain]
-        try:
-            names = await self._validated_names(self.ip)
-        except _Stop:
-            names = []
+        names = await self._validated_names(self.ip)
         domain_lower = domain.lower()
         choice = next((n for n in names if n == domain_lower), None)
         choice = choice or next((n for n in names if n.endswith("." + domain_lower)), None)
