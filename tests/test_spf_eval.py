@@ -37,6 +37,8 @@ ZONE: dict[str, list] = {
     "unknown.ok": [("A", "127.0.0.2")],
     "ptr-void": [("TXT", "v=spf1 a:n1.eval.test a:n2.eval.test ptr -all")],
     "bad-target": [("TXT", "v=spf1 include:%{l}.eval.test -all")],
+    "bad-names": [("TXT", "v=spf1 a:n1.eval.test a:n2.eval.test exists:%{l}.eval.test a:%{l}.eval.test "
+                          "ip4:192.0.2.10 -all")],
     "bad-redirect": [("TXT", "v=spf1 redirect=%{l}.eval.test")],
 }
 REVERSE = {"2.0.192.in-addr.arpa": {"77": [("PTR", "gone1.eval.test"), ("PTR", "gone2.eval.test"),
@@ -178,3 +180,11 @@ async def test_invalid_domain_is_none_without_a_query(server):
     resolver = resolver_for(server.address)
     result = await check_host("192.0.2.1", "nodot", "a@nodot", resolver)
     assert result.result == "none" and resolver.queries == 0
+
+
+async def test_an_expanded_name_that_cannot_exist_matches_nothing_and_is_not_a_void_lookup(server):
+    # "a..b" expands to a name with an empty label: nothing is asked, so two void a: terms stay two
+    result = await run(server, "bad-names", "192.0.2.10", sender="a..b@bad-names.eval.test")
+    assert (result.result, result.mechanism, result.void_lookups) == ("pass", "ip4:192.0.2.10", 2)
+    other = await run(server, "bad-names", "192.0.2.11", sender="a..b@bad-names.eval.test")
+    assert (other.result, other.void_lookups) == ("fail", 2)

@@ -182,6 +182,8 @@ class _Evaluator:
             raise _Stop("permerror", f"more than {MAX_DNS_TERMS} DNS-querying terms (RFC 7208 §4.6.4)")
 
     def _void(self, answer: DnsAnswer) -> None:
+        if not valid_domain(answer.name):
+            return  # no question was asked for a name that cannot exist: not a void lookup (README, RFC choices)
         if answer.status != "ok" or not answer.rdatas:
             self.voids += 1
             if self.voids > MAX_VOID_LOOKUPS:
@@ -205,7 +207,7 @@ class _Evaluator:
 
     async def _query(self, name: str, rdtype: str) -> DnsAnswer:
         if not valid_domain(name):
-            # an expanded name that is not a DNS name cannot exist: treat as "does not exist" (a void lookup)
+            # an expanded name that is not a DNS name cannot exist: nothing is asked, it matches nothing
             return DnsAnswer(name, rdtype, "nxdomain")
         try:
             return await self.resolver.query(name, rdtype)
@@ -270,13 +272,15 @@ class _Evaluator:
     async def _mx(self, target: str, term: Term) -> bool:
         answer = await self._query(target, "MX")
         self._void(answer)
-        hosts = [r.exchange.to_text().rstrip(".") for r in answer.rdatas if hasattr(r, "exchange")]
+        exchanges = sorted((r.preference, r.exchange.to_text().rstrip(".").lower()) for r in answer.rdatas
+                           if hasattr(r, "exchange"))
+        hosts = [host for _, host in exchanges]
         hosts = [h for h in hosts if h and h != "."]  # a null MX (RFC 7505) names no host
         if len(hosts) > MAX_ADDRESS_LOOKUPS:
             raise _Stop("permerror", f"{target} has {len(hosts)} MX hosts; SPF allows 10 per mx term")
         rdtype = "A" if self.ip.version == 4 else "AAAA"
         answers = await asyncio.gather(*[self._query(h, rdtype) for h in hosts], return_exceptions=True)
-        for result in answers:  # in MX order: the first error or match decides, as in a sequential walk
+        for result in answers:  # in preference order: the first error or match decides, as a sequential walk
             if isinstance(result, _Stop):
                 raise result
             if isinstance(result, BaseException):
