@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import spf  # pyspf, a test dependency (pip install -e '.[test]'): missing means a broken install, not a skip
 
 from adapters.dns.resolver import CheckResolver
 from adapters.emailauth.spf_eval import SpfResult, spf_for
 from tests.support.spf_scenarios import Scenario, generate, zone_records
-
-spf = pytest.importorskip("spf", reason="pyspf is a test dependency: pip install -e '.[test]'")
 
 SEED = 7208
 COUNT = 300

@@ -118,7 +118,8 @@ async def analyse_dmarc(domain: str, resolver: CheckResolver) -> dict[str, Any]:
         effective = record.sp or record.p or "none"
         findings.append(finding("info", "dmarc.inherited", f"No record at _dmarc.{domain}: the record of "
                                 f"{policy_at} applies, with its sub-domain policy ({effective}).", None))
-        judged = DmarcRecord(raw=record.raw, p=effective, pct=record.pct, rua=record.rua, testing=record.testing)
+        judged = DmarcRecord(raw=record.raw, p=effective, pct=record.pct, rua=record.rua, testing=record.testing,
+                             ignored_rua=record.ignored_rua)
     else:
         judged = record
     findings.extend(judge_policy(judged, domain, inherited_from=policy_at if inherited else None))
