@@ -69,6 +69,12 @@ def test_whitespace_before_the_version_is_not_a_dmarc_record_with_the_fix(dns_zo
     assert found["fix"].endswith("`v=DMARC1; p=reject; rua=mailto:d@reports.rfc.test`")
 
 
+def test_a_sub_domain_record_that_is_not_dmarc_leaves_the_parent_policy_in_force(dns_zones) -> None:
+    dmarc = check("sub.parent.rfc.test", dns_zones.address)["checks"]["dmarc"]
+    assert (dmarc["status"], dmarc["policy"]) == ("fail", "reject")
+    assert {"dmarc.version_case", "dmarc.inherited"} <= codes(dmarc)
+
+
 def test_tag_values_are_case_insensitive(dns_zones) -> None:
     dmarc = check("case.rfc.test", dns_zones.address)["checks"]["dmarc"]
     assert (dmarc["status"], dmarc["policy"], dmarc["subdomain_policy"]) == ("pass", "reject", "reject")
