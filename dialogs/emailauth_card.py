@@ -1,12 +1,15 @@
 """The e-mail authentication report as an Adaptive Card: grade, one row per area, findings and fixes behind a
-toggle, and "Check again". Findings are cut ("and N more") so the card stays under Teams' size limit."""
+toggle, and "Check again". Findings are cut ("and N more") so the card stays under Teams' size limit.
+
+No letter when nothing could be checked ("could not check" instead: an F there would be alarming and wrong), and
+one line instead of eight rows for a domain that does not exist."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from adapters.emailauth.findings import quote
-from adapters.emailauth.verdict import LABELS, ordered_findings, unchecked_note, verdict
+from adapters.emailauth.verdict import LABELS, headline, ordered_findings, unchecked_note, verdict
 from dialogs import cards
 
 RECHECK_VERB = "emailauth.recheck"
@@ -24,20 +27,31 @@ def report_card(report: dict[str, Any], selectors: tuple[str, ...] = ()) -> dict
     return card
 
 
+def _grade_items(report: dict[str, Any]) -> list[dict[str, Any]]:
+    grade = report.get("grade")
+    if grade is None:
+        return [cards.text("Could not check", size="Large", weight="Bolder", color="Warning",
+                           horizontalAlignment="Center"),
+                cards.text("no grade", isSubtle=True, spacing="None", size="Small", horizontalAlignment="Center")]
+    return [cards.text(grade, size="ExtraLarge", weight="Bolder", color=GRADE_COLORS.get(grade, "Default"),
+                       horizontalAlignment="Center"),
+            cards.text("grade", isSubtle=True, spacing="None", size="Small", horizontalAlignment="Center")]
+
+
 def _build(report: dict[str, Any], selectors: tuple[str, ...], limit: int, text_limit: int) -> dict[str, Any]:
     domain = report["domain"]
-    grade = report.get("grade", "F")
+    subtitle = (f"Checked {report.get('checked_at', '')} · {report.get('dns_queries', 0)} DNS queries in "
+                f"{report.get('duration_ms', 0)} ms")
+    recheck = cards.execute("Check again", RECHECK_VERB, {"domain": domain, "selectors": list(selectors)[:10]})
+    if report.get("status") == "nxdomain":
+        return cards.card([*cards.title(f"E-mail authentication: {domain}", subtitle),
+                           cards.text(headline(report), color="Warning")], [recheck])
     header = {
         "type": "ColumnSet",
         "columns": [
-            {"type": "Column", "width": "stretch", "items": cards.title(
-                f"E-mail authentication: {domain}",
-                f"Checked {report.get('checked_at', '')} · {report.get('dns_queries', 0)} DNS queries in "
-                f"{report.get('duration_ms', 0)} ms")},
-            {"type": "Column", "width": "auto", "verticalContentAlignment": "Center", "items": [
-                cards.text(grade, size="ExtraLarge", weight="Bolder", color=GRADE_COLORS.get(grade, "Default"),
-                           horizontalAlignment="Center"),
-                cards.text("grade", isSubtle=True, spacing="None", size="Small", horizontalAlignment="Center")]},
+            {"type": "Column", "width": "stretch", "items": cards.title(f"E-mail authentication: {domain}",
+                                                                        subtitle)},
+            {"type": "Column", "width": "auto", "verticalContentAlignment": "Center", "items": _grade_items(report)},
         ],
     }
     rows = [_row(area, report["checks"].get(area, {"status": "error", "findings": []})) for area in AREAS]
@@ -52,7 +66,7 @@ def _build(report: dict[str, Any], selectors: tuple[str, ...], limit: int, text_
                      "items": details})
         actions.append({"type": "Action.ToggleVisibility", "title": f"Findings and fixes ({total})",
                         "targetElements": ["findings"]})
-    actions.append(cards.execute("Check again", RECHECK_VERB, {"domain": domain, "selectors": list(selectors)[:10]}))
+    actions.append(recheck)
     return cards.card(body, actions)
 
 

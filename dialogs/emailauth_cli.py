@@ -95,9 +95,11 @@ MARKS = {"pass": "PASS ", "warn": "WARN ", "fail": "FAIL ", "none": "NONE ", "er
 
 
 def render_text(report: dict[str, Any]) -> str:
-    from adapters.emailauth.verdict import LABELS, ordered_findings, unchecked_note, verdict
+    from adapters.emailauth.verdict import LABELS, headline, ordered_findings, unchecked_note, verdict
 
-    lines = [f"{report['domain']}  grade {report['grade']}  ({report['duration_ms']} ms, "
+    if report.get("status") == "nxdomain":
+        return f"{report['domain']}  {headline(report)}"
+    lines = [f"{report['domain']}  {headline(report)}  ({report['duration_ms']} ms, "
              f"{report['dns_queries']} DNS queries)"]
     note = unchecked_note(report)
     if note:

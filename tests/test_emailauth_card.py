@@ -131,3 +131,28 @@ async def test_teams_check_uses_the_dns_config_and_the_tenants_initial_domain(dn
 def test_dns_config_rejects_a_nameserver_that_is_not_an_ip() -> None:
     with pytest.raises(ValueError, match="not an IP address"):
         CordonConfig.model_validate({"dns": {"nameservers": ["dns.example.com"]}})
+
+
+async def test_nothing_checkable_shows_could_not_check_and_no_letter(dns_proxy) -> None:
+    for name in ("ea-good.test", "_dmarc.ea-good.test", "_dmarc.test"):
+        dns_proxy.add(name, None, rcode="SERVFAIL")
+    report = await check_domain("ea-good.test", CheckOptions(nameservers=[dns_proxy.address],
+                                                             https=HttpsOptions(port=1)))
+    assert (report["status"], report["grade"]) == ("could_not_check", None)
+    card = report_card(report)
+    assert_valid_card(card)
+    grade_column = card["body"][0]["columns"][1]["items"]
+    assert [item["text"] for item in grade_column] == ["Could not check", "no grade"]
+    assert "so there is no grade" in texts(card) and "counts them as unprotected" not in texts(card)
+
+
+async def test_a_domain_that_does_not_exist_is_one_line_not_eight_rows(dns_zones) -> None:
+    report = await check_domain("nothing-here.rfc.test", CheckOptions(nameservers=[dns_zones.address],
+                                                                      https=HttpsOptions(port=1)))
+    card = report_card(report)
+    assert_valid_card(card)
+    lines = [block["text"] for block in card["body"]]
+    assert lines[-1] == ("nothing-here.rfc.test does not exist (NXDOMAIN): there is nothing to check — is the name "
+                         "spelled right?")
+    assert len(card["body"]) == 3 and "ColumnSet" not in texts(card)
+    assert [action["title"] for action in card["actions"]] == ["Check again"]

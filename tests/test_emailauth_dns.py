@@ -51,7 +51,8 @@ def codes(result: dict) -> set[str]:
 
 
 def assert_contract(report: dict) -> None:
-    assert set(report) == {"domain", "checked_at", "duration_ms", "dns_queries", "grade", "checks"}
+    assert set(report) == {"domain", "checked_at", "duration_ms", "dns_queries", "status", "grade", "checks"}
+    assert report["status"] == "checked"
     assert report["grade"] in {"A", "B", "C", "D", "F"} and report["checked_at"].endswith("Z")
     assert isinstance(report["duration_ms"], int) and report["dns_queries"] > 0
     assert tuple(report["checks"]) == AREAS

@@ -28,12 +28,26 @@ ZONE: dict[str, list] = {
     "legacy": [("SPF", "v=spf1 +all")],
     "flaky": [("TXT", "v=spf1 include:broken.eval.test -all")],
     "broken": [("TXT", "v=spf1 +all")],
+    "neutral-inc": [("TXT", "v=spf1 ?include:open.eval.test -all")],
+    "open": [("TXT", "v=spf1 +all")],
+    # RFC 7208 choices (README): what counts as a void lookup, and expanded names that cannot exist
+    "mx-v4only": [("TXT", "v=spf1 mx -all")] + [("MX", f"{i} v4only{i}.eval.test") for i in range(3)],
+    **{f"v4only{i}": [("A", f"192.0.2.{40 + i}")] for i in range(3)},
+    "p-void": [("TXT", "v=spf1 a:n1.eval.test a:n2.eval.test exists:%{p}.ok.eval.test -all")],
+    "unknown.ok": [("A", "127.0.0.2")],
+    "ptr-void": [("TXT", "v=spf1 a:n1.eval.test a:n2.eval.test ptr -all")],
+    "bad-target": [("TXT", "v=spf1 include:%{l}.eval.test -all")],
+    "bad-names": [("TXT", "v=spf1 a:n1.eval.test a:n2.eval.test exists:%{l}.eval.test a:%{l}.eval.test "
+                          "ip4:192.0.2.10 -all")],
+    "bad-redirect": [("TXT", "v=spf1 redirect=%{l}.eval.test")],
 }
+REVERSE = {"2.0.192.in-addr.arpa": {"77": [("PTR", "gone1.eval.test"), ("PTR", "gone2.eval.test"),
+                                             ("PTR", "gone3.eval.test")]}}
 
 
 @pytest.fixture(scope="module")
 def server(nsd_factory):
-    return nsd_factory({"eval.test": ZONE})
+    return nsd_factory({"eval.test": ZONE, **REVERSE})
 
 
 @pytest.fixture
@@ -67,9 +81,48 @@ async def test_fail_carries_the_expanded_explanation(server):
     assert result.explanation == "203.0.113.9 may not send for top.eval.test (sender alice at top.eval.test)"
 
 
-async def test_the_qualifier_of_the_include_decides(server):
+async def test_the_qualifier_of_the_include_decides_and_is_named_as_deciding(server):
     result = await run(server, "soft-inc", "192.0.2.10")
-    assert result.result == "softfail" and result.mechanism == "a:host.eval.test"
+    assert (result.result, result.mechanism) == ("softfail", "~include:leaf.eval.test")
+    assert result.path == ["soft-inc.eval.test"]  # the deciding term is in the record at the end of the path
+
+
+async def test_neutral_through_a_question_mark_include_names_the_include_not_the_inner_all(server):
+    result = await run(server, "neutral-inc", "203.0.113.50")
+    assert (result.result, result.mechanism, result.path) == ("neutral", "?include:open.eval.test",
+                                                              ["neutral-inc.eval.test"])
+
+
+async def test_a_plain_include_still_names_the_innermost_term(server):
+    result = await run(server, "top", "2001:db8:1::25")
+    assert (result.result, result.mechanism) == ("pass", "ip6:2001:db8:1::/48")
+
+
+async def test_mx_host_address_lookups_are_not_void_lookups(server):
+    # an IPv6 client and three IPv4-only MX hosts: three empty AAAA answers, which must not make a permerror
+    result = await run(server, "mx-v4only", "2001:db8:9::1")
+    assert (result.result, result.void_lookups) == ("fail", 0)
+    assert (await run(server, "mx-v4only", "192.0.2.41")).result == "pass"
+
+
+async def test_the_ptr_lookup_of_p_macro_is_not_a_void_lookup(server):
+    # two void a: terms, then %{p} of an address without PTR ("unknown"): still two voids, the exists matches
+    result = await run(server, "p-void", "192.0.2.99")
+    assert (result.result, result.mechanism, result.void_lookups) == ("pass", "exists:%{p}.ok.eval.test", 2)
+
+
+async def test_ptr_name_address_lookups_are_not_void_lookups(server):
+    # the PTR answer has three names, none with an address: the ptr term does not match, and is not void
+    result = await run(server, "ptr-void", "192.0.2.77")
+    assert (result.result, result.void_lookups) == ("fail", 2)
+    no_ptr = await run(server, "ptr-void", "192.0.2.78")  # no PTR at all: the ptr term's own question is void
+    assert (no_ptr.result, no_ptr.void_lookups) == ("permerror", 3)
+
+
+@pytest.mark.parametrize("domain", ["bad-target", "bad-redirect"])
+async def test_an_expanded_target_that_cannot_exist_is_a_permerror_not_a_temperror(server, domain):
+    result = await run(server, domain, "192.0.2.10", sender=f"a..b@{domain}.eval.test")
+    assert result.result == "permerror" and "no SPF record" in (result.reason or "")
 
 
 async def test_redirect_is_followed_and_shown_in_the_path(server):
@@ -127,3 +180,11 @@ async def test_invalid_domain_is_none_without_a_query(server):
     resolver = resolver_for(server.address)
     result = await check_host("192.0.2.1", "nodot", "a@nodot", resolver)
     assert result.result == "none" and resolver.queries == 0
+
+
+async def test_an_expanded_name_that_cannot_exist_matches_nothing_and_is_not_a_void_lookup(server):
+    # "a..b" expands to a name with an empty label: nothing is asked, so two void a: terms stay two
+    result = await run(server, "bad-names", "192.0.2.10", sender="a..b@bad-names.eval.test")
+    assert (result.result, result.mechanism, result.void_lookups) == ("pass", "ip4:192.0.2.10", 2)
+    other = await run(server, "bad-names", "192.0.2.11", sender="a..b@bad-names.eval.test")
+    assert (other.result, other.void_lookups) == ("fail", 2)

@@ -10,7 +10,14 @@ import asyncio
 from typing import Any
 
 from adapters.dns.resolver import CheckResolver, DnsAnswer, DnsFailure
-from adapters.emailauth.dmarc_record import DmarcRecord, is_dmarc, judge_policy, parse_dmarc, suggested_record
+from adapters.emailauth.dmarc_record import (
+    DmarcRecord,
+    is_dmarc,
+    judge_policy,
+    near_miss,
+    parse_dmarc,
+    suggested_record,
+)
 from adapters.emailauth.findings import Finding, could_not_check, decode_record, finding, quote, status_from
 from adapters.emailauth.orgdomain import org_domain, same_org
 
@@ -59,6 +66,7 @@ async def analyse_dmarc(domain: str, resolver: CheckResolver) -> dict[str, Any]:
     parsed: dict[str, DmarcRecord] = {}
     policy_at: str | None = None
     failure: DnsFailure | None = None
+    ignored: list[tuple[str, str, Finding]] = []  # (level, text, finding): meant as DMARC, ignored by receivers
     for name in levels:
         answer = answers[name]
         if isinstance(answer, DnsFailure):
@@ -68,6 +76,10 @@ async def analyse_dmarc(domain: str, resolver: CheckResolver) -> dict[str, Any]:
             continue
         records = _records(answer)
         if not records:
+            texts = [decode_record(t) for t in answer.texts]
+            misses = [(text, f) for text in texts if (f := near_miss(text, name)) is not None]
+            if misses and policy_at is None and failure is None:
+                ignored.append((name, *misses[0]))
             continue
         record = parse_dmarc(records[0])
         if len(records) > 1:
@@ -86,6 +98,9 @@ async def analyse_dmarc(domain: str, resolver: CheckResolver) -> dict[str, Any]:
                                 "receivers using different methods may apply different policies.", None))
     if failure is not None:
         return {**could_not_check("dmarc", failure, **result), "org_domain": result["org_domain"]}
+    findings[0:0] = [f for _, _, f in ignored]
+    if policy_at is None and ignored:
+        return {**result, "record": quote(ignored[0][1], 2000), "status": "fail", "findings": findings}
     if policy_at is None:
         fix = suggested_record(None, domain)
         findings.insert(0, finding("error", "dmarc.missing", "No DMARC record: receivers have no policy for mail "
@@ -103,7 +118,8 @@ async def analyse_dmarc(domain: str, resolver: CheckResolver) -> dict[str, Any]:
         effective = record.sp or record.p or "none"
         findings.append(finding("info", "dmarc.inherited", f"No record at _dmarc.{domain}: the record of "
                                 f"{policy_at} applies, with its sub-domain policy ({effective}).", None))
-        judged = DmarcRecord(raw=record.raw, p=effective, pct=record.pct, rua=record.rua, testing=record.testing)
+        judged = DmarcRecord(raw=record.raw, p=effective, pct=record.pct, rua=record.rua, testing=record.testing,
+                             ignored_rua=record.ignored_rua)
     else:
         judged = record
     findings.extend(judge_policy(judged, domain, inherited_from=policy_at if inherited else None))

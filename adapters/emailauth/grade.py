@@ -1,7 +1,9 @@
 """The overall grade: a weighted score of the areas, capped by what matters most for spoofing.
 
 Weights favour what stops spoofing (DMARC, SPF, DKIM); "error" scores like "none" because a grade must never be
-better than what was actually verified. Grades are A, B, C, D and F.
+better than what was actually verified. Grades are A, B, C, D and F — but only when there is something to grade:
+when neither SPF nor DMARC could be checked (DNS timeouts everywhere) an F would be alarming and wrong, so the
+headline is "could not check" with no letter; a domain that does not exist (NXDOMAIN) gets no letter either.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ WEIGHTS = {"dmarc": 35, "spf": 25, "dkim": 20, "mx": 5, "mta_sts": 5, "tls_rpt":
 FACTOR = {"pass": 1.0, "warn": 0.6, "fail": 0.0, "none": 0.0, "error": 0.0}
 BANDS = ((90, "A"), (80, "B"), (65, "C"), (50, "D"))
 ORDER = "ABCDF"
+CHECKED, COULD_NOT_CHECK, NXDOMAIN = "checked", "could_not_check", "nxdomain"
 
 
 def _cap(grade: str, worst_allowed: str) -> str:
@@ -41,3 +44,12 @@ def grade(checks: dict[str, Any]) -> str:
     if checks.get("dkim", {}).get("status") in ("none", "fail", "error") and not null_mx:
         letter = _cap(letter, "B")
     return letter
+
+
+def headline(checks: dict[str, Any], *, exists: bool = True) -> tuple[str, str | None]:
+    """(status, grade): ("checked", letter), ("could_not_check", None) or ("nxdomain", None)."""
+    if not exists:
+        return NXDOMAIN, None
+    if all(checks.get(area, {}).get("status", "error") == "error" for area in ("spf", "dmarc")):
+        return COULD_NOT_CHECK, None
+    return CHECKED, grade(checks)

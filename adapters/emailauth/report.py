@@ -17,7 +17,7 @@ from typing import Any
 
 from adapters.dns.resolver import CheckResolver
 from adapters.emailauth.findings import finding
-from adapters.emailauth.grade import grade, is_null_mx
+from adapters.emailauth.grade import headline, is_null_mx
 from adapters.emailauth.mta_sts import HttpsOptions
 
 log = logging.getLogger(__name__)
@@ -119,14 +119,24 @@ async def check_domain(domain: str, options: CheckOptions | None = None,
                                   "could not check.")
     _cross_findings(domain, checks)
     await asyncio.gather(warm_up, *prefetch, return_exceptions=True)
+    status, letter = headline(checks, exists=not await _nxdomain(resolver, domain))
     return {
         "domain": domain,
         "checked_at": checked_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "duration_ms": int((time.monotonic() - started) * 1000),
         "dns_queries": resolver.queries,
-        "grade": grade(checks),
+        "status": status,
+        "grade": letter,
         "checks": checks,
     }
+
+
+async def _nxdomain(resolver: CheckResolver, domain: str) -> bool:
+    """The domain itself does not exist (its TXT question, asked first and cached, got NXDOMAIN)."""
+    try:
+        return (await resolver.query(domain, "TXT")).status == "nxdomain"
+    except Exception:  # noqa: BLE001 - a failed question proves nothing: the areas already say "could not check"
+        return False
 
 
 def first_questions(domain: str, selectors: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -124,6 +124,8 @@ class _Evaluator:
     # ---------------------------------------------------------------- record lookup and evaluation
 
     async def _record(self, domain: str, path: list[str]) -> SpfRecord | None:
+        if not valid_domain(domain):
+            return None  # §4.3: a malformed <domain> has no record ("none"), so include/redirect give permerror
         try:
             answer = await self.resolver.query(domain, "TXT")
         except DnsFailure as exc:
@@ -180,6 +182,8 @@ class _Evaluator:
             raise _Stop("permerror", f"more than {MAX_DNS_TERMS} DNS-querying terms (RFC 7208 §4.6.4)")
 
     def _void(self, answer: DnsAnswer) -> None:
+        if not valid_domain(answer.name):
+            return  # no question was asked for a name that cannot exist: not a void lookup (README, RFC choices)
         if answer.status != "ok" or not answer.rdatas:
             self.voids += 1
             if self.voids > MAX_VOID_LOOKUPS:
@@ -203,7 +207,7 @@ class _Evaluator:
 
     async def _query(self, name: str, rdtype: str) -> DnsAnswer:
         if not valid_domain(name):
-            # an expanded name that is not a DNS name cannot exist: treat as "does not exist" (a void lookup)
+            # an expanded name that is not a DNS name cannot exist: nothing is asked, it matches nothing
             return DnsAnswer(name, rdtype, "nxdomain")
         try:
             return await self.resolver.query(name, rdtype)
@@ -226,6 +230,8 @@ class _Evaluator:
             inner_path = [*path, term.text if term.value == target else f"{term.text} ({target})"]
             outcome = await self._check(target, inner_path, stack)
             if outcome.result == "pass":
+                if term.qualifier != "+":
+                    return term, path  # ?include/~include/-include decides the result, not the inner +all
                 return outcome.term or term, outcome.path
             if outcome.result == "none":
                 self._stop_path = inner_path
@@ -242,7 +248,7 @@ class _Evaluator:
         if name == "mx":
             return (term, path) if await self._mx(target, term) else None
         if name == "ptr":
-            names = await self._validated_names(self.ip)
+            names = await self._validated_names(self.ip, count_void=True)
             target_lower = target.lower()
             hit = any(n == target_lower or n.endswith("." + target_lower) for n in names)
             return (term, path) if hit else None
@@ -266,13 +272,15 @@ class _Evaluator:
     async def _mx(self, target: str, term: Term) -> bool:
         answer = await self._query(target, "MX")
         self._void(answer)
-        hosts = [r.exchange.to_text().rstrip(".") for r in answer.rdatas if hasattr(r, "exchange")]
+        exchanges = sorted((r.preference, r.exchange.to_text().rstrip(".").lower()) for r in answer.rdatas
+                           if hasattr(r, "exchange"))
+        hosts = [host for _, host in exchanges]
         hosts = [h for h in hosts if h and h != "."]  # a null MX (RFC 7505) names no host
         if len(hosts) > MAX_ADDRESS_LOOKUPS:
             raise _Stop("permerror", f"{target} has {len(hosts)} MX hosts; SPF allows 10 per mx term")
         rdtype = "A" if self.ip.version == 4 else "AAAA"
         answers = await asyncio.gather(*[self._query(h, rdtype) for h in hosts], return_exceptions=True)
-        for result in answers:  # in MX order: the first error or match decides, as in a sequential walk
+        for result in answers:  # in preference order: the first error or match decides, as a sequential walk
             if isinstance(result, _Stop):
                 raise result
             if isinstance(result, BaseException):
@@ -281,13 +289,17 @@ class _Evaluator:
                 return True
         return False
 
-    async def _validated_names(self, ip: IPAddress) -> list[str]:
-        """PTR names of ip whose A/AAAA include ip (§5.5); DNS errors here mean "no match", not temperror."""
+    async def _validated_names(self, ip: IPAddress, *, count_void: bool = False) -> list[str]:
+        """PTR names of ip whose A/AAAA include ip (§5.5); DNS errors here mean "no match", not temperror.
+
+        Void lookups (README, "RFC 7208 choices"): a `ptr` term counts its own PTR question when it is void; the
+        address questions for the names found, and everything asked to expand %{p}, never count."""
         try:
             answer = await self.resolver.query(ip.reverse_pointer, "PTR")
         except DnsFailure:
             return []
-        self._void(answer)
+        if count_void:
+            self._void(answer)
         names = [r.target.to_text().rstrip(".").lower() for r in answer.rdatas if hasattr(r, "target")]
         names = names[:MAX_ADDRESS_LOOKUPS]
         rdtype = "A" if ip.version == 4 else "AAAA"
@@ -308,10 +320,7 @@ class _Evaluator:
         """%{p}: the target domain if validated, else a subdomain of it, else any validated name, else unknown."""
         if domain in self._validated:
             return self._validated[domain]
-        try:
-            names = await self._validated_names(self.ip)
-        except _Stop:
-            names = []
+        names = await self._validated_names(self.ip)
         domain_lower = domain.lower()
         choice = next((n for n in names if n == domain_lower), None)
         choice = choice or next((n for n in names if n.endswith("." + domain_lower)), None)

@@ -20,6 +20,11 @@ class TagList:
     order: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # syntax problems, as readable sentences
     duplicates: list[str] = field(default_factory=list)
+    values: dict[str, list[str]] = field(default_factory=dict)  # every occurrence of each tag, in order
+
+    def all(self, name: str) -> list[str]:
+        """Every value given for a tag (duplicates included): a later duplicate may hold what the first lacks."""
+        return self.values.get(name, [])
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self.tags.get(name, default)
@@ -52,6 +57,7 @@ def parse_tags(text: str, *, max_tags: int = 64) -> TagList:
             shown = ", ".join(f"U+{ord(ch):04X}" for ch in bad[:5])
             result.errors.append(f"tag '{name}' has characters not allowed in a tag value ({shown})")
         key = name.lower()
+        result.values.setdefault(key, []).append(value)
         if key in result.tags:
             if key not in result.duplicates:
                 result.duplicates.append(key)

@@ -56,10 +56,26 @@ def _summary(area: str, r: dict[str, Any]) -> str:
     return str(r.get("record") or "")
 
 
+def headline(report: dict[str, Any]) -> str:
+    """What the report says first: the grade, "could not check" (no letter), or that the domain does not exist."""
+    status = report.get("status", "checked")
+    if status == "nxdomain":
+        return (f"{report.get('domain')} does not exist (NXDOMAIN): there is nothing to check — is the name spelled "
+                "right?")
+    if status == "could_not_check" or report.get("grade") is None:
+        return "could not check"
+    return f"grade {report['grade']}"
+
+
 def unchecked_note(report: dict[str, Any]) -> str | None:
     """Said next to the grade when some areas could not be checked: the grade then counts them as unprotected."""
+    if report.get("status") == "nxdomain":
+        return None
     failed = [LABELS[a] for a, r in report.get("checks", {}).items() if r.get("status") == "error" and a in LABELS]
     if not failed:
         return None
+    if report.get("status") == "could_not_check":
+        return (f"Could not check {', '.join(failed)} (DNS failed or timed out), so there is no grade — this says "
+                "nothing about the domain's protection. Check again.")
     return (f"Could not check {', '.join(failed)} (DNS failed or timed out); the grade counts them as unprotected "
             "— check again.")
