@@ -5,6 +5,7 @@ It runs aiohttp on its own event loop in a daemon thread, so it answers whatever
 
     connector.fail("19:abc@thread.tacv2", status=429, retry_after=7)   # every call to that conversation
     connector.add_member(conversation_id=None, aad_id=..., upn=..., name=...)  # the roster (None: any conversation)
+    connector.teams_ids_only = True   # createConversation knows Teams ids only (UserNotFound), like the Playground
 
 Endpoints: POST /v3/conversations (createConversation; one 1:1 chat per user is reused), POST
 /v3/conversations/{id}/activities[/{activityId}] (send / reply), PUT .../activities/{activityId} (update),
@@ -84,6 +85,9 @@ class ConnectorStandIn:
     members: dict[tuple[str | None, str], Member] = field(default_factory=dict)
     roster_status: int | None = None  # answer every roster call with this status (e.g. 500) when set
     private_chats: dict[str, str] = field(default_factory=dict)  # user id -> 1:1 conversation id
+    # createConversation only for a roster member's Teams id (`29:…`), else 404 UserNotFound, as the Microsoft 365
+    # Agents Playground answers; False: any id is accepted (an Entra object id too)
+    teams_ids_only: bool = False
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -152,8 +156,8 @@ class ConnectorStandIn:
             self.failures.clear()
 
     def add_member(self, aad_id: str, upn: str, name: str, *, tenant_id: str | None = None,
-                   conversation_id: str | None = None) -> Member:
-        member = Member(aad_id=aad_id, upn=upn, name=name, tenant_id=tenant_id)
+                   conversation_id: str | None = None, teams_id: str = "") -> Member:
+        member = Member(aad_id=aad_id, upn=upn, name=name, tenant_id=tenant_id, teams_id=teams_id)
         with self._lock:
             self.members[(conversation_id, member.aad_id)] = member
             self.members[(conversation_id, member.as_json()["id"])] = member
@@ -234,10 +238,17 @@ class ConnectorStandIn:
         members = body.get("members") or []
         user = members[0].get("id", "") if members else ""
         with self._lock:
-            conv = self.private_chats.setdefault(user, f"a:1:1-{user}")
+            known = any(m.as_json()["id"] == user for m in self.members.values())
+            conv = self.private_chats.get(user) or f"a:1:1-{user}"
         failed = self._check(request, "create", conv, None, body)
         if failed is not None:
             return failed
+        if self.teams_ids_only and not known:
+            with self._lock:
+                self.calls[-1].status = 404
+            return web.json_response({"error": {"code": "UserNotFound", "message": "User not found"}}, status=404)
+        with self._lock:
+            self.private_chats.setdefault(user, conv)
         return web.json_response({"id": conv, "activityId": self._new_id(), "serviceUrl": self.url})
 
     def _find_member(self, conv: str, member_id: str) -> Member | None:
