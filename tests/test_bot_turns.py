@@ -198,6 +198,7 @@ async def test_roster_gives_the_upn_and_is_cached():
         assert len(members) == 1
         audit = await bot.storage.audit_tail(1)
         assert audit[0].command == "audit" and audit[0].outcome == "ok"
+        assert audit[0].actor_name == f"{TECH.name} <{TECH.upn}>"  # the roster's, stored with the entry
 
 
 @pytest.mark.parametrize("status", [404, 403, 500])

@@ -47,7 +47,8 @@ async def unlock_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
 async def _refuse(ctx: DialogContext, cmd: Command, target: str, why: str) -> list[Reply]:
     await ctx.services.storage.append_audit(AuditEntry(
         actor=cmd.actor.aad_id or cmd.actor.label, command=f"lockdown:{cmd.name}", outcome="refused",
-        tenant=cmd.tenant_id, conversation=cmd.conversation.id, target=target[:200], detail=why[:500]))
+        tenant=cmd.tenant_id, conversation=cmd.conversation.id, target=target[:200], detail=why[:500],
+        actor_name=cmd.actor.audit_name))
     return [Reply(text=why)]
 
 
@@ -173,7 +174,8 @@ async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantCon
         await st.create(request)
     except state.AlreadyActive as exc:
         return [Reply(text=_pointer(exc.request, cmd.conversation.id))]
-    await audit(services, request, kind, "requested", actor=cmd.actor.aad_id or cmd.actor.label, detail=reason)
+    await audit(services, request, kind, "requested", actor=cmd.actor.aad_id or cmd.actor.label, detail=reason,
+                actor_name=cmd.actor.audit_name)
     return await _post(cmd, ctx, request, elsewhere)
 
 
@@ -238,6 +240,6 @@ async def cancel(cmd: Command, ctx: DialogContext) -> list[Reply]:
         if exc.request and state.is_expired(exc.request, ctx.services.clock()):
             current = state.EXPIRED
         return [Reply(text=f"Request `{request_id}` is {current}; there is nothing to cancel.")]
-    await audit(ctx.services, request, "cancel", "cancelled", actor=cmd.actor.aad_id)
+    await audit(ctx.services, request, "cancel", "cancelled", actor=cmd.actor.aad_id, actor_name=cmd.actor.audit_name)
     await publish(ctx.services, request)
     return [Reply(text=f"Cancelled request `{request_id}`; nothing was changed.")]
