@@ -219,8 +219,11 @@ async def test_a_chat_the_channel_refuses_to_open_is_never_remembered():
         with pytest.raises(DeliveryError, match="does not know that user .*404 UserNotFound") as caught:
             await bot.messenger.send_private(TENANT, NOBODY.aad_id, Reply(text="temporary password"))
         assert not caught.value.gone  # the bot was not removed anywhere
-        [create] = creates(bot)
-        assert create.status == 404 and create.body["members"] == [{"id": NOBODY.aad_id}]
+        [create] = creates(bot)  # the Playground creates the chat, then answers its first message UserNotFound
+        assert create.body["members"] == [{"id": NOBODY.aad_id}]
+        ghost = f"a:1:1-{NOBODY.aad_id}"
+        [refused] = [c for c in bot.connector.calls if c.kind in ("send", "reply") and c.conversation_id == ghost]
+        assert refused.status == 404
         assert await bot.storage.get(f"chat/{TENANT}/{NOBODY.aad_id}") is None
         assert [key for key, _ in await bot.storage.list("convref/")] == ["convref/" + channel_chat().id]
         assert bot.replies(f"a:1:1-{NOBODY.aad_id}") == []

@@ -5,7 +5,7 @@ It runs aiohttp on its own event loop in a daemon thread, so it answers whatever
 
     connector.fail("19:abc@thread.tacv2", status=429, retry_after=7)   # every call to that conversation
     connector.add_member(conversation_id=None, aad_id=..., upn=..., name=...)  # the roster (None: any conversation)
-    connector.teams_ids_only = True   # createConversation knows Teams ids only (UserNotFound), like the Playground
+    connector.teams_ids_only = True   # a chat opened with an object id answers UserNotFound, like the Playground
 
 Endpoints: POST /v3/conversations (createConversation; one 1:1 chat per user is reused), POST
 /v3/conversations/{id}/activities[/{activityId}] (send / reply), PUT .../activities/{activityId} (update),
@@ -60,6 +60,7 @@ class Failure:
     status: int
     retry_after: float | None = None
     times: int | None = None  # None: until cleared
+    code: str = "Failure"
 
 
 @dataclass
@@ -85,8 +86,8 @@ class ConnectorStandIn:
     members: dict[tuple[str | None, str], Member] = field(default_factory=dict)
     roster_status: int | None = None  # answer every roster call with this status (e.g. 500) when set
     private_chats: dict[str, str] = field(default_factory=dict)  # user id -> 1:1 conversation id
-    # createConversation only for a roster member's Teams id (`29:…`), else 404 UserNotFound, as the Microsoft 365
-    # Agents Playground answers; False: any id is accepted (an Entra object id too)
+    # as the Microsoft 365 Agents Playground (0.2.28): createConversation with anything but a roster member's Teams id
+    # (`29:…`) creates a chat whose every message answers 404 UserNotFound; False: any id works (an object id too)
     teams_ids_only: bool = False
 
     def __post_init__(self) -> None:
@@ -199,7 +200,7 @@ class ConnectorStandIn:
             if answer is None and failure is not None:
                 status = failure.status
                 headers = {"Retry-After": str(int(failure.retry_after))} if failure.retry_after is not None else {}
-                answer = web.json_response({"error": {"code": "Failure", "message": f"told to answer {status}"}},
+                answer = web.json_response({"error": {"code": failure.code, "message": f"told to answer {status}"}},
                                            status=status, headers=headers)
                 if failure.times is not None:
                     failure.times -= 1
@@ -243,12 +244,10 @@ class ConnectorStandIn:
         failed = self._check(request, "create", conv, None, body)
         if failed is not None:
             return failed
-        if self.teams_ids_only and not known:
-            with self._lock:
-                self.calls[-1].status = 404
-            return web.json_response({"error": {"code": "UserNotFound", "message": "User not found"}}, status=404)
         with self._lock:
             self.private_chats.setdefault(user, conv)
+            if self.teams_ids_only and not known:
+                self.failures[conv] = Failure(404, code="UserNotFound")
         return web.json_response({"id": conv, "activityId": self._new_id(), "serviceUrl": self.url})
 
     def _find_member(self, conv: str, member_id: str) -> Member | None:
