@@ -79,8 +79,8 @@ class BotMessenger:
 
         A stored personal chat is reused; otherwise a new chat is opened with the user's Teams id (`29:…`, seen in
         one of their activities or read from the roster), the Entra object id only when neither is known (the
-        Agents Playground answers `UserNotFound` to an object id). A chat whose opening or first message failed is
-        never remembered."""
+        Agents Playground opens a chat for an object id but answers its messages `UserNotFound`). A chat whose
+        opening or first message failed is never remembered."""
         known = await self.references.private_chat(tenant_id, user_aad_id)
         if not known:
             known = await self.references.personal_reference(tenant_id, user_aad_id)
@@ -113,8 +113,11 @@ class BotMessenger:
             raise _open_error(exc, member_id) from exc
         activity = sent.get("activity")
         if activity is not None and activity.conversation and activity.conversation.id:
-            await self.references.save(activity, replace=True)
-            await self.references.remember_private_chat(tenant_id, user_aad_id, activity.conversation.id)
+            try:
+                await self.references.save(activity, replace=True)
+                await self.references.remember_private_chat(tenant_id, user_aad_id, activity.conversation.id)
+            except Exception:  # noqa: BLE001 - the message was delivered; the next one opens a chat again
+                log.exception("could not remember the 1:1 chat %s", activity.conversation.id)
         return sent.get("id")
 
     async def _member_id(self, tenant_id: str, user_aad_id: str, base: ConversationReference) -> str:

@@ -4,8 +4,8 @@ Stored under `convref/<conversation id>` as `{"reference": <serialised Conversat
 "kind", "team_id", "channel_id", "saved_at"}`. Saved on install and on the first message in a conversation;
 1:1 chats with a user (opened by the bot, or a personal chat the user wrote in) are also remembered under
 `chat/<tenant id>/<user aad id>`, and each user's Teams id (`29:…`, the id the Bot Connector knows them by) under
-`member/<tenant id>/<user aad id>`: a new 1:1 chat is created with that id, since Microsoft 365 Agents Playground
-(and possibly Teams) answer `UserNotFound` for an Entra object id.
+`member/<tenant id>/<user aad id>`: a new 1:1 chat is opened with that id, since Microsoft 365 Agents Playground
+answers `UserNotFound` to the messages of a chat opened with an Entra object id.
 
 In a Teams channel every thread is its own conversation id (`<channel id>;messageid=<root post>`). A message in a
 thread therefore also stores the channel's reference under `convref/<channel id>` (conversation = the channel,
