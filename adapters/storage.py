@@ -38,6 +38,7 @@ class AuditEntry:
     target: str | None = None
     detail: str | None = None
     at: str = ""  # UTC ISO time, filled in on append when empty
+    actor_name: str | None = None  # "Name <upn>" as Teams' roster gave it when the entry was written
 
     def stamped(self) -> AuditEntry:
         if self.at:
@@ -142,13 +143,26 @@ CREATE TABLE IF NOT EXISTS audit (
     command TEXT NOT NULL,
     target TEXT,
     outcome TEXT NOT NULL,
-    detail TEXT
+    detail TEXT,
+    actor_name TEXT
 );
 CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+
+
+def _add_actor_name(conn: sqlite3.Connection) -> None:
+    """Files written before the audit kept the actor's name get the column (the log stays append-only)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(audit)")}
+    if "actor_name" in columns:
+        return
+    try:
+        conn.execute("ALTER TABLE audit ADD COLUMN actor_name TEXT")
+    except sqlite3.OperationalError as exc:  # another process added it first
+        if "duplicate column" not in str(exc).lower():
+            raise
 
 
 def _prefix_end(prefix: str) -> str | None:
@@ -172,6 +186,7 @@ class SQLiteStorage:
         self._guard = threading.Lock()
         conn = self._conn()
         conn.executescript(_SCHEMA)
+        _add_actor_name(conn)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -232,13 +247,13 @@ class SQLiteStorage:
 
     def _append(self, e: AuditEntry) -> None:
         self._conn().execute(
-            "INSERT INTO audit(at, actor, tenant, conversation, command, target, outcome, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.at, e.actor, e.tenant, e.conversation, e.command, e.target, e.outcome, e.detail),
+            "INSERT INTO audit(at, actor, tenant, conversation, command, target, outcome, detail, actor_name)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.at, e.actor, e.tenant, e.conversation, e.command, e.target, e.outcome, e.detail, e.actor_name),
         )
 
     def _tail(self, limit: int, tenant: str | None) -> list[AuditEntry]:
-        sql = "SELECT at, actor, tenant, conversation, command, target, outcome, detail FROM audit"
+        sql = "SELECT at, actor, tenant, conversation, command, target, outcome, detail, actor_name FROM audit"
         params: tuple[Any, ...] = ()
         if tenant is not None:
             sql += " WHERE tenant = ?"
@@ -246,8 +261,9 @@ class SQLiteStorage:
         sql += " ORDER BY seq DESC LIMIT ?"
         rows = self._conn().execute(sql, (*params, max(limit, 0)))
         return [
-            AuditEntry(at=at, actor=a, tenant=t, conversation=c, command=cmd, target=tg, outcome=o, detail=d)
-            for at, a, t, c, cmd, tg, o, d in rows
+            AuditEntry(at=at, actor=a, tenant=t, conversation=c, command=cmd, target=tg, outcome=o, detail=d,
+                       actor_name=n)
+            for at, a, t, c, cmd, tg, o, d, n in rows
         ]
 
     async def get(self, key: str) -> Document | None:

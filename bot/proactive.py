@@ -9,6 +9,7 @@ non-loopback service URLs and no status is retried inside the SDK). Every failur
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -21,6 +22,8 @@ from bot.references import ReferenceStore
 from dialogs.contract import DeliveryError, Reply
 
 log = logging.getLogger(__name__)
+
+ROSTER_TIMEOUT_SECONDS = 3.0  # a roster read must not hold a lock-down step for long
 
 
 def _gone(conversation_id: str) -> DeliveryError:
@@ -72,8 +75,15 @@ class BotMessenger:
 
     async def send_private(self, tenant_id: str, user_aad_id: str, reply: Reply,
                            via: ConversationReference | None = None) -> str | None:
-        """Post to the user's 1:1 chat with the bot, opening it if needed (`via`: a reference in that tenant)."""
+        """Post to the user's 1:1 chat with the bot (`via`: a reference in that tenant, to open one from).
+
+        A stored personal chat is reused; otherwise a new chat is opened with the user's Teams id (`29:…`, seen in
+        one of their activities or read from the roster), the Entra object id only when neither is known (the
+        Agents Playground opens a chat for an object id but answers its messages `UserNotFound`). A chat whose
+        opening or first message failed is never remembered."""
         known = await self.references.private_chat(tenant_id, user_aad_id)
+        if not known:
+            known = await self.references.personal_reference(tenant_id, user_aad_id)
         if known and await self.references.load(known) is not None:
             try:
                 return await self.send(known, reply)
@@ -84,23 +94,59 @@ class BotMessenger:
         base = via or await self.references.any_in_tenant(tenant_id)
         if base is None:
             raise DeliveryError(f"no conversation with tenant {tenant_id} to open a chat from (install the app first)")
+        member_id = await self._member_id(tenant_id, user_aad_id, base)
         parameters = ConversationParameters(
-            is_group=False, bot=base.bot, members=[ChannelAccount(id=user_aad_id)], tenant_id=tenant_id,
+            is_group=False, bot=base.bot, members=[ChannelAccount(id=member_id)], tenant_id=tenant_id,
             channel_data={"tenant": {"id": tenant_id}},
         )
-        sent: dict[str, str | None] = {}
+        sent: dict[str, Any] = {}
 
         async def work(context: TurnContext) -> None:
-            await self.references.save(context.activity, replace=True)
             response = await context.send_activity(reply_activity(reply))
             sent["id"] = response.id if response else None
-            sent["conversation"] = context.activity.conversation.id
+            sent["activity"] = context.activity  # remembered only once the message went through
 
         try:
             await self.adapter.create_conversation(self.app_id, work, parameters, channel_id=base.channel_id,
                                                    service_url=base.service_url)
         except Exception as exc:  # noqa: BLE001
-            raise delivery_error(exc, f"opening a chat with {user_aad_id}") from exc
-        if sent.get("conversation"):
-            await self.references.remember_private_chat(tenant_id, user_aad_id, sent["conversation"])
+            raise _open_error(exc, member_id) from exc
+        activity = sent.get("activity")
+        if activity is not None and activity.conversation and activity.conversation.id:
+            try:
+                await self.references.save(activity, replace=True)
+                await self.references.remember_private_chat(tenant_id, user_aad_id, activity.conversation.id)
+            except Exception:  # noqa: BLE001 - the message was delivered; the next one opens a chat again
+                log.exception("could not remember the 1:1 chat %s", activity.conversation.id)
         return sent.get("id")
+
+    async def _member_id(self, tenant_id: str, user_aad_id: str, base: ConversationReference) -> str:
+        """The id to open a chat with: the stored Teams id, else the roster's (cached), else the object id."""
+        stored = await self.references.teams_id(tenant_id, user_aad_id)
+        if stored:
+            return stored
+        conversation = base.conversation.id if base.conversation else None
+        if conversation and base.service_url:
+            try:
+                client = await self.connectors.client(base.service_url)
+                member = await asyncio.wait_for(
+                    client.conversations.get_conversation_member(conversation, user_aad_id), ROSTER_TIMEOUT_SECONDS)
+            except Exception as exc:  # noqa: BLE001 - fall back to the object id
+                log.info("roster lookup of %s in %s failed (%s); opening the chat with the object id",
+                         user_aad_id, conversation, type(exc).__name__)
+            else:
+                teams_id = getattr(member, "id", None)
+                if teams_id and teams_id.lower() != user_aad_id.lower():
+                    await self.references.remember_teams_id(tenant_id, user_aad_id, teams_id)
+                    return teams_id
+        return user_aad_id
+
+
+def _open_error(exc: BaseException, member_id: str) -> DeliveryError:
+    """A failed createConversation, with the channel's error code (`UserNotFound`: the id is not one it knows)."""
+    error = delivery_error(exc, f"opening a chat with {member_id}")
+    if error.status not in (400, 404):
+        return error
+    code = getattr(getattr(getattr(exc, "error", None), "error", None), "code", None)
+    return DeliveryError(f"opening a chat with {member_id}: the channel does not know that user (HTTP {error.status}"
+                         + (f" {code})" if code else ")"), status=error.status)

@@ -2,7 +2,10 @@
 
 Stored under `convref/<conversation id>` as `{"reference": <serialised ConversationReference>, "tenant_id",
 "kind", "team_id", "channel_id", "saved_at"}`. Saved on install and on the first message in a conversation;
-1:1 chats the bot opened with a user are also remembered under `chat/<tenant id>/<user aad id>`.
+1:1 chats with a user (opened by the bot, or a personal chat the user wrote in) are also remembered under
+`chat/<tenant id>/<user aad id>`, and each user's Teams id (`29:…`, the id the Bot Connector knows them by) under
+`member/<tenant id>/<user aad id>`: a new 1:1 chat is opened with that id, since Microsoft 365 Agents Playground
+answers `UserNotFound` to the messages of a chat opened with an Entra object id.
 
 In a Teams channel every thread is its own conversation id (`<channel id>;messageid=<root post>`). A message in a
 thread therefore also stores the channel's reference under `convref/<channel id>` (conversation = the channel,
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "convref/"
 CHAT_PREFIX = "chat/"
+MEMBER_PREFIX = "member/"
 
 
 def tenant_of(activity: Activity) -> str | None:
@@ -82,6 +86,7 @@ class ReferenceStore:
         self.storage = storage
         self.clock = clock
         self._known: set[str] = set()  # conversations already saved by this process
+        self._noted: set[tuple[str, str, str, str]] = set()  # (kind, tenant, user, id) already remembered
 
     async def save(self, activity: Activity, *, replace: bool) -> None:
         """Save the reference; `replace=False` keeps an existing one (first message), True refreshes it (install).
@@ -96,6 +101,53 @@ class ReferenceStore:
             if replace or key not in self._known:
                 await self._put(key, document, replace=replace)
                 self._known.add(key)
+        await self._note_sender(activity)
+
+    async def _note_sender(self, activity: Activity) -> None:
+        """Remember the sender's Teams id, and their personal chat with the bot (once per process)."""
+        sender = activity.from_property
+        aad_id = (getattr(sender, "aad_object_id", None) or "").lower() if sender else ""
+        tenant = tenant_of(activity)
+        if not aad_id or not tenant or sender is None:
+            return
+        if sender.id and sender.id.lower() != aad_id and ("member", tenant, aad_id, sender.id) not in self._noted:
+            await self._put_plain(f"{MEMBER_PREFIX}{tenant}/{aad_id}", {"teams_id": sender.id})
+            self._noted.add(("member", tenant, aad_id, sender.id))
+        conversation = conversation_of(activity)
+        if conversation.kind == "personal" and conversation.id and \
+                ("chat", tenant, aad_id, conversation.id) not in self._noted:
+            await self.remember_private_chat(tenant, aad_id, conversation.id)
+            self._noted.add(("chat", tenant, aad_id, conversation.id))
+
+    async def _put_plain(self, key: str, value: dict[str, Any]) -> None:
+        for _ in range(5):
+            current = await self.storage.get(key)
+            if current is not None and current.value == value:
+                return
+            try:
+                await self.storage.put(key, value, current.version if current else None)
+                return
+            except Conflict:
+                continue
+
+    async def teams_id(self, tenant_id: str, user_aad_id: str) -> str | None:
+        """The user's Teams id (`29:…`) as last seen in one of their activities, if any."""
+        doc = await self.storage.get(f"{MEMBER_PREFIX}{tenant_id.lower()}/{user_aad_id.lower()}")
+        return doc.value.get("teams_id") if doc else None
+
+    async def remember_teams_id(self, tenant_id: str, user_aad_id: str, teams_id: str) -> None:
+        await self._put_plain(f"{MEMBER_PREFIX}{tenant_id.lower()}/{user_aad_id.lower()}", {"teams_id": teams_id})
+
+    async def personal_reference(self, tenant_id: str, user_aad_id: str) -> str | None:
+        """A stored personal chat in which this user wrote to the bot (saved before `chat/` keys were kept)."""
+        for key, doc in await self.storage.list(PREFIX):
+            value = doc.value
+            if value.get("kind") != "personal" or (value.get("tenant_id") or "").lower() != tenant_id.lower():
+                continue
+            user = (value.get("reference") or {}).get("user") or {}
+            if str(user.get("aadObjectId") or "").lower() == user_aad_id.lower():
+                return key[len(PREFIX):]
+        return None
 
     async def _put(self, conv_id: str, document: dict[str, Any], *, replace: bool) -> None:
         key = PREFIX + conv_id

@@ -174,6 +174,7 @@ class CordonBot:
 
     async def _invoke(self, context: TurnContext) -> None:
         activity = context.activity
+        await self._save_reference(activity, replace=False)  # also the presser's Teams id, for a 1:1 chat later
         if activity.name != CARD_ACTION_INVOKE:
             await _answer(context, InvokeResponse(status=501))
             return

@@ -317,12 +317,14 @@ def run(name: str, args: argparse.Namespace) -> int:
     # One event loop for the whole session, but input is read outside it, so Ctrl-C at the prompt just quits.
     with asyncio.Runner() as runner:
         try:
-            session = runner.run(_start(screen, config, settings, args, actor, tenant_id))
+            storage = _open_storage(config, args)  # only this may mean "cannot open the state file"
         except (OSError, sqlite3.Error) as exc:
             print(f"app.py chat: cannot open the state file {config.storage.path}: {exc} "
                   "(fix [storage] path in cordon.toml, or use --memory)", file=sys.stderr)
             return 1
+        session: ConsoleSession | None = None
         try:
+            session = runner.run(_start(screen, config, settings, args, actor, tenant_id, storage))
             interactive = sys.stdin.isatty()
             while (line := _read(interactive)) is not None:
                 line = line.strip()
@@ -338,7 +340,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         except BrokenPipeError:  # the reader went away (`app.py chat | head`): stop quietly, like other CLI tools
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes and closes it at exit
         finally:
-            runner.run(_close(session.router.services))
+            runner.run(_close(session.router.services) if session is not None else storage.close())
     return 0
 
 
@@ -360,15 +362,20 @@ def _guid(value: str, flag: str) -> str:
         raise ValueError(f"{flag} must be a GUID (an Entra object or tenant id), got {value!r}") from None
 
 
+def _open_storage(config: Any, args: argparse.Namespace) -> Any:
+    """The state store, opened before anything is printed (SQLiteStorage opens its file at once)."""
+    from adapters.storage import MemoryStorage, SQLiteStorage
+
+    return MemoryStorage() if args.memory else SQLiteStorage(config.storage.path)
+
+
 async def _start(screen: Screen, config: Any, settings: Any, args: argparse.Namespace, actor: Actor,
-                 tenant_id: str | None) -> ConsoleSession:
+                 tenant_id: str | None, storage: Any) -> ConsoleSession:
     """Services, roles and router wired as `app.build_app` wires them for Teams (no server, no background work)."""
     from adapters.graph import GraphGateway
     from adapters.roles import RoleResolver
-    from adapters.storage import MemoryStorage, SQLiteStorage
     from dialogs.router import Router
 
-    storage = MemoryStorage() if args.memory else SQLiteStorage(config.storage.path)
     graph = GraphGateway(config, settings)
     services = Services(config=config, storage=storage, graph=graph, messenger=ConsoleMessenger(screen))
     # the same resolver as Teams (groups through Graph when tenants are configured): no roles for free

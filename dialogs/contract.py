@@ -41,6 +41,13 @@ class Actor:
     def label(self) -> str:
         return self.upn or self.name or self.aad_id or "unknown"
 
+    @property
+    def audit_name(self) -> str | None:
+        """How the audit log shows this person ("Name <upn>"); None when only the object id is known."""
+        if self.name and self.upn and self.name.lower() != self.upn.lower():
+            return f"{self.name} <{self.upn}>"
+        return self.upn or self.name or None
+
     def has(self, role: Role) -> bool:
         return role is Role.ANYONE or role in self.roles
 

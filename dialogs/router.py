@@ -67,7 +67,7 @@ class Router:
         try:
             await self.services.storage.append_audit(
                 AuditEntry(actor=actor.aad_id or actor.label, tenant=tenant_id, conversation=conversation.id,
-                           command=what, target=target, outcome=outcome, detail=detail)
+                           command=what, target=target, outcome=outcome, detail=detail, actor_name=actor.audit_name)
             )
         except Exception:  # noqa: BLE001 - the audit failing must be loud in the log, not crash the turn
             log.exception("could not write the audit log")

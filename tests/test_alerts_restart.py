@@ -132,14 +132,25 @@ async def test_a_lease_is_kept_while_a_slow_poll_runs_and_freed_after_it() -> No
     """A throttled tenant's poll (429 backoff, many pages) can outlast `lease_seconds`: the lease is renewed in the
     background meanwhile, so a second process never polls the same tenant at the same time."""
     store = MemoryStorage()
+    now = [dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)]  # the injected clock, moved by the test
 
     def clock() -> dt.datetime:
-        return dt.datetime.now(dt.UTC)
+        return now[0]
+
+    async def renewed(lease: st.Lease, since: int | None) -> None:
+        """Until the background renewal (every third of the lease, in real time) has written."""
+        for _ in range(1000):
+            if lease.version != since:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the lease was never renewed")
 
     slow = st.Lease(store, "t", "slow", 3)
     assert await slow.acquire(clock())
     async with slow.kept(clock):
-        await asyncio.sleep(4.2)  # longer than the lease
+        now[0] += dt.timedelta(seconds=2.5)  # most of the lease has passed
+        await renewed(slow, slow.version)  # about one second of real time
+        now[0] += dt.timedelta(seconds=1.7)  # 4.2 s since it was taken: longer than the lease
         assert not await st.Lease(store, "t", "other", 3).acquire(clock())
     await slow.release()
     assert await st.Lease(store, "t", "other", 3).acquire(clock())

@@ -5,7 +5,18 @@ from __future__ import annotations
 import pytest
 
 from dialogs.contract import DeliveryError, Reply
-from tests.support.botapp import APP_ID, NOBODY, OTHER_TENANT, TECH, TENANT, BotApp, channel_chat
+from tests.support.botapp import (
+    APP_ID,
+    APPROVER,
+    NOBODY,
+    OTHER_TENANT,
+    TECH,
+    TENANT,
+    BotApp,
+    User,
+    channel_chat,
+    personal_chat,
+)
 from tests.support.cards import assert_valid_card
 
 CARD = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "alert", "wrap": True}]}
@@ -62,7 +73,7 @@ async def test_send_private_opens_a_chat_then_reuses_it_and_reopens_when_gone():
         await bot.messenger.send_private(TENANT, NOBODY.aad_id, Reply(text="second"))
         creates = [c for c in bot.connector.calls if c.kind == "create"]
         assert len(creates) == 1
-        private = bot.connector.private_chats[NOBODY.aad_id]
+        private = bot.connector.private_chats[NOBODY.teams_id]  # the Teams id from the roster
         assert [c.text for c in bot.replies(private)] == ["temporary password: see approver", "second"]
         doc = await bot.storage.get(f"convref/{private}")
         assert doc.value["tenant_id"] == TENANT and doc.value["kind"] == "personal"
@@ -152,3 +163,91 @@ async def test_a_proactive_message_to_a_personal_chat_replies_to_nothing():
         posted = bot.replies(chat.id)[-1]
         assert posted.kind == "send" and posted.activity_id == message_id and posted.reply_to_id is None
         assert posted.body["conversation"]["id"] == chat.id
+
+
+# --- opening a 1:1 chat: which id, and what is remembered -----------------------------------------------------------
+
+def creates(bot: BotApp) -> list:
+    return [c for c in bot.connector.calls if c.kind == "create"]
+
+
+async def test_a_new_chat_uses_the_teams_id_seen_in_the_users_own_activity():
+    """The Playground answers UserNotFound to an Entra object id: the `29:` id from the approver's press is used."""
+    async with BotApp.started() as bot:
+        bot.connector.teams_ids_only = True
+        bot.connector.roster_status = 500  # the id can only come from the activity
+        await bot.install(channel_chat())
+        await bot.invoke_action("nothing.here", {}, actor=APPROVER, conversation=channel_chat())
+        await bot.messenger.send_private(TENANT, APPROVER.aad_id, Reply(text="temporary password"))
+        [create] = creates(bot)
+        assert create.body["members"] == [{"id": APPROVER.teams_id}] and create.status == 200
+        private = bot.connector.private_chats[APPROVER.teams_id]
+        assert [c.text for c in bot.replies(private)] == ["temporary password"]
+        assert (await bot.storage.get(f"chat/{TENANT}/{APPROVER.aad_id}")).value == {"conversation_id": private}
+
+
+async def test_a_new_chat_uses_the_teams_id_from_the_roster_when_no_activity_was_seen():
+    async with BotApp.started() as bot:
+        bot.connector.teams_ids_only = True
+        opaque = User("55555555-5555-4555-8555-555555555555", "olga@contoso.com", "Olga Opaque")
+        bot.connector.add_member(opaque.aad_id, opaque.upn, opaque.name, tenant_id=TENANT, teams_id="29:1OpAqUe-x")
+        await bot.install(channel_chat())
+        await bot.messenger.send_private(TENANT, opaque.aad_id, Reply(text="hello"))
+        [create] = creates(bot)
+        assert create.body["members"] == [{"id": "29:1OpAqUe-x"}]
+        assert [c.text for c in bot.replies("a:1:1-29:1OpAqUe-x")] == ["hello"]
+        assert (await bot.storage.get(f"member/{TENANT}/{opaque.aad_id}")).value == {"teams_id": "29:1OpAqUe-x"}
+
+
+async def test_without_a_teams_id_the_object_id_is_tried_and_works_where_the_channel_accepts_it():
+    async with BotApp.started() as bot:
+        bot.connector.roster_status = 500
+        await bot.install(channel_chat())
+        await bot.messenger.send_private(TENANT, NOBODY.aad_id, Reply(text="hello"))
+        [create] = creates(bot)
+        assert create.body["members"] == [{"id": NOBODY.aad_id}]
+        private = bot.connector.private_chats[NOBODY.aad_id]
+        assert [c.text for c in bot.replies(private)] == ["hello"]
+        assert await bot.storage.get(f"convref/{private}") is not None
+
+
+async def test_a_chat_the_channel_refuses_to_open_is_never_remembered():
+    async with BotApp.started() as bot:
+        bot.connector.teams_ids_only = True
+        bot.connector.roster_status = 500
+        await bot.install(channel_chat())
+        with pytest.raises(DeliveryError, match="does not know that user .*404 UserNotFound") as caught:
+            await bot.messenger.send_private(TENANT, NOBODY.aad_id, Reply(text="temporary password"))
+        assert not caught.value.gone  # the bot was not removed anywhere
+        [create] = creates(bot)  # the Playground creates the chat, then answers its first message UserNotFound
+        assert create.body["members"] == [{"id": NOBODY.aad_id}]
+        ghost = f"a:1:1-{NOBODY.aad_id}"
+        [refused] = [c for c in bot.connector.calls if c.kind in ("send", "reply") and c.conversation_id == ghost]
+        assert refused.status == 404
+        assert await bot.storage.get(f"chat/{TENANT}/{NOBODY.aad_id}") is None
+        assert [key for key, _ in await bot.storage.list("convref/")] == ["convref/" + channel_chat().id]
+        assert bot.replies(f"a:1:1-{NOBODY.aad_id}") == []
+
+
+async def test_a_chat_whose_first_message_fails_is_not_remembered():
+    async with BotApp.started() as bot:
+        await bot.install(channel_chat())
+        bot.connector.fail(f"a:1:1-{NOBODY.teams_id}", 502)
+        with pytest.raises(DeliveryError):
+            await bot.messenger.send_private(TENANT, NOBODY.aad_id, Reply(text="x"))
+        assert await bot.storage.get(f"chat/{TENANT}/{NOBODY.aad_id}") is None
+        assert await bot.storage.get(f"convref/a:1:1-{NOBODY.teams_id}") is None
+
+
+@pytest.mark.parametrize("older_version", [False, True])
+async def test_the_personal_chat_the_user_wrote_in_is_reused(older_version: bool):
+    async with BotApp.started() as bot:
+        bot.connector.teams_ids_only = True
+        await bot.install(channel_chat())
+        await bot.send_message("help", actor=APPROVER, conversation=personal_chat(APPROVER))
+        if older_version:  # saved before `chat/` keys were kept for personal chats: found by scanning
+            doc = await bot.storage.get(f"chat/{TENANT}/{APPROVER.aad_id}")
+            await bot.storage.delete(f"chat/{TENANT}/{APPROVER.aad_id}", doc.version)
+        await bot.messenger.send_private(TENANT, APPROVER.aad_id, Reply(text="temporary password"))
+        assert creates(bot) == []
+        assert bot.replies(personal_chat(APPROVER).id)[-1].text == "temporary password"

@@ -198,6 +198,7 @@ async def test_roster_gives_the_upn_and_is_cached():
         assert len(members) == 1
         audit = await bot.storage.audit_tail(1)
         assert audit[0].command == "audit" and audit[0].outcome == "ok"
+        assert audit[0].actor_name == f"{TECH.name} <{TECH.upn}>"  # the roster's, stored with the entry
 
 
 @pytest.mark.parametrize("status", [404, 403, 500])
@@ -231,9 +232,9 @@ async def test_outbox_send_private_opens_a_chat_once_and_reuses_it(test_handlers
         await bot.send_message("test-whisper", conversation=chat)
         creates = [c for c in bot.connector.calls if c.kind == "create"]
         assert len(creates) == 1
-        assert creates[0].body["members"] == [{"id": TECH.aad_id}]
+        assert creates[0].body["members"] == [{"id": TECH.teams_id}]  # the Teams id from the message, not the object id
         assert creates[0].body["channelData"]["tenant"]["id"] == TENANT and creates[0].body["isGroup"] is False
-        private = bot.connector.private_chats[TECH.aad_id]
+        private = bot.connector.private_chats[TECH.teams_id]
         assert [c.text for c in bot.replies(private)] == ["only for you", "only for you"]
         assert [c.text for c in bot.replies(chat.id)] == ["sent you a private message"] * 2
 

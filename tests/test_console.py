@@ -283,7 +283,7 @@ def test_cli_technician_command_refused_then_allowed_once_configured(tmp_path: P
     assert allowed.returncode == 0, allowed.stderr
     assert "Your roles: technician." in allowed.stdout
     assert "Audit log" in allowed.stdout
-    assert f"audit by {CONSOLE_ID} → refused — 5 (needs technician)" in allowed.stdout  # the refusal was audited
+    assert "audit by Console user <console@localhost> → refused — 5 (needs technician)" in allowed.stdout  # audited
 
 
 def test_cli_as_id_flag_gets_roles_only_from_the_config(tmp_path: Path) -> None:
@@ -361,3 +361,20 @@ def test_cli_piped_into_a_reader_that_stops_early_exits_quietly(tmp_path: Path) 
     _, errors = process.communicate("help\n" * 50 + "quit\n", timeout=120)
     assert process.returncode == 0, errors
     assert "Traceback" not in errors
+
+
+def test_cli_reader_gone_before_the_banner_is_not_a_state_file_error(tmp_path: Path) -> None:
+    """A reader that goes away before the banner is printed (a BrokenPipeError there) ends the session quietly;
+    it was once reported as "cannot open the state file", even with --memory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "CORDON_"))}
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read: the first write of the banner breaks the pipe
+    try:
+        result = subprocess.run([sys.executable, str(ROOT / "app.py"), "chat", "--memory"], cwd=tmp_path, env=env,
+                                input="help\nquit\n", stdout=write_end, stderr=subprocess.PIPE, text=True,
+                                timeout=120)
+    finally:
+        os.close(write_end)
+    assert "cannot open the state file" not in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr

@@ -124,3 +124,25 @@ async def test_audit_shows_typed_targets_without_live_markdown_links(router: Rou
     assert_valid_card(reply.card)
     shown = words(reply)
     assert "](https://phish.example)" not in shown and "[approved] (https://phish.example) 'x'" in shown
+
+
+async def test_audit_names_people_by_name_and_upn_and_shows_object_ids_only_when_asked(router: Router) -> None:
+    """The roster's name and UPN are stored with each entry; an object id alone tells a technician nothing."""
+    plain = Actor(aad_id=PLAIN, upn="nora.nobody@contoso.com", name="Nora Nobody")
+    await router.handle_text("audit", plain, TENANT, CHAT, RecordingOutbox())  # refused, and audited
+    tech = Actor(aad_id=TECH, upn="tess.tech@contoso.com", name="Tess Tech")
+    [reply] = await router.handle_text("audit 5", tech, TENANT, CHAT, RecordingOutbox())
+    assert_valid_card(reply.card)
+    shown = words(reply)
+    assert "by Nora Nobody <nora.nobody@contoso.com> → refused" in shown
+    assert PLAIN not in shown and "`audit ids` adds the Entra object ids" in shown
+    [reply] = await router.handle_text("audit ids 5", tech, TENANT, CHAT, RecordingOutbox())
+    assert_valid_card(reply.card)
+    assert f"by Nora Nobody <nora.nobody@contoso.com> ({PLAIN}) → refused" in words(reply)
+    assert f"by Tess Tech <tess.tech@contoso.com> ({TECH}) → ok" in words(reply)  # the first `audit 5` itself
+
+
+async def test_audit_of_an_entry_without_a_name_shows_what_it_has(router: Router, storage: MemoryStorage) -> None:
+    await storage.append_audit(AuditEntry(actor="cordon", command="lockdown:finished", outcome="done", tenant=TENANT))
+    [reply] = await say(router, "audit 1", TECH)
+    assert "by cordon → done" in words(reply)

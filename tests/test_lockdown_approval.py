@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from adapters.storage import MemoryStorage
+from dialogs.contract import Conversation
 from dialogs.lockdown import runner, state
 from tests.support.cards import assert_valid_card
 from tests.support.graph_standin.lockdown_world import RecordingMessenger, lockdown_config, world_fixture  # noqa: F401
@@ -16,6 +17,7 @@ from tests.test_lockdown_flow import (
     APPROVER2,
     CONV,
     NOBODY,
+    TEAMS_TENANT,
     TECH,
     Flow,
     button_data,
@@ -267,3 +269,20 @@ async def test_an_approvals_thread_configured_by_mistake_posts_to_its_channel(wo
     assert [conversation for conversation, _ in messenger.sent] == ["19:approvals@thread.tacv2"]
     request = await flow.only_request()
     assert request["card"]["conversation_id"] == "19:approvals@thread.tacv2"
+
+
+@pytest.mark.parametrize(("elsewhere", "says"), [
+    (Conversation("a:personal-tess", "personal", TEAMS_TENANT), "in Tess Tech's 1:1 chat with Cordon"),
+    (Conversation("19:group@thread.v2", "groupChat", TEAMS_TENANT), "in a group chat"),
+    (Conversation("19:other@thread.tacv2", "channel", TEAMS_TENANT), "in [another channel](https://teams.micro"),
+    (Conversation("19:soc@thread.tacv2;messageid=171", "channel", TEAMS_TENANT),
+     "in [another thread of this channel](https://teams.microsoft.com/l/message/19%3Asoc%40thread.tacv2/msg-"),
+])
+async def test_a_second_request_from_another_conversation_names_where_the_card_is(world, elsewhere, says) -> None:
+    flow = Flow(world, MemoryStorage())
+    await flow.router.handle_text("lockdown alice@contoso.com", TECH, TEAMS_TENANT, elsewhere, flow.outbox)
+    (reply,) = await flow.say("lockdown alice@contoso.com again", actor=APPROVER)  # in 19:soc@thread.tacv2
+    assert "already exists" in reply.text and says in reply.text and "above" not in reply.text
+    (reply,) = await flow.router.handle_text("lockdown alice@contoso.com", APPROVER, TEAMS_TENANT, elsewhere,
+                                             flow.outbox)
+    assert "see its card above in this conversation" in reply.text

@@ -165,6 +165,8 @@ async def test_cancel_by_the_requester_over_http(e2e: E2E) -> None:
 async def test_the_password_goes_only_to_the_approvers_1to1_chat_and_never_to_a_log(
         e2e: E2E, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    e2e.bot.connector.teams_ids_only = True  # as the Agents Playground: a chat opens with the `29:` id only
+    e2e.bot.connector.roster_status = 500  # so the approver's Teams id can only come from their button press
     request = await e2e.ask()
     pressed = await e2e.press(request, APPROVER, step_reset_password="true")
     done = await e2e.finished()
@@ -172,7 +174,7 @@ async def test_the_password_goes_only_to_the_approvers_1to1_chat_and_never_to_a_
     (password,) = e2e.data.passwords()
     carrying = [c for c in e2e.bot.connector.calls if password in json.dumps(c.body or {})]
     if e2e.bot.services.config.lockdown.password_delivery == "approver_chat":
-        private = e2e.bot.connector.private_chats[APPROVER.aad_id]
+        private = e2e.bot.connector.private_chats[APPROVER.teams_id]
         assert [c.conversation_id for c in carrying] == [private] and private != CHANNEL.id
         assert "1:1 chat" in card_text(e2e.bot.connector.updates(CHANNEL.id)[-1].cards[0])
     else:

@@ -176,6 +176,21 @@ async def test_hiding_rules_and_nameless_recipients_are_flagged_on_the_card(worl
     assert len(world.writes("rule")) == 1  # only that one: hiding some mail is flagged for a human, not disabled
 
 
+async def test_a_folder_whose_name_cannot_be_read_is_never_shown_as_its_raw_id(world) -> None:
+    aid = world.people["alice"]["id"]
+    gone = "AAMkAGI2TG93AAA" + "x" * 40 + "="  # deleted since, or not readable: the id is all Graph gave
+    world.data.rules[aid] = [message_rule("Hide replies", move_to_folder=gone, sequence=1,
+                                          conditions={"subjectContains": ["hacked"]})]
+    flow = Flow(world, MemoryStorage())
+    await flow.say("lockdown alice@contoso.com")
+    await flow.press("lockdown.approve", only(flow.outbox.sent[0].card, "inbox_rules"))
+    await flow.drain()
+    for card in flow.cards():
+        assert_valid_card(card)
+        assert "AAMkAG" not in texts(card)
+    assert "move to a folder Cordon could not name" in texts(flow.outbox.updates[-1][1].card)
+
+
 @pytest.mark.parametrize(("delivery", "says"), [("approver_chat", "only the approver sees it, in a 1:1 chat"),
                                                 ("none", "by configuration nobody is shown it")])
 async def test_the_reset_step_on_the_card_says_where_the_password_will_go(world, delivery, says) -> None:

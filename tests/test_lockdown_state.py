@@ -51,6 +51,8 @@ async def test_a_slow_first_asker_is_not_overtaken_by_a_second(storage) -> None:
     """The user's index only ever names a request that can already be read, so a second asker who sees the
     index while the first is still writing is refused instead of taking the user over."""
 
+    claimed, resume = asyncio.Event(), asyncio.Event()
+
     class SlowAfterIndex:
         def __init__(self, inner):
             self.inner = inner
@@ -61,14 +63,16 @@ async def test_a_slow_first_asker_is_not_overtaken_by_a_second(storage) -> None:
         async def put(self, key, value, expected_version):
             version = await self.inner.put(key, value, expected_version)
             if key.startswith("lockdown/active/"):
-                await asyncio.sleep(0.05)  # the first asker stalls right after claiming the index
+                claimed.set()
+                await resume.wait()  # the first asker stalls right after claiming the index
             return version
 
     st = RequestStore(SlowAfterIndex(storage), Clock())
     first = asyncio.create_task(st.create(new_request()))
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(claimed.wait(), 10)
     with pytest.raises(state.AlreadyActive):
         await RequestStore(storage, Clock()).create(new_request())
+    resume.set()
     created = await first
     assert (await st.live_for(TENANT, "u-1"))["id"] == created["id"]
     assert len(await storage.list(state.REQUEST_PREFIX)) == 1  # the loser left nothing behind

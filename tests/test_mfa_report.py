@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from adapters.config import RolesConfig
@@ -188,3 +189,22 @@ async def test_report_admins_are_privileged_role_holders_reconciled_with_is_admi
     data = (await build_report(gateway, gateway.tenant("Contoso"))).to_json()
     assert data["admins_without_mfa"] == ["rita@contoso.com"]
     assert data["admins_basis"].startswith("the registration report's isAdmin (any admin role)")
+
+
+async def test_a_missing_tenant_wide_resource_is_not_a_missing_user(graph_standin: GraphStandin, gateway_for) -> None:
+    """A 404 on `/directoryRoles` once read "No such user in Contoso" on the report card."""
+    graph_standin.state.add_user("alice@contoso.com", registered=["fido2"])
+    graph_standin.add_fault(Fault(path=r"^/v1\.0/directoryRoles", status=404, times=-1,
+                                  body={"error": {"code": "Request_ResourceNotFound", "message": "not found"}}))
+    gateway, _ = gateway_for()
+    router = Router(Services(config=gateway.config, storage=MemoryStorage(), graph=gateway),
+                    RoleResolver(RolesConfig(technicians=[TECH])))
+    outbox = CardOutbox()
+    await router.handle_text("mfa report", Actor(aad_id=TECH), CONTOSO, CHAT, outbox)
+    final = outbox.events[-1][2]
+    assert final is not None and final.card is not None
+    assert_valid_card(final.card)
+    shown = json.dumps(final.card)
+    assert "No such user" not in shown
+    assert "found no directory roles there (HTTP 404 Request_ResourceNotFound)" in shown
+    assert "not about any one user" in shown and "of 1 users registered for MFA" in shown

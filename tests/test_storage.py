@@ -253,3 +253,23 @@ async def test_memory_audit_entries_cannot_be_changed_through_what_is_returned()
     entries.clear()
     assert [e.outcome for e in await store.audit_tail(5)] == ["refused"]
 
+
+
+async def test_the_audit_keeps_the_actors_name_and_an_older_file_gains_the_column(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:  # the audit table as written before actor names were kept
+        conn.executescript("CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT "
+                           "NOT NULL, tenant TEXT, conversation TEXT, command TEXT NOT NULL, target TEXT, outcome "
+                           "TEXT NOT NULL, detail TEXT);"
+                           "INSERT INTO audit(at, actor, command, outcome) VALUES ('2026-01-01T00:00:00+00:00', "
+                           "'old-actor', 'audit', 'ok');")
+    conn.close()
+    store = SQLiteStorage(db)
+    await store.append_audit(AuditEntry(actor="11111111-1111-1111-1111-111111111111", command="help", outcome="ok",
+                                        actor_name="Tess Tech <tess@contoso.com>"))
+    again = SQLiteStorage(db)  # a second process opening the upgraded file
+    newest, oldest = await again.audit_tail(2)
+    assert newest.actor_name == "Tess Tech <tess@contoso.com>" and oldest.actor_name is None
+    assert oldest.actor == "old-actor"
+    await store.close()
+    await again.close()

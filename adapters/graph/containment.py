@@ -29,6 +29,7 @@ ENABLE_USER = Need("re-enable the user's sign-in", "User.EnableDisableAccount.Al
 READ_FOLDERS = Need("read the user's mail folders", "MailboxSettings.ReadWrite", missing="mailbox",
                     endpoint="GET /users/{id}/mailFolders/{id}")
 
+UNNAMED_FOLDER = "a folder Cordon could not name"  # shown instead of an opaque id such as `AAMkAG…=`
 # Well-known folders where mail is out of the user's sight (a display name check covers "RSS Feeds" too).
 HIDDEN_WELL_KNOWN = ("deleteditems", "junkemail", "conversationhistory", "archive")
 HIDDEN_NAMES = {"deleted items", "junk email", "rss feeds", "rss subscriptions", "conversation history", "archive"}
@@ -47,7 +48,7 @@ class InboxRule:
     forward_as_attachment_to: tuple[str, ...] = ()
     delete: bool = False
     permanent_delete: bool = False
-    move_to_folder: str | None = None  # display name (or id when it could not be read)
+    move_to_folder: str | None = None  # display name (UNNAMED_FOLDER when it could not be read, never a raw id)
     move_to_hidden: bool = False
     mark_as_read: bool = False
     conditions: tuple[str, ...] = ()  # "subjectContains: invoice", ...; empty means every message
@@ -199,7 +200,7 @@ class Containment:
         hidden_ids = {f.id for f in found[: len(HIDDEN_WELL_KNOWN)] if f is not None and f.id}
         result = {}
         for folder_id, folder in zip(wanted, found[len(HIDDEN_WELL_KNOWN):], strict=True):
-            name = (folder.display_name if folder is not None else None) or folder_id
+            name = (folder.display_name if folder is not None else None) or UNNAMED_FOLDER  # ids mean nothing
             hidden = folder_id in hidden_ids or (folder is not None and folder.id in hidden_ids) or (
                 name.lower() in HIDDEN_NAMES) or RSS.search(name) is not None
             result[folder_id] = (name, hidden)

@@ -103,6 +103,10 @@ def from_status(status: int, *, need: Need, tenant: str, code: str | None = None
         return GraphProblem("licence", licence_message(need, tenant), status=status, code=code, tenant=tenant)
     if status in (401, 403):
         return GraphProblem("permission", permission_message(need, tenant), status=status, code=code, tenant=tenant)
+    if status == 404 and need.tenant_wide:  # not a missing user: the tenant-wide resource itself is absent
+        return GraphProblem("unavailable", f"Cordon could not {need.what} in {tenant}: Microsoft Graph found no "
+                            f"{need.missing} there (HTTP 404{' ' + code if code else ''}). This is not about any "
+                            "one user.", status=status, code=code, tenant=tenant)
     if status == 404:
         return GraphProblem("not_found", f"No such {need.missing} in {tenant}.", status=status, code=code,
                             tenant=tenant)

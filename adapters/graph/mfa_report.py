@@ -176,7 +176,7 @@ async def _enforcement(gateway: Any, tenant: TenantConfig, report: TenantReport)
 
 async def privileged_holders(gateway: Any, tenant: TenantConfig) -> dict[str, set[str]]:
     """Users holding an active privileged directory role (directly or through a role-assignable group)."""
-    roles = [r async for page in gateway.pages(tenant, permissions.ROLES, "/directoryRoles",
+    roles = [r async for page in gateway.pages(tenant, permissions.DIRECTORY_ROLES, "/directoryRoles",
                                                {"$select": "id,displayName,roleTemplateId"}) for r in page]
     holders: dict[str, set[str]] = {}
 
@@ -184,7 +184,7 @@ async def privileged_holders(gateway: Any, tenant: TenantConfig) -> dict[str, se
         holders.setdefault(str(user_id).lower(), set()).add(role)
 
     async def expand(group_id: str, role: str) -> None:
-        async for page in gateway.pages(tenant, permissions.MEMBERSHIP, f"/groups/{group_id}/transitiveMembers",
+        async for page in gateway.pages(tenant, permissions.GROUP_MEMBERS, f"/groups/{group_id}/transitiveMembers",
                                         {"$select": "id"}):
             for member in page:
                 if member.get("@odata.type") == "#microsoft.graph.user":
@@ -193,7 +193,7 @@ async def privileged_holders(gateway: Any, tenant: TenantConfig) -> dict[str, se
     async def members(role: dict[str, Any]) -> None:
         name = str(role.get("displayName") or role.get("roleTemplateId"))
         groups: list[str] = []
-        async for page in gateway.pages(tenant, permissions.ROLES, f"/directoryRoles/{role['id']}/members",
+        async for page in gateway.pages(tenant, permissions.ROLE_MEMBERS, f"/directoryRoles/{role['id']}/members",
                                         {"$select": "id"}):
             for member in page:
                 kind = member.get("@odata.type")
@@ -234,7 +234,7 @@ async def build_report(gateway: Any, tenant: TenantConfig, *,
     enforcement = asyncio.ensure_future(_enforcement(gateway, tenant, report))
     admins = asyncio.ensure_future(_admins(gateway, tenant, report))
     try:
-        async for page in gateway.pages(tenant, permissions.REGISTRATION, REPORT_PATH,
+        async for page in gateway.pages(tenant, permissions.REGISTRATION_REPORT, REPORT_PATH,
                                         {"$top": page_size, "$select": REPORT_FIELDS}):
             await admins  # read alongside the first page; every user is judged against the same roles
             report.pages += 1

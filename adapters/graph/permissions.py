@@ -7,7 +7,7 @@ so the code and the documentation cannot drift. Other dialog families add their 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,12 @@ class Need:
     licence: str | None = None  # "P1" / "P2": Entra ID licence the tenant needs
     missing: str = "item"  # what a 404 means: "no such <missing> in <tenant>"
     endpoint: str = ""  # for the README table
+    tenant_wide: bool = False  # a read of the whole tenant: its 404 means `missing` is absent, never a user
+
+
+def tenant_wide(need: Need, missing: str) -> Need:
+    """The same permissions for a tenant-wide read of the same kind: a 404 there is not "no such user"."""
+    return replace(need, missing=missing, tenant_wide=True)
 
 
 # --- issue 4: tenants, roles, MFA -----------------------------------------------------------------------------
@@ -31,10 +37,10 @@ REGISTRATION = Need("read the MFA registration report", "AuditLog.Read.All", lic
                     endpoint="GET /reports/authenticationMethods/userRegistrationDetails")
 METHODS = Need("read the user's authentication methods", "UserAuthenticationMethod.Read.All", missing="user",
                endpoint="GET /users/{id}/authentication/methods")
-CA_POLICIES = Need("read Conditional Access policies", "Policy.Read.All",
-                   endpoint="GET /identity/conditionalAccess/policies")
-SECURITY_DEFAULTS = Need("read the security defaults policy", "Policy.Read.All",
-                         endpoint="GET /policies/identitySecurityDefaultsEnforcementPolicy")
+CA_POLICIES = Need("read Conditional Access policies", "Policy.Read.All", missing="Conditional Access policies",
+                   tenant_wide=True, endpoint="GET /identity/conditionalAccess/policies")
+SECURITY_DEFAULTS = Need("read the security defaults policy", "Policy.Read.All", missing="security defaults policy",
+                         tenant_wide=True, endpoint="GET /policies/identitySecurityDefaultsEnforcementPolicy")
 # directory roles come back with their roleTemplateId only with RoleManagement.Read.Directory
 MEMBERSHIP = Need("read the user's group and role memberships",
                   "GroupMember.Read.All and RoleManagement.Read.Directory", missing="user",
@@ -43,7 +49,13 @@ ROLES = Need("read directory role assignments", "RoleManagement.Read.Directory",
              endpoint="GET /users/{id}/transitiveMemberOf (directory roles)")
 GROUP_CHECK = Need("check group membership for Cordon roles", "GroupMember.Read.All", missing="user",
                    endpoint="POST /users/{id}/checkMemberGroups")
-SKUS = Need("read the tenant's licences", "LicenseAssignment.Read.All", endpoint="GET /subscribedSkus")
+SKUS = Need("read the tenant's licences", "LicenseAssignment.Read.All", missing="licence list", tenant_wide=True,
+            endpoint="GET /subscribedSkus")
+# the tenant-wide reads of `mfa report` (same permissions as their per-user kin, not in the README table twice)
+REGISTRATION_REPORT = tenant_wide(REGISTRATION, "MFA registration report")
+DIRECTORY_ROLES = tenant_wide(ROLES, "directory roles")
+ROLE_MEMBERS = tenant_wide(ROLES, "directory role")
+GROUP_MEMBERS = tenant_wide(MEMBERSHIP, "role-assignable group")
 
 # --- issue 5: lock-down ------------------------------------------------------------------------------------------
 DISABLE_USER = Need("block the user's sign-in", "User.EnableDisableAccount.All", missing="user",

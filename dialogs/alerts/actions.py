@@ -34,7 +34,7 @@ async def _audit(ctx: DialogContext, act: CardAction, doc: dict[str, Any] | None
         actor=act.actor.aad_id or act.actor.label, command=f"action:{act.verb}", outcome=outcome,
         tenant=(doc or {}).get("tenant_id") or act.tenant_id, conversation=act.conversation.id,
         target=((doc or {}).get("upn") or (doc or {}).get("user_id") or str(act.data.get("card", ""))[:64]) or None,
-        detail=(detail or "")[:500] or None))
+        detail=(detail or "")[:500] or None, actor_name=act.actor.audit_name))
 
 
 async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | None, int | None, str | None]:

@@ -37,9 +37,11 @@ async def _refuse(ctx: DialogContext, act: CardAction, request: dict[str, Any] |
     if request is None:
         await ctx.services.storage.append_audit(AuditEntry(
             actor=actor, command=f"lockdown:{verdict}", outcome="refused", tenant=act.tenant_id,
-            conversation=act.conversation.id, target=str(act.data.get("request_id"))[:60], detail=why))
+            conversation=act.conversation.id, target=str(act.data.get("request_id"))[:60], detail=why,
+            actor_name=act.actor.audit_name))
     else:
-        await runner.audit(ctx.services, request, verdict, "refused", actor=actor, detail=why)
+        await runner.audit(ctx.services, request, verdict, "refused", actor=actor, detail=why,
+                           actor_name=act.actor.audit_name)
     return ActionResult(message=message)
 
 
@@ -117,7 +119,7 @@ async def decide(act: CardAction, ctx: DialogContext) -> ActionResult:
                                                    guard=lambda r: not state.is_expired(r, now))
     except state.WrongState as exc:
         return await _not_pending(ctx, act, exc.request)
-    await runner.audit(services, request, verdict, target, actor=act.actor.aad_id,
+    await runner.audit(services, request, verdict, target, actor=act.actor.aad_id, actor_name=act.actor.audit_name,
                        detail=(f"steps: {', '.join(chosen)}" if chosen else "") + (f"; {comment}" if comment else ""))
     rt = runtime(services)
     if services.messenger is None:

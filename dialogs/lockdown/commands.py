@@ -47,7 +47,8 @@ async def unlock_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
 async def _refuse(ctx: DialogContext, cmd: Command, target: str, why: str) -> list[Reply]:
     await ctx.services.storage.append_audit(AuditEntry(
         actor=cmd.actor.aad_id or cmd.actor.label, command=f"lockdown:{cmd.name}", outcome="refused",
-        tenant=cmd.tenant_id, conversation=cmd.conversation.id, target=target[:200], detail=why[:500]))
+        tenant=cmd.tenant_id, conversation=cmd.conversation.id, target=target[:200], detail=why[:500],
+        actor_name=cmd.actor.audit_name))
     return [Reply(text=why)]
 
 
@@ -56,8 +57,39 @@ def _break_glass(tenant: Any, *names: str | None) -> bool:
     return any(name and name.lower() in listed for name in names)
 
 
-def _pointer(request: dict[str, Any]) -> str:
-    where = "in the approvals channel" if request.get("approvals_elsewhere") else "above in its conversation"
+def _card_place(request: dict[str, Any], here: str) -> str:
+    """Where the request's card is, as seen from conversation `here` ("above" only when it really is)."""
+    card = request.get("card") or {}
+    asked_in = request.get("requested_in") or {}
+    conversation = str(card.get("conversation_id") or asked_in.get("conversation_id") or "")
+    message_id = card.get("message_id")
+    root = channel_of(conversation)
+    in_channel = root.startswith("19:") and ("@thread.tacv2" in root or "@thread.skype" in root)
+    thread = conversation.split(";messageid=", 1)[1] if ";messageid=" in conversation else None
+    link = message_link(root, str(message_id), request.get("tenant_id"), parent=thread) if (
+        message_id and in_channel) else None
+
+    def linked(text: str) -> str:
+        return f"[{text}]({link})" if link else text
+
+    if conversation and conversation == here:
+        return "above in this conversation"
+    if request.get("approvals_elsewhere"):
+        return "in " + linked("the approvals channel")
+    if conversation and root == channel_of(here):
+        return "in " + linked("another thread of this channel")
+    kind = asked_in.get("kind") or ("personal" if conversation.startswith("a:") else
+                                    "channel" if in_channel else "groupChat")
+    if kind == "personal":
+        asker = request.get("requester") or {}
+        return f"in {lcards.safe(asker.get('name') or asker.get('upn') or 'the requester')}'s 1:1 chat with Cordon"
+    if kind == "channel":
+        return "in " + linked("another channel")
+    return "in a group chat"
+
+
+def _pointer(request: dict[str, Any], here: str) -> str:
+    where = _card_place(request, here)
     verb = "waiting for an approver" if request["state"] == state.PENDING else request["state"]
     return (f"A {request['kind']} request for {lcards.safe(request['target']['upn'])} already exists "
             f"(request `{request['id']}`, asked by {lcards.who(request['requester'])} "
@@ -122,7 +154,7 @@ async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantCon
     st = store(services)
     existing = await st.live_for(tenant.tenant_id, profile.id)
     if existing is not None:
-        return [Reply(text=_pointer(existing))]
+        return [Reply(text=_pointer(existing, cmd.conversation.id))]
     now = services.clock()
     elsewhere = bool(services.config.lockdown.approvals_conversation and services.messenger is not None)
     request: dict[str, Any] = {
@@ -130,7 +162,8 @@ async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantCon
         "tenant_id": tenant.tenant_id, "tenant_name": tenant.name, "licence": graph.licence,
         "target": profile.to_dict(), "reason": reason,
         "requester": {"aad_id": cmd.actor.aad_id, "upn": cmd.actor.upn, "name": cmd.actor.name},
-        "requested_in": {"tenant_id": cmd.tenant_id, "conversation_id": cmd.conversation.id},
+        "requested_in": {"tenant_id": cmd.tenant_id, "conversation_id": cmd.conversation.id,
+                         "kind": cmd.conversation.kind},
         "offered": steps.offered_steps(kind, graph.licence), "results": {},
         "created_at": state.iso(now), "updated_at": state.iso(now),
         "expires_at": state.iso(now + dt.timedelta(minutes=services.config.lockdown.expiry_minutes)),
@@ -140,14 +173,16 @@ async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantCon
     try:
         await st.create(request)
     except state.AlreadyActive as exc:
-        return [Reply(text=_pointer(exc.request))]
-    await audit(services, request, kind, "requested", actor=cmd.actor.aad_id or cmd.actor.label, detail=reason)
+        return [Reply(text=_pointer(exc.request, cmd.conversation.id))]
+    await audit(services, request, kind, "requested", actor=cmd.actor.aad_id or cmd.actor.label, detail=reason,
+                actor_name=cmd.actor.audit_name)
     return await _post(cmd, ctx, request, elsewhere)
 
 
-def message_link(channel_id: str, message_id: str, tenant_id: str | None) -> str:
-    """A Teams deep link that opens a channel post (the approval card) from the asker's conversation."""
-    query = {"parentMessageId": message_id, **({"tenantId": tenant_id} if tenant_id else {})}
+def message_link(channel_id: str, message_id: str, tenant_id: str | None, *, parent: str | None = None) -> str:
+    """A Teams deep link that opens a channel post (the approval card) from the asker's conversation; `parent`:
+    the thread's root post when the message is a reply in a thread."""
+    query = {"parentMessageId": parent or message_id, **({"tenantId": tenant_id} if tenant_id else {})}
     return (f"https://teams.microsoft.com/l/message/{quote(channel_id, safe='')}/{quote(message_id, safe='')}?"
             + urlencode(query))
 
@@ -205,6 +240,6 @@ async def cancel(cmd: Command, ctx: DialogContext) -> list[Reply]:
         if exc.request and state.is_expired(exc.request, ctx.services.clock()):
             current = state.EXPIRED
         return [Reply(text=f"Request `{request_id}` is {current}; there is nothing to cancel.")]
-    await audit(ctx.services, request, "cancel", "cancelled", actor=cmd.actor.aad_id)
+    await audit(ctx.services, request, "cancel", "cancelled", actor=cmd.actor.aad_id, actor_name=cmd.actor.audit_name)
     await publish(ctx.services, request)
     return [Reply(text=f"Cancelled request `{request_id}`; nothing was changed.")]

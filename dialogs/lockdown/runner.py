@@ -29,14 +29,15 @@ INTERRUPTED = ("Cordon stopped while this step was running and cannot tell wheth
 
 
 async def audit(services: Services, request: dict[str, Any], what: str, outcome: str, actor: str | None = None,
-                detail: str | None = None) -> None:
+                detail: str | None = None, actor_name: str | None = None) -> None:
     """One audit line per request, decision and step (never a secret in `detail`)."""
     try:
         await services.storage.append_audit(AuditEntry(
             actor=actor or "cordon", command=f"lockdown:{what}", outcome=outcome,
             tenant=request["requested_in"].get("tenant_id"),
             conversation=request["requested_in"].get("conversation_id"),
-            target=f"{request['target'].get('upn')} ({request['id']})", detail=(detail or "")[:500] or None))
+            target=f"{request['target'].get('upn')} ({request['id']})", detail=(detail or "")[:500] or None,
+            actor_name=actor_name))
     except Exception:  # noqa: BLE001 - loud in the log, but it must not stop a containment in progress
         log.exception("could not write the audit log for lock-down %s", request["id"])
 

@@ -5,6 +5,7 @@ It runs aiohttp on its own event loop in a daemon thread, so it answers whatever
 
     connector.fail("19:abc@thread.tacv2", status=429, retry_after=7)   # every call to that conversation
     connector.add_member(conversation_id=None, aad_id=..., upn=..., name=...)  # the roster (None: any conversation)
+    connector.teams_ids_only = True   # a chat opened with an object id answers UserNotFound, like the Playground
 
 Endpoints: POST /v3/conversations (createConversation; one 1:1 chat per user is reused), POST
 /v3/conversations/{id}/activities[/{activityId}] (send / reply), PUT .../activities/{activityId} (update),
@@ -59,6 +60,7 @@ class Failure:
     status: int
     retry_after: float | None = None
     times: int | None = None  # None: until cleared
+    code: str = "Failure"
 
 
 @dataclass
@@ -84,6 +86,9 @@ class ConnectorStandIn:
     members: dict[tuple[str | None, str], Member] = field(default_factory=dict)
     roster_status: int | None = None  # answer every roster call with this status (e.g. 500) when set
     private_chats: dict[str, str] = field(default_factory=dict)  # user id -> 1:1 conversation id
+    # as the Microsoft 365 Agents Playground (0.2.28): createConversation with anything but a roster member's Teams id
+    # (`29:…`) creates a chat whose every message answers 404 UserNotFound; False: any id works (an object id too)
+    teams_ids_only: bool = False
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -152,8 +157,8 @@ class ConnectorStandIn:
             self.failures.clear()
 
     def add_member(self, aad_id: str, upn: str, name: str, *, tenant_id: str | None = None,
-                   conversation_id: str | None = None) -> Member:
-        member = Member(aad_id=aad_id, upn=upn, name=name, tenant_id=tenant_id)
+                   conversation_id: str | None = None, teams_id: str = "") -> Member:
+        member = Member(aad_id=aad_id, upn=upn, name=name, tenant_id=tenant_id, teams_id=teams_id)
         with self._lock:
             self.members[(conversation_id, member.aad_id)] = member
             self.members[(conversation_id, member.as_json()["id"])] = member
@@ -195,7 +200,7 @@ class ConnectorStandIn:
             if answer is None and failure is not None:
                 status = failure.status
                 headers = {"Retry-After": str(int(failure.retry_after))} if failure.retry_after is not None else {}
-                answer = web.json_response({"error": {"code": "Failure", "message": f"told to answer {status}"}},
+                answer = web.json_response({"error": {"code": failure.code, "message": f"told to answer {status}"}},
                                            status=status, headers=headers)
                 if failure.times is not None:
                     failure.times -= 1
@@ -234,10 +239,15 @@ class ConnectorStandIn:
         members = body.get("members") or []
         user = members[0].get("id", "") if members else ""
         with self._lock:
-            conv = self.private_chats.setdefault(user, f"a:1:1-{user}")
+            known = any(m.as_json()["id"] == user for m in self.members.values())
+            conv = self.private_chats.get(user) or f"a:1:1-{user}"
         failed = self._check(request, "create", conv, None, body)
         if failed is not None:
             return failed
+        with self._lock:
+            self.private_chats.setdefault(user, conv)
+            if self.teams_ids_only and not known:
+                self.failures[conv] = Failure(404, code="UserNotFound")
         return web.json_response({"id": conv, "activityId": self._new_id(), "serviceUrl": self.url})
 
     def _find_member(self, conv: str, member_id: str) -> Member | None:
