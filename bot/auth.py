@@ -24,7 +24,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
-from jwt.algorithms import RSAAlgorithm
 from botbuilder.schema import Activity, CallerIdConstants
 from botframework.connector.auth import (
     AppCredentials,
@@ -41,6 +40,7 @@ from botframework.connector.auth import (
 from botframework.connector.auth.emulator_validation import EmulatorValidation
 from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 from botframework.connector.auth.skill_validation import SkillValidation
+from jwt.algorithms import RSAAlgorithm
 
 from adapters.config import BotSettings
 from adapters.safe_text import for_log
