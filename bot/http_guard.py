@@ -120,7 +120,8 @@ class GuardedRequestHandler(RequestHandler):
         exc = kw.get("exc_info")
         if isinstance(exc, HttpProcessingError):
             peer = self.transport.get_extra_info("peername") if self.transport is not None else None
-            reason = exc.message if isinstance(exc.message, str) and exc.message else type(exc).__name__
+            reason = exc.message if isinstance(exc.message, str) and exc.message.strip() else type(exc).__name__
+            reason = reason.strip().splitlines()[0]
             log.warning("400 for a malformed HTTP request from %s: %s", for_log(peer, 60), for_log(reason, 160))
             return
         super().log_exception(*args, **kw)
