@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import logging
 import sys
@@ -135,6 +136,7 @@ def create_app(settings: BotSettings, config: CordonConfig, services: Services, 
     from botbuilder.schema import ActivityTypes
 
     from bot.auth import AuthError, InboundAuth, build_authentication, is_loopback
+    from bot.posted_cards import PostedCards, RecordingMessenger
     from bot.proactive import BotMessenger
     from bot.references import ReferenceStore, tenant_of
     from bot.turns import CordonBot, action_response
@@ -144,9 +146,11 @@ def create_app(settings: BotSettings, config: CordonConfig, services: Services, 
     authentication = build_authentication(settings, dev=dev, token_provider=token_provider)
     adapter = CloudAdapter(authentication)
     references = ReferenceStore(services.storage, services.clock)
-    messenger = BotMessenger(adapter, settings.app_id, references)
+    posted = PostedCards(services.storage, services.clock,
+                         retention={"alerts": dt.timedelta(days=config.alerts.card_retention_days)})
+    messenger = RecordingMessenger(BotMessenger(adapter, settings.app_id, references), posted)
     services.messenger = messenger
-    bot = CordonBot(router, references, messenger, dev=dev)
+    bot = CordonBot(router, references, messenger, dev=dev, posted=posted)
     inbound = InboundAuth(authentication, settings, dev=dev)
     tenants = {t.lower() for t in allowed_tenants(config, settings)}
     if not tenants:
