@@ -151,8 +151,8 @@ class _GuardedFactory(ConnectorFactory):
 
     async def create(self, service_url: str, audience: str) -> Any:
         if self.loopback_only and not is_loopback(service_url):
-            log.warning("--dev: refused to send to non-loopback serviceUrl %s", service_url)
-            raise NonLoopbackServiceUrl(f"--dev sends only to loopback service URLs, not {service_url}")
+            log.warning("--dev: refused to send to non-loopback serviceUrl %s", for_log(service_url))
+            raise NonLoopbackServiceUrl(f"--dev sends only to loopback service URLs, not {for_log(service_url)}")
         return _own_retries(await self.inner.create(service_url, audience))
 
 

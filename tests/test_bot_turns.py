@@ -98,7 +98,8 @@ async def test_personal_chat_without_mention_and_unknown_command_points_to_help(
 
 async def test_action_execute_returns_200_with_a_card_and_knows_who_pressed(test_handlers):
     async with BotApp.started() as bot:
-        result = await bot.invoke_action("test.bot.echo", {"n": 7}, actor=TECH, card_message_id="act-9")
+        card_id = await _posted_echo_card(bot, personal_chat(TECH), 7)
+        result = await bot.invoke_action("test.bot.echo", {"n": 7}, actor=TECH, card_message_id=card_id)
         assert result.status == 200
         assert result.body["statusCode"] == 200
         assert result.body["type"] == "application/vnd.microsoft.card.adaptive"
@@ -106,7 +107,7 @@ async def test_action_execute_returns_200_with_a_card_and_knows_who_pressed(test
         assert "pressed by tess.tech@contoso.com: 7" in result.body["value"]["body"][0]["text"]
         [action] = seen
         assert action.actor.aad_id == TECH.aad_id and action.tenant_id == TENANT
-        assert action.card_message_id == "act-9"
+        assert action.card_message_id == card_id
 
 
 async def test_action_execute_message_result_and_role_refusal(test_handlers):
