@@ -6,12 +6,15 @@ Secrets never live in the file: it names environment variables that hold them (`
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +31,40 @@ DEFAULT_CONFIG_FILE = "cordon.toml"
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the key and says how to fix it."""
+
+
+_NETLOC = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:@/\s]+)(:[0-9]{1,5})?")
+
+
+def service_url(value: str) -> str:
+    """An https:// URL; plain http only when the parsed host is exactly a loopback address or `localhost` and the
+    URL has no userinfo (tests). A prefix test would let `http://localhost.evil.example`, `http://127.0.0.1.nip.io`
+    or `http://127.0.0.1@evil.example` through, and tokens and secrets would travel in clear text."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise ValueError("must be an https:// URL (not a valid URL)") from None
+    if not host or parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError("must be an https:// URL with a host and no user name or password")
+    if not _NETLOC.fullmatch(parts.netloc):  # `http://[::1]x.evil.example` parses with host ::1
+        raise ValueError("must be an https:// URL (not a valid host)")
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        return value.rstrip("/")
+    if scheme == "http" and _is_loopback_host(host):
+        return value.rstrip("/")
+    raise ValueError("must be an https:// URL (plain http only on loopback, for tests)")
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _Section(BaseModel):
@@ -64,9 +101,7 @@ class GraphConfig(_Section):
     @field_validator("endpoint", "authority_host")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
-            raise ValueError("must be an https:// URL (plain http only on loopback, for tests)")
-        return value.rstrip("/")
+        return service_url(value)
 
 
 class TenantConfig(_Section):

@@ -7,6 +7,7 @@ Every way it can go wrong is a `FetchError` with a `kind` the caller turns into 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -30,6 +31,42 @@ class Fetched:
     status: int
     content_type: str
     body: bytes
+
+
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_TEREDO = ipaddress.ip_network("2001::/32")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries and may be routed to: IPv4-mapped `::ffff:a.b.c.d`,
+    IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::/96` (and the local-use `64:ff9b:1::/48`), 6to4 `2002::/16`,
+    Teredo `2001::/32` (server and client)."""
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if int(address) >> 32 == 0 and int(address) > 1:  # ::a.b.c.d (not :: or ::1, themselves non-public)
+        found.append(low32)
+    if any(address in net for net in _NAT64):
+        found.append(low32)
+    return found
+
+
+def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether a fetch may connect here: a global address that embeds no non-public IPv4 address. NAT64, 6to4,
+    Teredo or IPv4-compatible forms of 127.0.0.1 or 10.0.0.1 would otherwise reach this host or its network."""
+    ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+    if not ip.is_global or ip.is_multicast:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _TEREDO or any(ip in net for net in _NAT64[1:]):
+            return False  # Teredo relays and local-use NAT64 prefixes: where they lead is not ours to know
+        return all(v4.is_global and not v4.is_multicast for v4 in embedded_ipv4(ip))
+    return True
 
 
 def default_ssl_context() -> ssl.SSLContext:

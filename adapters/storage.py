@@ -28,6 +28,9 @@ class Document:
     version: int
 
 
+AUDIT_TARGET_LIMIT = 200
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     actor: str
@@ -41,10 +44,13 @@ class AuditEntry:
     actor_name: str | None = None  # "Name <upn>" as Teams' roster gave it when the entry was written
 
     def stamped(self) -> AuditEntry:
-        if self.at:
-            return self
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        return AuditEntry(**{**asdict(self), "at": now})
+        """As stored: timed, and with `target` (often typed or card data) inert and on one line, so an entry
+        cannot carry a link or forge another line when it is shown or exported."""
+        from adapters.safe_text import inert_line
+
+        now = self.at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        target = inert_line(self.target, AUDIT_TARGET_LIMIT) if self.target is not None else None
+        return AuditEntry(**{**asdict(self), "at": now, "target": target})
 
 
 class Storage(Protocol):

@@ -2,11 +2,13 @@
 
 The Bot Framework SDK does the JWT work (signature, expiry, issuer, audience, `serviceurl`, endorsements), but on its
 own it answers some forged tokens with exceptions that are not `PermissionError` (unknown key id → IndexError),
-fetches signing keys with blocking `requests` on the event loop, and follows Emulator and skill tokens to
-Microsoft's public metadata. `InboundAuth` therefore checks the cheap, network-free things first (outside --dev
-the Teams channel only; scheme, JWT shape, algorithm, issuer, key id and its endorsement), refreshes keys in a
-worker thread, and turns *every* failure into `AuthError` (→ 401). In `--dev`, outbound traffic is confined to
-loopback service URLs.
+fetches signing keys with blocking `requests` on the event loop, follows Emulator and skill tokens to Microsoft's
+public metadata, and wants the deserialised `Activity` first. `InboundAuth` therefore works in two steps:
+`check_header` before the body is read (scheme, JWT shape, algorithm, issuer, key id, and outside --dev the
+signature, audience, expiry and not-before with PyJWT against the same keys), then `authenticate` after a cheap
+JSON parse (outside --dev the Teams channel only, the key's endorsement for the channel, the `serviceurl` claim,
+and the SDK's own validation), before msrest deserialises anything. Keys are refreshed in a worker thread, and
+*every* failure is an `AuthError` (→ 401). In `--dev`, outbound traffic is confined to loopback service URLs.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,13 +40,16 @@ from botframework.connector.auth import (
 from botframework.connector.auth.emulator_validation import EmulatorValidation
 from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 from botframework.connector.auth.skill_validation import SkillValidation
+from jwt.algorithms import RSAAlgorithm
 
 from adapters.config import BotSettings
+from adapters.safe_text import for_log
 
 log = logging.getLogger(__name__)
 
 CHANNEL_ISSUER = AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
 ALLOWED_ALGORITHMS = ("RS256",)  # the SDK decodes RS256 only
+CLOCK_SKEW_SECONDS = 5 * 60  # what the Bot Framework protocol (and the SDK's channel validation) allows
 TEAMS_CHANNEL = "msteams"  # the only channel whose `from.aadObjectId` and `channelData.tenant` the channel vouches for
 KEY_REFRESH_SECONDS = 12 * 3600  # the SDK's own refresh is daily; refresh earlier, in a thread
 UNKNOWN_KID_REFRESH_SECONDS = 300  # an unknown key id refreshes the keys at most this often
@@ -144,8 +151,8 @@ class _GuardedFactory(ConnectorFactory):
 
     async def create(self, service_url: str, audience: str) -> Any:
         if self.loopback_only and not is_loopback(service_url):
-            log.warning("--dev: refused to send to non-loopback serviceUrl %s", service_url)
-            raise NonLoopbackServiceUrl(f"--dev sends only to loopback service URLs, not {service_url}")
+            log.warning("--dev: refused to send to non-loopback serviceUrl %s", for_log(service_url))
+            raise NonLoopbackServiceUrl(f"--dev sends only to loopback service URLs, not {for_log(service_url)}")
         return _own_retries(await self.inner.create(service_url, audience))
 
 
@@ -221,6 +228,7 @@ class InboundAuth:
         self._refresh_lock = asyncio.Lock()
         self._last_unknown_refresh = float("-inf")
         self._last_failed_fetch = float("-inf")
+        self._public_keys: dict[str, tuple[dict[str, Any], Any]] = {}  # kid -> (its JWK, the RSA key made of it)
 
     async def refresh_keys(self, *, force: bool = False) -> None:
         """Fetch the signing keys in a worker thread (the SDK would block the event loop doing it). After a failed
@@ -272,14 +280,14 @@ class InboundAuth:
         result.connector_factory = self.auth.create_connector_factory(identity)
         return result
 
-    async def authenticate(self, activity: Activity, header: str | None) -> AuthenticateRequestResult:
-        if not self.dev and activity.channel_id != TEAMS_CHANNEL:
-            # Web Chat / Direct Line clients write `from` and `channelData` themselves: a genuine token for such a
-            # channel would let them claim a Teams user's object id and an allowed tenant.
-            raise AuthError(f"channel {str(activity.channel_id)[:40]!r} is not served (only {TEAMS_CHANNEL!r})")
+    async def check_header(self, header: str | None) -> CheckedToken:
+        """Everything that does not need the body, before Cordon reads it: the scheme, the JWT's shape, algorithm,
+        key id, issuer and, outside --dev, its signature, audience, expiry and not-before (PyJWT, with the Bot
+        Framework's five minutes of clock skew) against the channel's published keys. A flood of unauthenticated
+        requests with large bodies therefore costs no parsing at all."""
         if not header:
             if self.dev:
-                return self._anonymous()
+                return CheckedToken(token=None, claims={}, key=None)
             raise AuthError("no Authorization header")
         scheme, _, token = header.partition(" ")
         token = token.strip()
@@ -301,17 +309,60 @@ class InboundAuth:
             raise AuthError("skill (bot-to-bot) tokens are not accepted")
         issuer = claims.get("iss")
         emulator = issuer in EmulatorValidation.TO_BOT_FROM_EMULATOR_TOKEN_VALIDATION_PARAMETERS.issuer
-        if emulator and not self.dev:
-            raise AuthError("Emulator tokens are accepted only with --dev")
-        if not emulator:
-            if issuer != CHANNEL_ISSUER:
-                raise AuthError(f"issuer {str(issuer)[:80]!r} is not the Bot Framework channel")
-            key = await self._key(kid)
-            if key is None:
-                raise AuthError(f"unknown key id {kid[:60]!r}")
-            if activity.channel_id not in (key.get("endorsements") or []):
-                raise AuthError(f"key {kid[:60]!r} is not endorsed for channel {activity.channel_id!r}")
+        if emulator:
+            if not self.dev:
+                raise AuthError("Emulator tokens are accepted only with --dev")
+            return CheckedToken(token=token, claims=claims, key=None)  # the SDK checks it once the body is read
+        if issuer != CHANNEL_ISSUER:
+            raise AuthError(f"issuer {str(issuer)[:80]!r} is not the Bot Framework channel")
+        key = await self._key(kid)
+        if key is None:
+            raise AuthError(f"unknown key id {kid[:60]!r}")
+        if not self.dev:
+            claims = self._verify(token, key)
+        return CheckedToken(token=token, claims=claims, key=key)
+
+    def _verify(self, token: str, key: dict[str, Any]) -> dict[str, Any]:
+        """Signature, issuer, audience (this bot's app id), expiry and not-before, with the SDK's clock skew."""
         try:
-            return await self.auth.authenticate_request(activity, f"Bearer {token}")
+            public_key = self._public_keys.get(key["kid"])
+            if public_key is None or public_key[0] is not key:
+                public_key = (key, RSAAlgorithm.from_jwk(json.dumps(key)))
+                self._public_keys = {**self._public_keys, key["kid"]: public_key}
+            return jwt.decode(token, public_key[1], algorithms=list(ALLOWED_ALGORITHMS), audience=self.settings.app_id,
+                              issuer=CHANNEL_ISSUER, leeway=CLOCK_SKEW_SECONDS,
+                              options={"require": ["exp", "iss", "aud"]})
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+            raise AuthError(f"{type(exc).__name__}: {exc}"[:200]) from None
+
+    async def authenticate(self, checked: CheckedToken, channel_id: str | None,
+                           service_url: str | None) -> AuthenticateRequestResult:
+        """The checks that need the body, from a cheap parse of it (before msrest builds the `Activity`): the
+        channel, the key's endorsement for it, the `serviceurl` claim; then the SDK's own validation, which yields
+        the connector factory for replies."""
+        if not self.dev and channel_id != TEAMS_CHANNEL:
+            # Web Chat / Direct Line clients write `from` and `channelData` themselves: a genuine token for such a
+            # channel would let them claim a Teams user's object id and an allowed tenant.
+            raise AuthError(f"channel {for_log(channel_id, 40)!r} is not served (only {TEAMS_CHANNEL!r})")
+        if checked.token is None:
+            return self._anonymous()
+        if checked.key is not None:
+            if channel_id not in (checked.key.get("endorsements") or []):
+                raise AuthError(f"key {checked.key.get('kid', '')[:60]!r} is not endorsed for channel "
+                                f"{for_log(channel_id, 40)!r}")
+            if checked.claims.get("serviceurl") != service_url:
+                raise AuthError("the token's serviceurl claim is not the activity's serviceUrl")
+        activity = Activity(channel_id=channel_id, service_url=service_url)  # all the SDK reads from it here
+        try:
+            return await self.auth.authenticate_request(activity, f"Bearer {checked.token}")
         except Exception as exc:  # noqa: BLE001 - every SDK failure here is an authentication failure
             raise AuthError(f"{type(exc).__name__}: {exc}"[:200]) from None
+
+
+@dataclass(frozen=True)
+class CheckedToken:
+    """A bearer token that passed every check the body is not needed for (`token=None`: anonymous, --dev)."""
+
+    token: str | None
+    claims: dict[str, Any]
+    key: dict[str, Any] | None  # the channel's signing key (JWK) it was verified with; None for Emulator / anonymous

@@ -21,6 +21,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ConversationAccount, ConversationReference
 
+from adapters.safe_text import for_log
 from adapters.storage import Conflict, Storage
 from dialogs.contract import Clock, Conversation, ConversationKind
 
@@ -157,7 +158,7 @@ class ReferenceStore:
                 return
             try:
                 await self.storage.put(key, document, current.version if current else None)
-                log.info("saved the conversation reference for %s (%s)", conv_id, document["kind"])
+                log.info("saved the conversation reference for %s (%s)", for_log(conv_id), document["kind"])
                 return
             except Conflict:
                 continue

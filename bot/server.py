@@ -1,30 +1,39 @@
 """The HTTP face of the bot: `POST /api/messages`, `GET /healthz`, `GET /readyz`, and the `serve` subcommand.
 
 Cordon answers /api/messages itself around `CloudAdapter.process_activity` (the stock `process` answers 500 for
-forged tokens and for invoke bodies): 415/413/400 for bad requests, 401 for every authentication failure (one
-warning line, no traceback), the tenant gate (messages from other tenants dropped, invokes 403), and invoke and
-`expectReplies` bodies serialised as JSON.
+forged tokens and for invoke bodies). The order is by cost, so an unauthenticated request costs next to nothing:
+headers first (415, 413 by Content-Length, the bearer token verified without the body → 401), then the body read
+with a deadline (408, 413), a plain JSON parse (400, nesting too deep included), the checks that need the body
+(channel, endorsement, `serviceurl` → 401), and only then msrest's `Activity` (400), the tenant gate (messages from
+other tenants dropped, invokes 403), and the turn. Invoke and `expectReplies` bodies are serialised as JSON. One
+INFO access line per request (method, path, status, activity type, tenant, duration); attacker-controlled values
+in log lines are escaped (`adapters.safe_text.for_log`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import logging
 import sys
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from adapters.config import BotSettings, CordonConfig, allowed_tenants
+from adapters.safe_text import for_log
+from bot.http_guard import Limits
 
 if TYPE_CHECKING:
     from dialogs.contract import Services
     from dialogs.router import Router
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("cordon.access")
 
 MAX_BODY = 256 * 1024
 READY_TIMEOUT = 5.0
@@ -33,6 +42,8 @@ USAGE_ERROR = 2
 MESSENGER: web.AppKey[Any] = web.AppKey("cordon.messenger", object)
 SERVICES: web.AppKey[Any] = web.AppKey("cordon.services", object)
 INBOUND_AUTH: web.AppKey[Any] = web.AppKey("cordon.inbound_auth", object)
+# request key: what the access line may say about the activity (its type, the tenant id)
+ACCESS: Any = web.RequestKey("cordon.access", dict) if hasattr(web, "RequestKey") else "cordon.access"
 
 
 def _problem(status: int, message: str) -> web.Response:
@@ -53,10 +64,6 @@ def _jsonable(value: Any) -> Any:
 
 
 async def _read_body(request: web.Request) -> bytes | web.Response:
-    if request.content_type != "application/json":
-        return _problem(415, "Content-Type must be application/json")
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        return _problem(413, f"body over {MAX_BODY} bytes")
     body = bytearray()
     async for chunk in request.content.iter_chunked(64 * 1024):
         body.extend(chunk)
@@ -65,22 +72,61 @@ async def _read_body(request: web.Request) -> bytes | web.Response:
     return bytes(body)
 
 
-def _parse_activity(body: bytes) -> Any:
-    from botbuilder.schema import Activity
-
+def _parse_json(body: bytes) -> dict[str, Any] | web.Response:
+    """The cheap parse: plain JSON and the fields authentication needs, no msrest yet."""
     try:
         payload = json.loads(body)
+    except RecursionError:
+        log.warning("400 for /api/messages: JSON nested too deeply")
+        return _problem(400, "body is not valid JSON (nested too deeply)")
     except (ValueError, UnicodeDecodeError):
         return _problem(400, "body is not valid JSON")
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str) or not payload["type"]:
         return _problem(400, "body is not a Bot Framework activity (no type)")
+    conversation = payload.get("conversation")
+    if (not isinstance(payload.get("serviceUrl"), str) or not payload["serviceUrl"]
+            or not isinstance(payload.get("channelId"), str) or not payload["channelId"]
+            or not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str)
+            or not conversation["id"]):
+        return _problem(400, "activity lacks serviceUrl, channelId or conversation.id")
+    return payload
+
+
+def _deserialise(payload: dict[str, Any]) -> Any:
+    """msrest's `Activity`: the costly part, only for an authenticated request."""
+    from botbuilder.schema import Activity
+
     try:
-        activity = Activity().deserialize(payload)
+        return Activity().deserialize(payload)
+    except RecursionError:
+        log.warning("400 for /api/messages: activity nested too deeply")
+        return _problem(400, "body is not a Bot Framework activity (nested too deeply)")
     except Exception:  # noqa: BLE001 - msrest raises assorted errors for wrongly typed fields
         return _problem(400, "body is not a Bot Framework activity")
-    if not activity.service_url or not activity.channel_id or not activity.conversation or not activity.conversation.id:
-        return _problem(400, "activity lacks serviceUrl, channelId or conversation.id")
-    return activity
+
+
+def _unauthorized(request: web.Request, exc: Exception) -> web.Response:
+    log.warning("401 for /api/messages from %s: %s", for_log(request.remote, 60), for_log(exc, 300))
+    return _problem(401, "unauthorized")
+
+
+@web.middleware
+async def access_log(request: web.Request, handler: Any) -> web.StreamResponse:
+    """One INFO line per request: method, path, status, activity type and tenant (ids only), duration."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        seen = request.get(ACCESS) or {}
+        access.info("%s %s %d type=%s tenant=%s %.1f ms", for_log(request.method, 16), for_log(request.path, 80),
+                    status, for_log(seen.get("type") or "-", 40), for_log(seen.get("tenant") or "-", 60),
+                    (time.perf_counter() - started) * 1000)
 
 
 def create_app(settings: BotSettings, config: CordonConfig, services: Services, router: Router, *, dev: bool,
@@ -90,6 +136,7 @@ def create_app(settings: BotSettings, config: CordonConfig, services: Services, 
     from botbuilder.schema import ActivityTypes
 
     from bot.auth import AuthError, InboundAuth, build_authentication, is_loopback
+    from bot.posted_cards import PostedCards, RecordingMessenger
     from bot.proactive import BotMessenger
     from bot.references import ReferenceStore, tenant_of
     from bot.turns import CordonBot, action_response
@@ -99,9 +146,11 @@ def create_app(settings: BotSettings, config: CordonConfig, services: Services, 
     authentication = build_authentication(settings, dev=dev, token_provider=token_provider)
     adapter = CloudAdapter(authentication)
     references = ReferenceStore(services.storage, services.clock)
-    messenger = BotMessenger(adapter, settings.app_id, references)
+    posted = PostedCards(services.storage, services.clock,
+                         retention={"alerts": dt.timedelta(days=config.alerts.card_retention_days)})
+    messenger = RecordingMessenger(BotMessenger(adapter, settings.app_id, references), posted)
     services.messenger = messenger
-    bot = CordonBot(router, references, messenger, dev=dev)
+    bot = CordonBot(router, references, messenger, dev=dev, posted=posted)
     inbound = InboundAuth(authentication, settings, dev=dev)
     tenants = {t.lower() for t in allowed_tenants(config, settings)}
     if not tenants:
@@ -109,31 +158,51 @@ def create_app(settings: BotSettings, config: CordonConfig, services: Services, 
                     "--dev accepts any tenant" if dev else "every activity will be refused")
 
     async def messages(request: web.Request) -> web.Response:
-        body = await _read_body(request)
+        if request.content_type != "application/json":
+            return _problem(415, "Content-Type must be application/json")
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return _problem(413, f"body over {MAX_BODY} bytes")
+        try:
+            checked = await inbound.check_header(request.headers.get("Authorization"))
+        except AuthError as exc:
+            return _unauthorized(request, exc)
+        limits = getattr(request.protocol, "limits", None) or Limits()
+        try:
+            body = await asyncio.wait_for(_read_body(request), limits.body_timeout)
+        except TimeoutError:
+            log.warning("408 for /api/messages from %s: the body did not arrive within %g s",
+                        for_log(request.remote, 60), limits.body_timeout)
+            response = _problem(408, "the body did not arrive in time")
+            response.force_close()
+            return response
         if isinstance(body, web.Response):
             return body
-        activity = _parse_activity(body)
+        payload = _parse_json(body)
+        if isinstance(payload, web.Response):
+            return payload
+        try:
+            auth_result = await inbound.authenticate(checked, payload["channelId"], payload["serviceUrl"])
+        except AuthError as exc:
+            return _unauthorized(request, exc)
+        activity = _deserialise(payload)
         if isinstance(activity, web.Response):
             return activity
-        try:
-            auth_result = await inbound.authenticate(activity, request.headers.get("Authorization"))
-        except AuthError as exc:
-            log.warning("401 for /api/messages from %s: %s", request.remote, exc)
-            return _problem(401, "unauthorized")
+        request[ACCESS] = {"type": activity.type, "tenant": tenant_of(activity)}
         if dev and not is_loopback(activity.service_url):
-            log.warning("--dev: refused an activity whose serviceUrl %s is not on loopback", activity.service_url)
+            log.warning("--dev: refused an activity whose serviceUrl %s is not on loopback",
+                        for_log(activity.service_url))
             return _problem(403, "--dev answers only loopback service URLs")
         invoke = activity.type == ActivityTypes.invoke
         tenant = tenant_of(activity)
         if (tenants or not dev) and tenant not in tenants:
-            log.warning("dropped %s %s from tenant %s: not in allowed_tenants", activity.type,
-                        activity.name or "", tenant or "(none)")
+            log.warning("dropped %s %s from tenant %s: not in allowed_tenants", for_log(activity.type, 40),
+                        for_log(activity.name or "", 60), for_log(tenant or "(none)", 60))
             return _problem(403, "tenant not allowed") if invoke else web.Response(status=202)
         try:
             result = await adapter.process_activity(auth_result, activity, bot.on_turn)
         except Exception:  # noqa: BLE001 - the log gets the details, the caller a correlation id
             correlation = uuid.uuid4().hex[:12]
-            log.exception("turn failed for %s activity (correlation id %s)", activity.type, correlation)
+            log.exception("turn failed for %s activity (correlation id %s)", for_log(activity.type, 40), correlation)
             if invoke:
                 card = error_card("That did not work: Cordon hit an internal error.", correlation)
                 return web.json_response(action_response(ActionResult(card=card)))
@@ -163,7 +232,7 @@ def create_app(settings: BotSettings, config: CordonConfig, services: Services, 
             except Exception:  # noqa: BLE001 - refresh_keys logged it; retried on the first request
                 pass
 
-    app = web.Application(client_max_size=MAX_BODY + 1)
+    app = web.Application(client_max_size=MAX_BODY + 1, middlewares=[access_log])
     app[MESSENGER] = messenger
     app[SERVICES] = services
     app[INBOUND_AUTH] = inbound
@@ -219,5 +288,7 @@ def run(name: str, args: argparse.Namespace) -> int:
     web_app = entry.build_app(settings, config, dev=args.dev)
     mode = "DEV mode (no authentication, loopback only)" if args.dev else "authenticated"
     log.info("Cordon listening on http://%s:%s/api/messages, %s", host, port, mode)
-    web.run_app(web_app, host=host, port=port, print=None, access_log=None)
+    from bot.http_guard import serve_forever
+
+    serve_forever(web_app, host, port)
     return 0

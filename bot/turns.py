@@ -20,7 +20,9 @@ from typing import Any
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes
 
+from adapters.safe_text import for_log
 from bot.outbox import TurnOutbox
+from bot.posted_cards import PostedCards, RecordingOutbox
 from bot.proactive import BotMessenger
 from bot.references import ReferenceStore, conversation_of, tenant_of
 from dialogs.contract import ActionResult, Actor, DeliveryError, Reply
@@ -72,7 +74,7 @@ class RosterCache:
             member = await asyncio.wait_for(TeamsInfo.get_member(context, context.activity.from_property.id),
                                             ROSTER_TIMEOUT_SECONDS)
         except Exception as exc:  # noqa: BLE001 - carry on with what the activity has
-            log.warning("roster lookup for %s failed (%s); using the name in the message", aad_id,
+            log.warning("roster lookup for %s failed (%s); using the name in the message", for_log(aad_id, 80),
                         type(exc).__name__)
             return None, None
         upn = getattr(member, "user_principal_name", None) or getattr(member, "email", None)
@@ -95,7 +97,8 @@ class CordonBot:
     """The SDK's `Bot`: `on_turn(context)` for every authenticated, tenant-checked activity."""
 
     def __init__(self, router: Router, references: ReferenceStore, messenger: BotMessenger, *, dev: bool,
-                 roster: RosterCache | None = None) -> None:
+                 roster: RosterCache | None = None, posted: PostedCards | None = None) -> None:
+        self.posted = posted
         self.router = router
         self.references = references
         self.messenger = messenger
@@ -132,12 +135,12 @@ class CordonBot:
         try:
             await self.references.save(activity, replace=replace)
         except Exception:  # noqa: BLE001 - a storage hiccup must not cost the user their answer
-            log.exception("could not save the conversation reference for %s", activity.conversation.id)
+            log.exception("could not save the conversation reference for %s", for_log(activity.conversation.id))
 
     async def _message(self, context: TurnContext) -> None:
         activity = context.activity
         await self._save_reference(activity, replace=False)
-        outbox = TurnOutbox(context, self.messenger)
+        outbox = self._outbox(context)
         if isinstance(activity.value, dict) and isinstance(activity.value.get("verb"), str):
             await self._submit(context, outbox)
             return
@@ -152,23 +155,41 @@ class CordonBot:
         try:
             await outbox.send(reply)
         except DeliveryError as exc:
-            log.warning("could not deliver a reply: %s", exc)
+            log.warning("could not deliver a reply: %s", for_log(exc, 300))
+
+    def _outbox(self, context: TurnContext) -> TurnOutbox:
+        return RecordingOutbox(context, self.messenger, self.posted) if self.posted else TurnOutbox(context,
+                                                                                                 self.messenger)
+
+    async def _own_card(self, activity: Activity, verb: str, data: dict[str, Any]) -> str | None:
+        """The pressed card's message id, if Cordon posted it for this verb's family and request (see
+        `bot.posted_cards`); None otherwise, so nothing replaces a card that is not the press's own."""
+        card_id = activity.reply_to_id
+        if not card_id or self.posted is None:
+            return card_id if self.posted is None else None
+        if await self.posted.may_replace(conversation_of(activity).id, card_id, verb, data):
+            return card_id
+        log.warning("a %s press named message %s, which is not a card Cordon posted for it: it will not be "
+                    "updated", for_log(verb, 60), for_log(card_id, 80))
+        return None
 
     async def _submit(self, context: TurnContext, outbox: TurnOutbox) -> None:
         """Action.Submit (older clients): the card's data arrives as a message `value` holding `verb`."""
         activity = context.activity
         data = dict(activity.value)
         verb = data.pop("verb")
+        card_id = await self._own_card(activity, verb, data)
         result = await self.router.handle_action(
             verb, data, await self._actor(context), tenant_of(activity), conversation_of(activity), outbox,
-            card_message_id=activity.reply_to_id,
+            card_message_id=card_id,
         )
-        if result.card is not None and activity.reply_to_id:
+        if result.card is not None and card_id:
             try:
-                await outbox.update(activity.reply_to_id, Reply(card=result.card))
+                await outbox.update(card_id, Reply(card=result.card))
                 return
             except DeliveryError as exc:
-                log.warning("could not update card %s in place (%s); posting it instead", activity.reply_to_id, exc)
+                log.warning("could not update card %s in place (%s); posting it instead", for_log(card_id, 80),
+                            for_log(exc, 300))
         reply = Reply(card=result.card) if result.card is not None else Reply(text=result.message or "Done.")
         await self._post(outbox, reply)
 
@@ -189,7 +210,7 @@ class CordonBot:
             return
         result = await self.router.handle_action(
             verb, data, await self._actor(context), tenant_of(activity), conversation_of(activity),
-            TurnOutbox(context, self.messenger), card_message_id=activity.reply_to_id,
+            self._outbox(context), card_message_id=await self._own_card(activity, verb, data),
         )
         await _answer(context, InvokeResponse(status=200, body=action_response(result)))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from adapters import safe_text
+
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 MAX_CARD_BYTES = 28_000  # Teams refuses message payloads above ~28 KB
 
@@ -60,15 +62,13 @@ def error_card(message: str, correlation_id: str | None = None) -> dict[str, Any
 
 
 def inert(value: str) -> str:
-    """Text someone typed, unable to form a markdown link or code span: in a channel, a disguised link inside
-    Cordon's answer or card would look like Cordon's own."""
-    return str(value).replace("](", "] (").replace("`", "'")
+    """Text someone typed, unable to form a link or code span (see `adapters.safe_text.inert`)."""
+    return safe_text.inert(value)
 
 
 def plain(value: str, limit: int) -> str:
     """Typed text shown back: one line, clipped, and inert (see `inert`)."""
-    text = inert(" ".join(str(value).split()))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return safe_text.inert_line(value, limit)
 
 
 def size_of(value: dict[str, Any]) -> int:

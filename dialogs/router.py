@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from adapters.roles import RoleResolver
+from adapters.safe_text import for_log
 from adapters.storage import AuditEntry
 from dialogs import cards
 from dialogs.contract import (
@@ -124,10 +125,10 @@ class Router:
         actor = await self._with_roles(actor, tenant_id)
         spec = self.registry.actions.get(verb)
         if spec is None:
-            log.warning("unknown card action verb %r from %s", verb[:80], actor.label)
-            return ActionResult(card=cards.error_card(
-                "This button is not known to this version of Cordon (the card may be from an older release). "
-                "Type `help` to start again."))
+            log.warning("unknown card action verb %s from %s", for_log(verb, 80), for_log(actor.label, 80))
+            # a message for the presser only: an unknown verb must never put an error card in place of a card
+            return ActionResult(message="This button is not known to this version of Cordon (the card may be from "
+                                        "an older release). Type `help` to start again.")
         target = str(data.get("request_id") or data.get("target") or "")[:200] or None
         if not actor.has(spec.role):
             await self._audit(actor, tenant_id, conversation, f"action:{verb}", "refused", target,
@@ -140,7 +141,7 @@ class Router:
             return await spec.handler(action, DialogContext(self.services, outbox))
         except Exception:  # noqa: BLE001
             correlation = uuid.uuid4().hex[:12]
-            log.exception("card action %s failed (correlation id %s)", verb, correlation)
+            log.exception("card action %s failed (correlation id %s)", for_log(verb, 80), correlation)
             await self._audit(actor, tenant_id, conversation, f"action:{verb}", "error", target, correlation)
             return ActionResult(card=cards.error_card("That button failed unexpectedly.", correlation))
 

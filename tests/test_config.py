@@ -65,6 +65,13 @@ tenant_id = "{TENANT}"
         ("[lockdown]\nexpiry_minutes = 0", "lockdown.expiry_minutes", "greater than or equal to 1"),
         ('[lockdown]\npassword_delivery = "channel"', "lockdown.password_delivery", "approver_chat"),
         ('[graph]\nendpoint = "http://graph.example.com"', "graph.endpoint", "https://"),
+        ('[graph]\nendpoint = "http://localhost.evil.example"', "graph.endpoint", "https://"),
+        ('[graph]\nendpoint = "http://127.0.0.1.nip.io/v1.0"', "graph.endpoint", "https://"),
+        ('[graph]\nauthority_host = "http://127.0.0.1@evil.example"', "graph.authority_host", "https://"),
+        ('[graph]\nauthority_host = "http://localhost:80@evil.example"', "graph.authority_host", "https://"),
+        ('[graph]\nendpoint = "http://[::1]x.evil.example"', "graph.endpoint", "https://"),
+        ('[graph]\nendpoint = "https://user:pw@graph.microsoft.com"', "graph.endpoint", "no user name"),
+        ('[graph]\nendpoint = "ftp://graph.microsoft.com"', "graph.endpoint", "https://"),
         ('[[tenants]]\nname = "x"\ntenant_id = "nope"', "tenants.0.tenant_id", "GUID"),
         (f'[[tenants]]\nname = "x"\ntenant_id = "{TENANT}"\ncredential = "client_secret"', "tenants.0",
          "needs client_id and client_secret_env"),
@@ -178,3 +185,12 @@ def test_allowed_tenants_default_to_the_bots_own_tenant() -> None:
     assert allowed_tenants(CordonConfig(), settings) == [TENANT]
     assert allowed_tenants(parse_config({"allowed_tenants": [GUID_B]}), settings) == [GUID_B]
     assert allowed_tenants(CordonConfig(), bot_settings({})) == []
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/v1.0", "http://localhost:1234", "http://[::1]:99",
+                                 "https://graph.microsoft.us", "HTTP://127.0.0.2:5"])
+def test_plain_http_is_accepted_only_on_loopback(url: str) -> None:
+    from adapters.config import parse_config
+
+    config = parse_config({"graph": {"endpoint": url, "authority_host": url}})
+    assert config.graph.endpoint == url.rstrip("/")

@@ -15,6 +15,9 @@ from tests.support.tls_ca import LocalCA
 
 ZONE = "sts-cases.test"
 CASES = ("ok", "redirect", "ctype", "notfound", "big", "nohost", "badcert", "expired", "uncovered")
+# policy hosts whose only address is an IPv6 form embedding a non-public IPv4 address (loopback or private)
+EMBEDDED_V4 = {"v6compat": "::7f00:1", "v6nat64": "64:ff9b::7f00:1", "v6nat64private": "64:ff9b::a00:1",
+               "v6sixtofour": "2002:7f00:1::1", "v6teredo": "2001:0:4136:e378:8000:63bf:80ff:fffe"}
 GOOD = "version: STSv1\nmode: enforce\nmx: mx.{d}\nmax_age: 604800\n"
 
 
@@ -26,6 +29,10 @@ def _zone() -> dict[str, list[tuple[str, Any]]]:
         records[f"_mta-sts.{case}"] = [("TXT", "v=STSv1; id=1")]
         if case != "nohost":
             records[f"mta-sts.{case}"] = [("A", "127.0.0.1")]
+    for case, address in EMBEDDED_V4.items():
+        records[case] = [("MX", f"10 mx.ok.{ZONE}")]
+        records[f"_mta-sts.{case}"] = [("TXT", "v=STSv1; id=1")]
+        records[f"mta-sts.{case}"] = [("AAAA", address)]
     return records
 
 
@@ -106,3 +113,23 @@ async def test_a_policy_host_on_a_private_address_is_not_fetched(setup) -> None:
     assert result["status"] == "fail" and "mta_sts.policy_private" in codes(result)
     assert "127.0.0.1" in next(f["message"] for f in result["findings"] if f["code"] == "mta_sts.policy_private")
     assert len(setup["main"].requests) == before  # no connection was made
+
+
+@pytest.mark.parametrize("case", sorted(EMBEDDED_V4))
+async def test_ipv6_forms_embedding_a_non_public_ipv4_address_are_not_fetched(setup, case) -> None:
+    """IPv4-compatible, NAT64, 6to4 and Teredo addresses carry an IPv4 address a gateway would connect to: one
+    embedding 127.0.0.1 or 10.0.0.1 is as private as the address itself."""
+    before = len(setup["main"].requests)
+    result = await sts(setup, case, allow_private=False)
+    assert "mta_sts.policy_private" in codes(result), result
+    assert "non-public" in next(f["message"] for f in result["findings"] if f["code"] == "mta_sts.policy_private")
+    assert len(setup["main"].requests) == before
+
+
+def test_public_ipv6_and_embedded_public_ipv4_stay_fetchable() -> None:
+    from adapters.http_fetch import is_public_address
+
+    for address in ("2606:4700::1111", "64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8", "8.8.8.8"):
+        assert is_public_address(address), address
+    for address in ("::1", "::ffff:127.0.0.1", "fe80::1", "fc00::1", "10.0.0.1", "100.64.0.1", "ff02::1"):
+        assert not is_public_address(address), address

@@ -123,7 +123,7 @@ async def test_audit_shows_typed_targets_without_live_markdown_links(router: Rou
     [reply] = await say(router, "audit", TECH)
     assert_valid_card(reply.card)
     shown = words(reply)
-    assert "](https://phish.example)" not in shown and "[approved] (https://phish.example) 'x'" in shown
+    assert "](https://phish.example)" not in shown and "[approved] (https[:]//phish.example) 'x'" in shown
 
 
 async def test_audit_names_people_by_name_and_upn_and_shows_object_ids_only_when_asked(router: Router) -> None:

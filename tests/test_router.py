@@ -199,7 +199,7 @@ async def test_an_unknown_word_is_echoed_without_live_markdown() -> None:
     h = Harness()
     replies = await h.text("x`[Reset](https://ev.il/pw)`x")
     text = replies[0].text
-    assert "](" not in text and "https://ev.il/pw" in text  # shown, but not as a link
+    assert "](" not in text and "https[:]//ev.il/pw" in text  # shown, but not as a link
     assert text.count("`") == 4  # only Cordon's own code spans: around the word and around `help`
 
 
@@ -298,12 +298,12 @@ async def test_card_action_refusal_is_a_private_note_and_audited() -> None:
     assert (entry.command, entry.outcome, entry.target) == ("action:approve_request", "refused", "r-9")
 
 
-async def test_unknown_card_verb_gets_an_error_card() -> None:
+async def test_unknown_card_verb_gets_a_message_for_the_presser_and_no_card() -> None:
+    """A card in the answer would replace the pressed card (for everyone, with Action.Submit)."""
     h = Harness()
     result = await h.action("no_such_verb", {})
-    assert_valid_card(result.card)
-    assert "not known to this version" in card_text(result.card)
-    assert result.message is None
+    assert result.card is None
+    assert result.message and "not known to this version" in result.message
 
 
 async def test_failing_card_action_gives_an_error_card_with_correlation(caplog: pytest.LogCaptureFixture) -> None:
@@ -332,7 +332,7 @@ async def test_roles_claimed_by_the_caller_are_ignored_only_configuration_counts
 async def test_typed_arguments_and_card_inputs_cannot_carry_a_disguised_link() -> None:
     """Dialogs echo what was typed (errors, reasons on cards): the router makes it inert once, for all of them."""
     assert split_command("check [Reset your password](https://evil.example) `x`") == (
-        "check", ("[Reset", "your", "password] (https://evil.example)", "'x'"))
+        "check", ("[Reset", "your", "password] (https[:]//evil.example)", "'x'"))
     seen: list[dict] = []
     reg = Registry()
 
@@ -344,4 +344,40 @@ async def test_typed_arguments_and_card_inputs_cannot_carry_a_disguised_link() -
     router = Router(Services(config=CordonConfig(), storage=MemoryStorage()), RoleResolver(RolesConfig()), reg)
     await router.handle_action("test.echo", {"comment": "see [this](https://evil.example)", "n": 3},
                                Actor("u"), None, Conversation("c", "personal"), None)
-    assert seen == [{"comment": "see [this] (https://evil.example)", "n": 3}]
+    assert seen == [{"comment": "see [this] (https[:]//evil.example)", "n": 3}]
+
+
+@pytest.mark.parametrize("typed, shown", [
+    ("https://evil.example/reset", "https[:]//evil.example/reset"),
+    ("<https://evil.example/reset>", "‹https[:]//evil.example/reset›"),
+    ('<a href="https://evil.example">Reset</a>', '‹a href="https[:]//evil.example"›Reset‹/a›'),
+    ("HTTP://EVIL.example", "HTTP[:]//EVIL.example"),
+    ("mailto://x@evil.example", "mailto[:]//x@evil.example"),
+    ("contoso.com", "contoso.com"),
+    ("alice@contoso.com", "alice@contoso.com"),
+])
+def test_raw_urls_autolinks_and_html_anchors_in_typed_arguments_are_inert(typed: str, shown: str) -> None:
+    """Teams links a raw URL, an autolink and an HTML anchor just as it does a markdown link."""
+    assert cards.inert(typed) == shown
+    args = " ".join(split_command(f"lockdown alice@contoso.com {typed}")[1])
+    assert shown.replace('"', "") in args and "://" not in args and "<" not in args  # shlex drops the quotes
+
+
+async def test_a_refused_press_stores_its_target_inert_and_on_one_line() -> None:
+    storage = MemoryStorage()
+    reg = Registry()
+
+    async def never(act, ctx):
+        raise AssertionError("a refused press must not run")
+
+    reg.add_action(ActionSpec(verb="test.approve", role=Role.APPROVER, handler=never))
+    router = Router(Services(config=CordonConfig(), storage=storage), RoleResolver(RolesConfig()), reg)
+    hostile = "r-1\r\n2026-01-01 approved by admin [Open](https://evil.example) <https://evil.example>"
+    result = await router.handle_action("test.approve", {"request_id": hostile}, Actor("u"), None,
+                                        Conversation("c", "personal"), None)
+    assert result.message and result.card is None
+    [entry] = await storage.audit_tail(5)
+    assert entry.outcome == "refused"
+    assert "\n" not in entry.target and "\r" not in entry.target
+    assert "](" not in entry.target and "://" not in entry.target and "<" not in entry.target
+    assert entry.target.startswith("r-1 2026-01-01 approved by admin")

@@ -219,6 +219,18 @@ async def test_sqlite_state_survives_reopening_and_a_new_process(tmp_path: Path)
     assert out.split() == ["2", "https://smba2.example", "approved"]
 
 
+async def test_an_audit_target_is_stored_inert_and_on_one_line_whoever_writes_it(store: Storage) -> None:
+    """Card data and typed text reach the target: no second line, link or code span may come out of the log."""
+    hostile = "r-1\r\nok approved [Open](https://evil.example) <a href=\"https://x\">`y`</a>" + "z" * 500
+    await store.append_audit(AuditEntry(actor="a", command="action:lockdown.approve", outcome="refused",
+                                        target=hostile, at="2026-01-01T00:00:00+00:00"))
+    [entry] = await store.audit_tail(1)
+    assert entry.target.startswith("r-1 ok approved [Open] (https[:]//evil.example) ‹a href=")
+    for forbidden in ("\n", "\r", "](", "://", "<", "`"):
+        assert forbidden not in entry.target
+    assert len(entry.target) <= 200 and entry.at == "2026-01-01T00:00:00+00:00"
+
+
 async def test_sqlite_audit_log_refuses_update_and_delete(tmp_path: Path) -> None:
     path = tmp_path / "audit.db"
     store = SQLiteStorage(path)

@@ -10,6 +10,7 @@ import socket
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from adapters.dns.resolver import CheckResolver, DnsAnswer, DnsFailure
+from adapters.http_fetch import is_public_address
 
 
 class CheckResolverForAiohttp(AbstractResolver):
@@ -53,7 +54,7 @@ class CheckResolverForAiohttp(AbstractResolver):
     def _public(self, host: str, results: list[ResolveResult]) -> list[ResolveResult]:
         if self.allow_private:
             return results
-        public = [r for r in results if ipaddress.ip_address(r["host"]).is_global]
+        public = [r for r in results if is_public_address(r["host"])]
         if not public:
             self.refused.extend(r["host"] for r in results)
             raise OSError(f"{host} resolves only to non-public addresses ({', '.join(self.refused[:4])})")

@@ -14,7 +14,7 @@ class NotADomain(ValueError):
 
 def normalise_domain(text: str) -> str:
     raw = text.strip()
-    if raw.lower().startswith(("http://", "https://")):
+    if raw.lower().startswith(("http://", "https://", "http[:]//", "https[:]//")):  # typed, or made inert
         raise NotADomain(f"'{raw[:80]}' is a URL; give just the domain, e.g. contoso.com")
     if "@" in raw:
         raise NotADomain(f"'{raw[:80]}' looks like an e-mail address; give the part after @")

@@ -27,6 +27,7 @@ Use it from any async test:
 - What the bot sent: `bot.replies(conversation_id)` (messages), `bot.connector.updates()`, `bot.connector.calls`;
   `await bot.connector.wait_for(lambda calls: ...)` for background work. `bot.messenger` sends proactively;
   `bot.services` is the Services the dialogs see. `bot.connector.fail(conversation_id, 403)` injects failures.
+- `limits=bot.http_guard.Limits(...)` changes the server's timeouts and connection cap (default: `serve`'s).
 - `background=[...]` picks BACKGROUND entries to start (default: none, so tests start only what they test).
 - `tenant=` is MicrosoftAppTenantId (default empty, a MultiTenant bot): the allowed tenants come from the config,
   and Microsoft Graph is used only for the `[[tenants]]` the config names (no managed-identity calls in tests).
@@ -117,7 +118,8 @@ def shared_openid() -> OpenIdServer:
 
 class BotApp:
     def __init__(self, *, config: CordonConfig, storage: Any, clock: Any, dev: bool, background: list[str],
-                 app_id: str, tenant: str) -> None:
+                 app_id: str, tenant: str, limits: Any = None) -> None:
+        self.limits = limits
         self.openid = shared_openid()
         self.app_id = "" if dev and not app_id else app_id
         self.dev = dev
@@ -145,13 +147,13 @@ class BotApp:
     @asynccontextmanager
     async def started(cls, *, config: CordonConfig | None = None, storage: Any = None, clock: Any = None,
                       dev: bool = False, background: list[str] | None = None, app_id: str = APP_ID,
-                      tenant: str = "") -> AsyncIterator[BotApp]:
+                      tenant: str = "", limits: Any = None) -> AsyncIterator[BotApp]:
         if storage is None:
             from adapters.storage import MemoryStorage
 
             storage = MemoryStorage()
         bot = cls(config=config or cls.config(), storage=storage, clock=clock, dev=dev, background=background or [],
-                  app_id=app_id, tenant=tenant)
+                  app_id=app_id, tenant=tenant, limits=limits)
         await bot.start()
         try:
             yield bot
@@ -174,7 +176,9 @@ class BotApp:
             self.settings, self.config, dev=self.dev, storage=self.storage, clock=self.clock,
             token_provider=None if not self.app_id else self.openid.outbound_token, background=self.background,
         )
-        self.runner = web.AppRunner(self.web_app, access_log=None)
+        from bot.http_guard import GuardedAppRunner
+
+        self.runner = GuardedAppRunner(self.web_app, limits=self.limits)  # what `serve` runs
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
