@@ -74,8 +74,6 @@ TENANT_SIGN_INS = Need("read the tenant's sign-in logs", "AuditLog.Read.All", li
                        endpoint="GET /auditLogs/signIns?$filter=createdDateTime ge …")
 USER_AUDITS = Need("read the directory audit log about the user", "AuditLog.Read.All",
                    endpoint="GET /auditLogs/directoryAudits")
-READ_RULES = Need("read the user's inbox rules", "MailboxSettings.Read", missing="mailbox",
-                  endpoint="GET /users/{id}/mailFolders/inbox/messageRules")
 GRANTS = Need("read the user's OAuth consents", "DelegatedPermissionGrant.Read.All", missing="user",
               endpoint="GET /users/{id}/oauth2PermissionGrants")
 APP_NAMES = Need("read app names", "Application.Read.All", missing="app", endpoint="GET /servicePrincipals/{id}")
@@ -93,7 +91,7 @@ DEVICE_SCAN = Need("start a Defender scan on a managed device",
 NEEDS: tuple[Need, ...] = (
     USER, SIGN_IN_ACTIVITY, REGISTRATION, METHODS, CA_POLICIES, SECURITY_DEFAULTS, MEMBERSHIP, ROLES, GROUP_CHECK,
     SKUS, DISABLE_USER, REVOKE_SESSIONS, INBOX_RULES, RESET_PASSWORD, SIGN_INS, DIRECTORY_AUDIT, RISK_DETECTIONS,
-    RISKY_USERS, USER_SIGN_INS, TENANT_SIGN_INS, USER_AUDITS, READ_RULES, GRANTS, APP_NAMES, REVOKE_GRANT, DEVICES,
+    RISKY_USERS, USER_SIGN_INS, TENANT_SIGN_INS, USER_AUDITS, GRANTS, APP_NAMES, REVOKE_GRANT, DEVICES,
     DEVICE_PROTECTION, DEVICE_SCAN,
 )
 
