@@ -42,6 +42,8 @@ SIGN_IN_FIELDS = {"id", "correlationId"}
 _GUID = r"[0-9a-fA-F-]{36}"
 # the lock-down investigation's query: one user's sign-ins since a time
 USER_SIGN_INS = re.compile(rf"^userId eq '({_GUID})' and createdDateTime ge (\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")
+# the hunt's query: every sign-in of the tenant since a time
+TENANT_SIGN_INS = re.compile(r"^createdDateTime ge (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")
 DETECTIONS_PATH = "/v1.0/identityProtection/riskDetections"
 
 
@@ -259,6 +261,9 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
         if one_user is not None:
             since = _time(one_user.group(2))
             rows = [r for r in rows if r.get("userId") == one_user.group(1) and _time(r["createdDateTime"]) >= since]
+        elif (window := TENANT_SIGN_INS.match(request.query.get("$filter", ""))) is not None:
+            since = _time(window.group(1))
+            rows = [r for r in rows if _time(r["createdDateTime"]) >= since]
         elif "$filter" in request.query:
             try:
                 clauses = parse_filter(request.query["$filter"])
