@@ -28,6 +28,8 @@ ANONYMISER_EVENTS = frozenset({"anonymizedIPAddress", "maliciousIPAddress", "nat
                                "suspiciousIPAddress"})
 RISKY_LEVELS = frozenset({"low", "medium", "high"})
 RISKY_STATES = frozenset({"atRisk", "confirmedCompromised"})
+STORY = frozenset({"signin.new_country", "signin.impossible_travel", "rule.suspicious", "audit.mfa_added",
+                   "audit.consent", "consent.new", "audit.role"})
 SEVERITY_ORDER: dict[str, int] = {"high": 0, "medium": 1, "low": 2, "info": 3}
 # directory audit activities, by what they mean for an intruder (matched case-insensitively, by substring)
 AUDIT_KINDS: tuple[tuple[str, str, Severity], ...] = (
@@ -255,21 +257,31 @@ def ordered(findings: list[Finding]) -> list[Finding]:
 
 
 def verdict(findings: list[Finding]) -> str:
-    """One line: how likely a compromise is, and the evidence, with the time from the first foreign sign-in."""
+    """One line: how likely a compromise is, and the evidence in the order it happened, timed from the first
+    foreign sign-in ("likely compromised: new country SE + suspicious inbox rule + MFA method added 3 h 00 min
+    after the first foreign sign-in")."""
     high = [f for f in findings if f.severity == "high"]
     medium = [f for f in findings if f.severity == "medium"]
     if not high and not medium:
         return "nothing suspicious found in the window"
     label = "likely compromised" if len(high) >= 2 or (high and medium) else "suspicious"
+    latest = dt.datetime.max.replace(tzinfo=dt.UTC)
+    foreign = min((f for f in high if f.code == "signin.new_country"), key=lambda f: f.at or latest, default=None)
+    # the story in order: the first foreign sign-in, the intruder's moves as they happened (undated rules last),
+    # then the supporting signs while room is left
+    story = sorted(high + medium, key=lambda f: (f is not foreign, f.code not in STORY, f.at or latest))
     evidence: list[str] = []
-    foreign = next((f for f in sorted(high, key=lambda f: f.at or dt.datetime.max.replace(tzinfo=dt.UTC))
-                    if f.code == "signin.new_country"), None)
-    for f in (high + medium)[:4]:
-        piece = _short(f)
+    named: set[str] = set()
+    for f in story:
+        name = _short(f)
+        if name in named:
+            continue
+        named.add(name)
         if foreign is not None and f is not foreign and f.at and foreign.at and f.at > foreign.at:
-            piece += f" {_duration(f.at - foreign.at)} after the first foreign sign-in"
-        if piece not in evidence:
-            evidence.append(piece)
+            name += f" {_duration(f.at - foreign.at)} after the first foreign sign-in"
+        evidence.append(name)
+        if len(evidence) == 5:
+            break
     return f"{label}: " + " + ".join(evidence)
 
 
