@@ -21,6 +21,7 @@ from dialogs.investigate.hunt import hunt
 from dialogs.investigate.report import investigate
 from dialogs.lockdown import commands as lockdown
 from dialogs.lockdown.cards import safe
+from dialogs.lockdown.runtime import store
 from dialogs.registry import action
 
 GONE = "This card's investigation is no longer stored (kept 7 days) or the card was altered; run it again."
@@ -66,6 +67,8 @@ async def _ask(act: CardAction, ctx: DialogContext, doc: dict[str, Any], kind: s
     """Open the approval request as the presser; its card goes where lock-down cards go."""
     cmd = Command(name="lockdown", args=(doc["user_id"], *reason.split()), text=f"lockdown {doc['upn']} {reason}",
                   actor=act.actor, tenant_id=act.tenant_id, conversation=act.conversation)
+    live = store(ctx.services)
+    before = await live.live_for(doc["tenant_id"], doc["user_id"])
     replies = await lockdown.ask_in_tenant(cmd, ctx, kind, doc["tenant_id"], offered=offered, params=params)
     notes = []
     for reply in replies:
@@ -73,10 +76,12 @@ async def _ask(act: CardAction, ctx: DialogContext, doc: dict[str, Any], kind: s
             await ctx.outbox.send(reply)
         elif reply.text:
             notes.append(reply.text)
-    posted = any(r.card is not None for r in replies)
-    await _audit(ctx, act, doc, "ok" if posted else "failed", " ".join(notes)[:500] or reason)
-    if posted:
-        notes.insert(0, f"Asked an approver: {reason}")
+    after = await live.live_for(doc["tenant_id"], doc["user_id"])
+    asked = after is not None and (before is None or before["id"] != after["id"])
+    await _audit(ctx, act, doc, "ok" if asked else "failed",
+                 f"request {after['id']}: {reason}" if asked and after else " ".join(notes)[:500] or reason)
+    if asked and after is not None:
+        notes.insert(0, f"Asked an approver (request `{after['id']}`): {reason}")
     return ActionResult(message=" ".join(notes)[:1000] or "Nothing was asked.")
 
 
