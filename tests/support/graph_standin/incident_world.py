@@ -20,7 +20,7 @@ from tests.support.graph_standin.server import GraphStandin
 
 NOW = dt.datetime(2026, 11, 27, 22, 0, tzinfo=dt.UTC)
 HOME_IP, VPN_IP, LYON_IP = "198.51.100.10", "203.0.113.66", "198.51.100.77"
-FOREIGN_AT = NOW - dt.timedelta(hours=40)
+FOREIGN_HOURS_AGO = 40
 
 
 @dataclass
@@ -51,26 +51,27 @@ def build(standin: GraphStandin, now: dt.datetime = NOW) -> World:
         rows.append(ip.sign_in(bob, at, ip=HOME_IP, place="paris"))
         rows.append(ip.sign_in(carol, at, ip=LYON_IP, place="lyon"))
         rows.append(ip.sign_in(dave, at, ip=HOME_IP, place="paris"))
-    last_paris = FOREIGN_AT - dt.timedelta(minutes=30)
+    foreign_at = now - dt.timedelta(hours=FOREIGN_HOURS_AGO)
+    last_paris = foreign_at - dt.timedelta(minutes=30)
     rows.append(ip.sign_in(alice, last_paris, ip=HOME_IP, place="paris"))
-    rows.append(ip.sign_in(alice, FOREIGN_AT, ip=VPN_IP, place="stockholm", app="OfficeHome", risk_level="medium",
+    rows.append(ip.sign_in(alice, foreign_at, ip=VPN_IP, place="stockholm", app="OfficeHome", risk_level="medium",
                            risk_state="atRisk", risk_events=["anonymizedIPAddress"]))
-    rows.append(ip.sign_in(alice, FOREIGN_AT + dt.timedelta(hours=1), ip=VPN_IP, place="stockholm",
+    rows.append(ip.sign_in(alice, foreign_at + dt.timedelta(hours=1), ip=VPN_IP, place="stockholm",
                            client="IMAP4", app="Office 365 Exchange Online"))
-    rows.append(ip.sign_in(bob, FOREIGN_AT + dt.timedelta(hours=20), ip=VPN_IP, place="stockholm", app="OfficeHome"))
+    rows.append(ip.sign_in(bob, foreign_at + dt.timedelta(hours=20), ip=VPN_IP, place="stockholm", app="OfficeHome"))
     for minute in range(3):
-        rows.append(ip.sign_in(dave, FOREIGN_AT + dt.timedelta(hours=5, minutes=minute), ip=VPN_IP,
+        rows.append(ip.sign_in(dave, foreign_at + dt.timedelta(hours=5, minutes=minute), ip=VPN_IP,
                                place="stockholm", error_code=50126))
     risk.sign_ins = {row["id"]: row for row in rows}
 
     lockdown.audits = [
-        ip.audit("User registered security info", FOREIGN_AT + dt.timedelta(hours=3), target=alice, ip=VPN_IP,
+        ip.audit("User registered security info", foreign_at + dt.timedelta(hours=3), target=alice, ip=VPN_IP,
                  reason="User registered Authenticator App with Notification and Code",
                  service="Authentication Methods", details={"Method": "Authenticator app"}),
-        ip.audit("Update user", FOREIGN_AT - dt.timedelta(days=2), target=alice, by=carol, ip=LYON_IP),
+        ip.audit("Update user", foreign_at - dt.timedelta(days=2), target=alice, by=carol, ip=LYON_IP),
     ]
     app = ip.service_principal("Mail Sync Pro")
-    lockdown.audits.append(ip.audit("Consent to application", FOREIGN_AT + dt.timedelta(hours=4), target=app,
+    lockdown.audits.append(ip.audit("Consent to application", foreign_at + dt.timedelta(hours=4), target=app,
                                     by=alice, ip=VPN_IP, category="ApplicationManagement",
                                     target_type="ServicePrincipal"))
     grant = incident.add_grant(alice, app, ip.grant(alice, app, "Mail.Read Mail.Send offline_access"))
