@@ -40,12 +40,15 @@ def parse_time(value: Any) -> dt.datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
+        parsed = dt.datetime.fromisoformat(value)  # Python 3.11 reads the trailing Z
     except ValueError:
         return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.UTC)
+    return parsed if parsed.utcoffset() == dt.timedelta(0) else parsed.astimezone(dt.UTC)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SignIn:
     """One sign-in, as much as the investigation needs."""
 
@@ -89,6 +92,20 @@ def sign_in_from(row: dict[str, Any]) -> SignIn | None:
         device=" ".join(str(v) for v in (device.get("displayName"), device.get("operatingSystem"),
                                          device.get("browser")) if v),
         user_id=str(row.get("userId") or ""), upn=str(row.get("userPrincipalName") or ""))
+
+
+def hunt_sign_in_from(row: dict[str, Any]) -> SignIn | None:
+    """The hunt's light record (who, when, from where, succeeded, risk): the stream reads every row of the tenant's
+    log, so only the selected fields are looked at."""
+    at = parse_time(row.get("createdDateTime"))
+    if at is None:
+        return None
+    code = (row.get("status") or {}).get("errorCode")
+    return SignIn(at, str(row.get("ipAddress") or "unknown"),
+                  str((row.get("location") or {}).get("countryOrRegion") or "unknown"), "", None, None, "", "",
+                  code in (0, None), int(code or 0), str(row.get("riskLevelDuringSignIn") or "none"),
+                  str(row.get("riskState") or "none"), (), "", str(row.get("userId") or ""),
+                  str(row.get("userPrincipalName") or ""))
 
 
 @dataclass(frozen=True)
@@ -169,7 +186,7 @@ class IncidentReader:
         """Every sign-in in the tenant since `since`, streamed (the hunt keeps per-account totals only)."""
         params = {"$filter": f"createdDateTime ge {odata_time(since)}", "$top": PAGE, "$select": HUNT_SELECT}
         async for page in self.gateway.pages(self.tenant, needs.TENANT_SIGN_INS, "/auditLogs/signIns", params):
-            yield [s for s in map(sign_in_from, page) if s is not None]
+            yield [s for s in map(hunt_sign_in_from, page) if s is not None]
 
     async def audits(self, user_id: str, since: dt.datetime) -> list[AuditEvent]:
         """Directory audit events about the user (target) or done by the user (consents), newest first."""
