@@ -175,10 +175,14 @@ class IncidentReader:
         self.gateway = gateway
         self.tenant = tenant
 
-    async def user_sign_ins(self, user_id: str, since: dt.datetime) -> AsyncIterator[list[SignIn]]:
-        """The user's sign-ins since `since`, a page at a time (newest first, as Graph sends them)."""
-        params = {"$filter": f"userId eq {odata_string(user_id)} and createdDateTime ge {odata_time(since)}",
-                  "$top": PAGE, "$select": USER_SELECT}
+    async def user_sign_ins(self, user_id: str, since: dt.datetime,
+                            until: dt.datetime | None = None) -> AsyncIterator[list[SignIn]]:
+        """The user's sign-ins from `since` (to before `until`), a page at a time (newest first, as Graph sends
+        them)."""
+        text = f"userId eq {odata_string(user_id)} and createdDateTime ge {odata_time(since)}"
+        if until is not None:
+            text += f" and createdDateTime lt {odata_time(until)}"
+        params = {"$filter": text, "$top": PAGE, "$select": USER_SELECT}
         async for page in self.gateway.pages(self.tenant, needs.USER_SIGN_INS, "/auditLogs/signIns", params):
             yield [s for s in map(sign_in_from, page) if s is not None]
 

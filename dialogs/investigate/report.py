@@ -1,8 +1,8 @@
 """`investigate`: read everything about one user in parallel, judge it, and keep it as one report.
 
 Each part (sign-ins, audits, rules, consents, devices) is read on its own: a part Graph refuses (licence,
-permission) is listed in `not_read` with the reason, and the others still count. Sign-ins are read from the
-start of the baseline (30 days before the window) in one stream: the baseline keeps only sets, the window keeps
+permission) is listed in `not_read` with the reason, and the others still count. The window's sign-ins and
+its baseline's (the 30 days before) are read as two streams at once: the baseline keeps only sets, the window keeps
 its records (bounded by `MAX_WINDOW_SIGN_INS`).
 """
 
@@ -124,15 +124,22 @@ async def investigate(gateway: GraphGateway, tenant: TenantConfig, user_id: str,
         except GraphProblem as problem:
             report.not_read.append({"part": label, "reason": problem.user_message, "kind": problem.kind})
 
-    async def sign_ins() -> None:
-        async for page in reader.user_sign_ins(user_id, start - dt.timedelta(days=BASELINE_DAYS)):
+    async def window() -> None:
+        async for page in reader.user_sign_ins(user_id, start):
             for s in page:
-                if s.at < start:
-                    report.baseline.add(s)
-                elif len(report.window) < MAX_WINDOW_SIGN_INS:
+                if len(report.window) < MAX_WINDOW_SIGN_INS:
                     report.window.append(s)
                 else:
                     report.truncated = True
+
+    async def baseline() -> None:
+        async for page in reader.user_sign_ins(user_id, start - dt.timedelta(days=BASELINE_DAYS), start):
+            for s in page:
+                report.baseline.add(s)
+
+    async def sign_ins() -> None:
+        """The window and its baseline as two streams at once: the longer one sets the time, not their sum."""
+        await asyncio.gather(window(), baseline())
 
     async def audits() -> None:
         report.audits = await reader.audits(user_id, start)

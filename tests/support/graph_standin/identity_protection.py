@@ -41,7 +41,8 @@ _CHANGED = re.compile(rf"^riskLastUpdatedDateTime ge {_TIME}$")
 SIGN_IN_FIELDS = {"id", "correlationId"}
 _GUID = r"[0-9a-fA-F-]{36}"
 # the lock-down investigation's query: one user's sign-ins since a time
-USER_SIGN_INS = re.compile(rf"^userId eq '({_GUID})' and createdDateTime ge (\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")
+USER_SIGN_INS = re.compile(rf"^userId eq '({_GUID})' and createdDateTime ge (\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"
+                           rf"(?: and createdDateTime lt (\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ))?$")
 # the hunt's query: every sign-in of the tenant since a time
 TENANT_SIGN_INS = re.compile(r"^createdDateTime ge (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")
 DETECTIONS_PATH = "/v1.0/identityProtection/riskDetections"
@@ -260,7 +261,9 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
         one_user = USER_SIGN_INS.match(request.query.get("$filter", ""))
         if one_user is not None:
             since = _time(one_user.group(2))
-            rows = [r for r in rows if r.get("userId") == one_user.group(1) and _time(r["createdDateTime"]) >= since]
+            until = _time(one_user.group(3)) if one_user.group(3) else None
+            rows = [r for r in rows if r.get("userId") == one_user.group(1) and _time(r["createdDateTime"]) >= since
+                    and (until is None or _time(r["createdDateTime"]) < until)]
         elif (window := TENANT_SIGN_INS.match(request.query.get("$filter", ""))) is not None:
             since = _time(window.group(1))
             rows = [r for r in rows if _time(r["createdDateTime"]) >= since]
