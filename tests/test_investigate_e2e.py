@@ -187,3 +187,29 @@ async def test_bad_input_gets_a_clear_message(story: Story) -> None:
         assert says in (reply.text or ""), (text, reply.text)
     await story.bot.send_message("investigate alice@contoso.com", actor=NOBODY, conversation=CHANNEL)
     assert "only Cordon technicians" in (story.bot.replies(CHANNEL.id)[-1].text or "")
+
+
+async def test_a_refused_device_scan_is_reported_like_any_step(story: Story) -> None:
+    from tests.support.graph_standin import Fault
+
+    story.standin.add_fault(Fault.permission("/windowsDefenderScan"))
+    await story.bot.send_message("lockdown alice@contoso.com phished", actor=TECH, conversation=CHANNEL)
+    (request,) = await story.requests()
+    assert request["offered"]["scan_devices"] is True
+    await story.approve(request)
+    (done,) = await story.requests()
+    result = done["results"]["scan_devices"]
+    assert done["state"] == state.PARTIAL and result["status"] == "failed"
+    assert "LAPTOP-ALICE: failed" in result["detail"]
+    assert "DeviceManagementManagedDevices.PrivilegedOperations.All" in result["detail"]
+    assert story.world.incident.scans == []
+    final = story.bot.connector.updates(CHANNEL.id)[-1].cards[0]
+    assert_valid_card(final)
+    assert "Scan the user's managed devices" in json.dumps(final, ensure_ascii=False)
+
+
+async def test_without_intune_the_scan_is_not_offered(story: Story) -> None:
+    story.world.incident.intune = False
+    await story.bot.send_message("lockdown alice@contoso.com phished", actor=TECH, conversation=CHANNEL)
+    (request,) = await story.requests()
+    assert "scan_devices" not in request["offered"] and request["offered"]["block_sign_in"] is True
