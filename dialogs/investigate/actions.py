@@ -28,7 +28,13 @@ GONE = "This card's investigation is no longer stored (kept 7 days) or the card 
 
 
 async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | None, ActionResult | None]:
+    """The stored subject of the press: an investigation, or one account of a hunt (`item` = `account:i`)."""
     doc = await refs.load(ctx.services.storage, act.data)
+    if doc is not None and doc.get("kind") == "hunt":
+        prefix, _, index = str(act.data.get("item") or "").partition(":")
+        accounts = doc.get("accounts") or []
+        doc = ({**doc, **accounts[int(index)]} if prefix == "account" and index.isdigit()
+               and int(index) < len(accounts) else None)
     why = None
     if doc is None:
         why, message = "unknown or altered reference", GONE

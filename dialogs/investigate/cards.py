@@ -137,8 +137,8 @@ def _devices(report: Report, items: int) -> list[dict[str, Any]]:
     return rows
 
 
-def hunt_card(result: Hunt, refs: list[dict[str, str]]) -> dict[str, Any]:
-    """The hunt's accounts, strongest evidence first, each with Investigate / Lock down… (refs[i] names it)."""
+def hunt_card(result: Hunt, ref: dict[str, str]) -> dict[str, Any]:
+    """The hunt's accounts, strongest evidence first, each with Investigate / Lock down… (`account:i`)."""
     data = result.to_json()
     seeds = ", ".join(safe(ip, 45) for ip in result.seed_ips[:10]) or "none"
     body: list[dict[str, Any]] = cards.title(
@@ -150,13 +150,14 @@ def hunt_card(result: Hunt, refs: list[dict[str, str]]) -> dict[str, Any]:
     body.append(cards.text(f"**{headline}** — {data['checked']:,} account(s) checked, "
                            f"{data['sign_ins_read']:,} sign-ins read", color="Attention" if found else "Good"))
     body.append(cards.text(f"Seed IPs: {seeds}", size="Small", isSubtle=True))
-    for account, ref in zip(found[:MAX_ACCOUNTS], refs, strict=False):
+    for index, account in enumerate(found[:MAX_ACCOUNTS]):
         reasons = "; ".join(safe(r, 120) for r in account["reasons"][:4])
         body.append({"type": "Container", "separator": True, "items": [
             cards.text(f"**{safe(account['user'], 120)}** — last seen {when(account['last_seen'])}", size="Small"),
             cards.text(reasons, size="Small", spacing="None"),
-            {"type": "ActionSet", "actions": [_button("Investigate", "investigate", ref),
-                                              _button("Lock down…", "lockdown", ref, style="destructive")]}]})
+            {"type": "ActionSet", "actions": [
+                _button("Investigate", "investigate", ref, f"account:{index}"),
+                _button("Lock down…", "lockdown", ref, f"account:{index}", style="destructive")]}]})
     if len(found) > MAX_ACCOUNTS:
         body.append(cards.text(f"and {len(found) - MAX_ACCOUNTS} more (`hunt --json` lists them all)", size="Small",
                                isSubtle=True))

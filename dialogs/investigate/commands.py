@@ -17,7 +17,7 @@ from adapters.graph.gateway import GraphGateway
 from adapters.graph.inputs import BadUserInput
 from dialogs.contract import Command, DialogContext, Reply, Role
 from dialogs.investigate import refs
-from dialogs.investigate.cards import hunt_card, investigation_card
+from dialogs.investigate.cards import MAX_ACCOUNTS, hunt_card, investigation_card
 from dialogs.investigate.hunt import Hunt, hunt, parse_ip
 from dialogs.investigate.report import DEFAULT_DAYS, MAX_DAYS, Report, investigate
 from dialogs.registry import command
@@ -113,13 +113,13 @@ async def investigation_reply(ctx: DialogContext, report: Report, home_tenant: s
 
 
 async def hunt_reply(ctx: DialogContext, result: Hunt, home_tenant: str | None) -> Reply:
-    now = ctx.services.clock()
-    ranked = result.ranked()[:10]
-    stored = [await refs.save(ctx.services.storage, now, {
-        "kind": "account", "home_tenant": home_tenant, "tenant_id": result.tenant.tenant_id, "user_id": a.user_id,
-        "upn": a.upn,
-        "days": max((result.end - result.start).days, 1), "verdict": "; ".join(a.reasons)[:300]}) for a in ranked]
-    return Reply(card=hunt_card(result, stored))
+    """The hunt card; one stored reference for all its buttons (`item` names the account)."""
+    ranked = result.ranked()[:MAX_ACCOUNTS]
+    ref = await refs.save(ctx.services.storage, ctx.services.clock(), {
+        "kind": "hunt", "home_tenant": home_tenant, "tenant_id": result.tenant.tenant_id,
+        "days": max((result.end - result.start).days, 1),
+        "accounts": [{"user_id": a.user_id, "upn": a.upn, "verdict": "; ".join(a.reasons)[:300]} for a in ranked]})
+    return Reply(card=hunt_card(result, ref))
 
 
 @command("investigate", summary="What happened to an account lately: new countries/IPs/apps, impossible travel, "
