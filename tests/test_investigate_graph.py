@@ -105,9 +105,14 @@ async def test_hunt_from_the_victim_finds_the_second_victim_and_the_spray(
     assert users == ["bob@contoso.com", "dave@contoso.com"]  # the success ranks above the failed spray
     assert data["accounts"][0]["reasons"] == [f"signed in from {VPN_IP}"]
     assert data["accounts"][1]["reasons"] == [f"failed sign-in from {VPN_IP}"]
-    assert data["checked"] == 4 and "alice@contoso.com" not in users
+    # Graph filtered the log: only Alice, Bob and Dave signed in from the IP (Carol's rows were never sent)
+    assert data["checked"] == 3 and "alice@contoso.com" not in users
+    assert data["sign_ins_read"] == 7 and data["cut_short"] == []  # 6 from the IP + Alice's risky one
     filters = [parse_qs(r.query).get("$filter", [""])[0] for r in standin.graph_requests("/auditLogs/signIns")]
-    assert sum(1 for f in filters if f.startswith("createdDateTime ge ")) == 1  # one streamed pass, one page here
+    since = "createdDateTime ge 2026-11-20T22:00:00Z"
+    assert f"(ipAddress eq '{VPN_IP}') and {since}" in filters
+    assert f"(riskLevelDuringSignIn eq 'high' or riskLevelDuringSignIn eq 'medium') and {since}" in filters
+    assert not any(f == since for f in filters)  # never the whole tenant log
 
 
 async def test_hunt_from_an_ip_pages_through_the_log(world: tuple[GraphStandin, World, Any]) -> None:
