@@ -71,6 +71,8 @@ async def _run(name: str, gateway: Any, args: argparse.Namespace) -> int:
         await gateway.close()
     for gap in data["not_read"]:
         print(f"cordon: not read — {gap['part']}: {gap['reason']}", file=sys.stderr)
+    for cut in data.get("cut_short", []):
+        print(f"cordon: cut short — {cut['part']}: {cut['reason']}", file=sys.stderr)
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
     elif name == "investigate":

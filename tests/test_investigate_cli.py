@@ -51,7 +51,8 @@ async def test_hunt_json_follows_the_contract(standin: GraphStandin, tmp_path: P
     data = json.loads(out)
     for key, kind in HUNT_KEYS.items():
         assert isinstance(data[key], kind), key
-    assert data["seeds"]["ips"] == [VPN_IP] and data["checked"] == 4
+    assert data["seeds"]["ips"] == [VPN_IP] and data["checked"] == 3  # Alice, Bob, Dave: Graph filtered Carol out
+    assert data["cut_short"] == [] and data["pages_read"] == 2  # one page from the IP, one of risky sign-ins
     assert [a["user"] for a in data["accounts"]] == ["bob@contoso.com", "dave@contoso.com"]
     assert all({"user", "ips", "last_seen", "reasons"} <= set(a) for a in data["accounts"])
     code, out, err = await cli(standin, tmp_path, "hunt", VPN_IP, "--json")

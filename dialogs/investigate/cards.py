@@ -147,8 +147,9 @@ def hunt_card(result: Hunt, ref: dict[str, str]) -> dict[str, Any]:
         + (f" · from {safe(result.seed_user, 120)}" if result.seed_user else ""))
     found = data["accounts"]
     headline = (f"{len(found)} other account(s) with evidence" if found else "No other account shows evidence")
-    body.append(cards.text(f"**{headline}** — {data['checked']:,} account(s) checked, "
-                           f"{data['sign_ins_read']:,} sign-ins read", color="Attention" if found else "Good"))
+    body.append(cards.text(f"**{headline}** — {data['checked']:,} account(s) checked in the "
+                           f"{data['sign_ins_read']:,} sign-ins from these IPs or rated risky (filtered by Graph)",
+                           color="Attention" if found else "Good"))
     body.append(cards.text(f"Seed IPs: {seeds}", size="Small", isSubtle=True))
     for index, account in enumerate(found[:MAX_ACCOUNTS]):
         reasons = "; ".join(safe(r, 120) for r in account["reasons"][:4])
@@ -163,5 +164,8 @@ def hunt_card(result: Hunt, ref: dict[str, str]) -> dict[str, Any]:
                                isSubtle=True))
     for gap in data["not_read"]:
         body.append(cards.text(f"Not read — {safe(gap['part'], 40)}: {safe(gap['reason'], 300)}", size="Small",
+                               color="Warning"))
+    for cut in data["cut_short"][:6]:
+        body.append(cards.text(f"Cut short — {safe(cut['part'], 80)}: {safe(cut['reason'], 300)}", size="Small",
                                color="Warning"))
     return cards.card(body)
