@@ -57,6 +57,7 @@ async def test_a_spray_that_overflows_the_page_bound_cannot_hide_a_success(
     standin, _, gateway = world
     monkeypatch.setattr(graph_reads, "PAGE", 2)
     monkeypatch.setattr(hunt_module, "MAX_PAGES", 2)
+    monkeypatch.setattr(hunt_module, "MAX_RULE_READS", 2)
     erin = add_user(standin, "erin")
     victims = [add_user(standin, f"sprayed{i}") for i in range(8)]
     for i, user in enumerate(victims):  # newest first in Graph's order: the spray fills the first pages
@@ -68,12 +69,15 @@ async def test_a_spray_that_overflows_the_page_bound_cannot_hide_a_success(
     data = result.to_json()
     label = f"sign-ins from {VPN_IP}"
     assert {"part": label, "reason": "more than 2 pages (4 sign-ins): the rest were not read"} in data["cut_short"]
+    assert {"part": "inbox rules", "reason": f"read for the 2 strongest of {len(data['accounts'])} accounts with "
+            "evidence only"} in data["cut_short"]
     erin_found = next(a for a in data["accounts"] if a["user"] == "erin@contoso.com")  # older than the spray
     assert erin_found["reasons"] == [f"signed in from {VPN_IP}"]
     filters = sign_in_filters(standin)
     assert f"(ipAddress eq '{VPN_IP}') and {SINCE} and status/errorCode eq 0" in filters
     # bounded: two streams of at most 2 pages (+1 page fetched ahead when cut) and the risky stream's pages
     made = len(standin.graph_requests("/auditLogs/signIns")) - before
+    assert len(standin.graph_requests("/messageRules")) == 2
     assert made <= 2 * (2 + 1) + 2 + 1 and data["pages_read"] <= 2 * 2 + 2
 
 

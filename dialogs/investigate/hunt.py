@@ -221,7 +221,11 @@ async def _read(result: Hunt, part: str, stream: AsyncIterator[list[SignIn]],
 async def _forwarding(gateway: GraphGateway, tenant: TenantConfig, result: Hunt) -> None:
     """Forwarding rules outside the tenant on the strongest candidates (bounded number of reads)."""
     containment = Containment(gateway, tenant)
-    candidates = [a for a in result.ranked() if a.user_id][:MAX_RULE_READS]
+    ranked = [a for a in result.ranked() if a.user_id]
+    candidates = ranked[:MAX_RULE_READS]
+    if len(ranked) > MAX_RULE_READS:
+        result.cut("inbox rules", f"read for the {MAX_RULE_READS} strongest of {len(ranked)} accounts with "
+                   "evidence only")
     domains = list(tenant.domains)
 
     async def check(account: Account) -> None:
