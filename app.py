@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "mfa": ("dialogs.mfa_cli", "MFA registration and enforcement for one user"),
     "mfa-report": ("dialogs.mfa_cli", "MFA report for a whole tenant"),
     "poll-once": ("dialogs.alerts_cli", "run one risky sign-in polling cycle and print what was sent"),
+    "investigate": ("dialogs.investigate_cli", "investigate one user: sign-ins, audits, rules, consents, devices"),
+    "hunt": ("dialogs.investigate_cli", "find the other accounts reached from a compromised user's IPs (or an IP)"),
     "permissions": ("adapters.graph.permissions", "print the Microsoft Graph permissions, roles and licences needed"),
 }
 

@@ -21,6 +21,7 @@ DIALOG_MODULES = (
     "dialogs.tenants",
     "dialogs.lockdown",
     "dialogs.alerts",
+    "dialogs.investigate",
 )
 
 

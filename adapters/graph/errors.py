@@ -83,6 +83,9 @@ def _odata_code(exc: BaseException) -> tuple[str | None, str | None]:
 
 
 def licence_message(need: Need, tenant: str) -> str:
+    if need.licence not in (None, "P1", "P2"):  # another product (Intune)
+        return (f"Cordon could not {need.what} in {tenant}: this needs a Microsoft {need.licence} licence in that "
+                "tenant.")
     level = "P2" if need.licence == "P2" else "P1 or P2"
     return f"Cordon could not {need.what} in {tenant}: this needs Microsoft Entra ID {level} in that tenant."
 

@@ -18,7 +18,7 @@ class Need:
     permission: str  # least-privileged application permission
     role: str | None = None  # directory role the app also needs (only for some targets, see `role_when`)
     role_when: str | None = None
-    licence: str | None = None  # "P1" / "P2": Entra ID licence the tenant needs
+    licence: str | None = None  # "P1" / "P2": Entra ID licence the tenant needs; "Intune": Microsoft Intune
     missing: str = "item"  # what a 404 means: "no such <missing> in <tenant>"
     endpoint: str = ""  # for the README table
     tenant_wide: bool = False  # a read of the whole tenant: its 404 means `missing` is absent, never a user
@@ -79,10 +79,32 @@ RISK_DETECTIONS = Need("read risk detections", "IdentityRiskEvent.Read.All", lic
 RISKY_USERS = Need("read or change risky users", "IdentityRiskyUser.ReadWrite.All", licence="P2", missing="user",
                    endpoint="GET /identityProtection/riskyUsers, POST confirmCompromised / dismiss")
 
+# --- issue 12: investigate and hunt ------------------------------------------------------------------------------
+USER_SIGN_INS = Need("read the user's sign-in logs", "AuditLog.Read.All", licence="P1",
+                     endpoint="GET /auditLogs/signIns?$filter=userId eq …")
+TENANT_SIGN_INS = Need("read the tenant's sign-in logs", "AuditLog.Read.All", licence="P1",
+                       endpoint="GET /auditLogs/signIns?$filter=createdDateTime ge …")
+USER_AUDITS = Need("read the directory audit log about the user", "AuditLog.Read.All",
+                   endpoint="GET /auditLogs/directoryAudits")
+GRANTS = Need("read the user's OAuth consents", "DelegatedPermissionGrant.Read.All", missing="user",
+              endpoint="GET /users/{id}/oauth2PermissionGrants")
+APP_NAMES = Need("read app names", "Application.Read.All", missing="app", endpoint="GET /servicePrincipals/{id}")
+REVOKE_GRANT = Need("revoke an OAuth consent", "DelegatedPermissionGrant.ReadWrite.All", missing="consent",
+                    endpoint="DELETE /oauth2PermissionGrants/{id}")
+DEVICES = Need("read the user's Intune managed devices", "DeviceManagementManagedDevices.Read.All",
+               licence="Intune", missing="user", endpoint="GET /users/{id}/managedDevices")
+DEVICE_PROTECTION = Need("read a device's Defender state", "DeviceManagementManagedDevices.Read.All",
+                         licence="Intune", missing="device",
+                         endpoint="GET /deviceManagement/managedDevices/{id}/windowsProtectionState")
+DEVICE_SCAN = Need("start a Defender scan on a managed device",
+                   "DeviceManagementManagedDevices.PrivilegedOperations.All", licence="Intune", missing="device",
+                   endpoint="POST /deviceManagement/managedDevices/{id}/windowsDefenderScan")
+
 NEEDS: tuple[Need, ...] = (
     USER, SIGN_IN_ACTIVITY, REGISTRATION, METHODS, CA_POLICIES, SECURITY_DEFAULTS, MEMBERSHIP, ROLES, GROUP_CHECK,
     SKUS, DISABLE_USER, REVOKE_SESSIONS, INBOX_RULES, RESET_PASSWORD, SIGN_INS, DIRECTORY_AUDIT, RISK_DETECTIONS,
-    RISKY_USERS,
+    RISKY_USERS, USER_SIGN_INS, TENANT_SIGN_INS, USER_AUDITS, GRANTS, APP_NAMES, REVOKE_GRANT, DEVICES,
+    DEVICE_PROTECTION, DEVICE_SCAN,
 )
 
 

@@ -209,7 +209,7 @@ def render(request: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     current = request["state"]
     if state.is_expired(request, now):
         current = state.EXPIRED
-    kind = "Unlock" if request["kind"] == "unlock" else "Lock-down"
+    kind = {"unlock": "Unlock", "remediate": "Remediation"}.get(request["kind"], "Lock-down")
     headline, color = HEADLINES[current]
     body: list[dict[str, Any]] = cards.title(f"{kind}: {safe(request['target'].get('upn'), 120)}",
                                              f"Request {request['id']}")

@@ -24,6 +24,7 @@ from dialogs.registry import command
 
 if TYPE_CHECKING:
     from adapters.config import TenantConfig
+    from dialogs.lockdown.runtime import TenantGraph
 
 USAGE = {"lockdown": "lockdown alice@contoso.com phished, mailing her contacts",
          "unlock": "unlock alice@contoso.com password changed, MFA re-registered"}
@@ -118,9 +119,12 @@ async def ask(cmd: Command, ctx: DialogContext, kind: str) -> list[Reply]:
     return await _ask_in(cmd, ctx, kind, tenant, user)
 
 
-async def ask_in_tenant(cmd: Command, ctx: DialogContext, kind: str, tenant_id: str) -> list[Reply]:
-    """For a caller that knows the user's tenant (an alert names it): never guessed from the user's domain,
-    which a tenant need not list in cordon.toml (and a listed parent domain could name another tenant)."""
+async def ask_in_tenant(cmd: Command, ctx: DialogContext, kind: str, tenant_id: str, *,
+                        offered: dict[str, bool] | None = None, params: dict[str, str] | None = None) -> list[Reply]:
+    """For a caller that knows the user's tenant (an alert, an investigation): never guessed from the user's
+    domain, which a tenant need not list in cordon.toml (and a listed parent domain could name another tenant).
+    `offered` replaces the usual steps (kind "remediate": one step an investigation's button asks for) and
+    `params` says what it acts on (a rule id, a grant id), read by the server, never taken from a card."""
     refusal = _cannot_ask(cmd, ctx, kind)
     if refusal is not None:
         return refusal
@@ -132,10 +136,11 @@ async def ask_in_tenant(cmd: Command, ctx: DialogContext, kind: str, tenant_id: 
         user = parse_user(cmd.args[0])
     except BadUserInput as exc:
         return [Reply(text=str(exc))]
-    return await _ask_in(cmd, ctx, kind, tenant, user)
+    return await _ask_in(cmd, ctx, kind, tenant, user, offered, params)
 
 
-async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantConfig, user: UserRef) -> list[Reply]:
+async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantConfig, user: UserRef,
+                  offered: dict[str, bool] | None = None, params: dict[str, str] | None = None) -> list[Reply]:
     """Validate the target in `tenant`, store a pending request and post the approval card."""
     services = ctx.services
     reason = " ".join(cmd.args[1:]).strip()[:300]
@@ -155,6 +160,9 @@ async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantCon
     existing = await st.live_for(tenant.tenant_id, profile.id)
     if existing is not None:
         return [Reply(text=_pointer(existing, cmd.conversation.id))]
+    if offered is None:
+        offered = steps.offered_steps(kind, graph.licence, await _windows_devices(graph, profile.id)
+                                      if kind == "lockdown" else 0)
     now = services.clock()
     elsewhere = bool(services.config.lockdown.approvals_conversation and services.messenger is not None)
     request: dict[str, Any] = {
@@ -164,7 +172,7 @@ async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantCon
         "requester": {"aad_id": cmd.actor.aad_id, "upn": cmd.actor.upn, "name": cmd.actor.name},
         "requested_in": {"tenant_id": cmd.tenant_id, "conversation_id": cmd.conversation.id,
                          "kind": cmd.conversation.kind},
-        "offered": steps.offered_steps(kind, graph.licence), "results": {},
+        "offered": offered, "params": dict(params or {}), "results": {},
         "created_at": state.iso(now), "updated_at": state.iso(now),
         "expires_at": state.iso(now + dt.timedelta(minutes=services.config.lockdown.expiry_minutes)),
         "password_delivery": services.config.lockdown.password_delivery,
@@ -177,6 +185,17 @@ async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantCon
     await audit(services, request, kind, "requested", actor=cmd.actor.aad_id or cmd.actor.label, detail=reason,
                 actor_name=cmd.actor.audit_name)
     return await _post(cmd, ctx, request, elsewhere)
+
+
+async def _windows_devices(graph: TenantGraph, user_id: str) -> int:
+    """How many Intune-managed Windows devices the user has (0 when Intune cannot be read: no scan offered)."""
+    from adapters.graph.incident import IncidentReader
+
+    try:
+        devices = await IncidentReader(graph.containment.gateway, graph.tenant).devices(user_id, protection=False)
+    except GraphProblem:
+        return 0
+    return sum(1 for d in devices if d.windows)
 
 
 def message_link(channel_id: str, message_id: str, tenant_id: str | None, *, parent: str | None = None) -> str:

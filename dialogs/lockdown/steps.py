@@ -46,23 +46,33 @@ STEPS: dict[str, StepSpec] = {s.key: s for s in (
              "Sets a random temporary password the user must change; only the approver sees it, in a 1:1 chat.",
              False),
     StepSpec("enable_sign_in", "Re-enable sign-in", "Sets accountEnabled = true.", True),
+    StepSpec("scan_devices", "Scan the user's managed devices",
+             "Starts a Microsoft Defender quick scan on each of the user's Intune-managed Windows devices.", True),
+    StepSpec("disable_rule", "Disable this inbox rule", "Turns the rule off (never deletes it: it is evidence).",
+             True),
+    StepSpec("revoke_consent", "Revoke this OAuth consent",
+             "Deletes the app's delegated permission grant: it can no longer act in the user's name.", True),
 )}
 
 # the reset's note when `lockdown.password_delivery = "none"` (the request remembers the setting it was asked under)
 RESET_NOT_SHOWN = ("Sets a random temporary password the user must change; by configuration nobody is shown it "
                    "(set one in the Entra admin center to hand it over).")
 
+REMEDIATIONS = frozenset({"scan_devices", "disable_rule", "revoke_consent"})  # dialogs/lockdown/remediation.py
 LOCKDOWN_STEPS = ("block_sign_in", "revoke_sessions", "inbox_rules", "confirm_compromised", "reset_password")
 UNLOCK_STEPS = ("enable_sign_in",)
 
 
-def offered_steps(kind: str, licence: str | None) -> dict[str, bool]:
-    """The steps the card offers, in running order, with their default (confirm compromised needs P2)."""
+def offered_steps(kind: str, licence: str | None, windows_devices: int = 0) -> dict[str, bool]:
+    """The steps the card offers, in running order, with their default (confirm compromised needs P2; the device
+    scan is offered, and on, when the user has Intune-managed Windows devices)."""
     if kind == "unlock":
         return {"enable_sign_in": True}
     offered = {"block_sign_in": True, "revoke_sessions": True, "inbox_rules": True}
     if licence == "P2":
         offered["confirm_compromised"] = True
+    if windows_devices:
+        offered["scan_devices"] = True
     offered["reset_password"] = False
     return offered
 
@@ -111,6 +121,10 @@ async def execute(key: str, request: dict[str, Any], graph: Containment, service
             return {"status": OK, "detail": "Confirmed compromised: user risk is now high."}
         if key == "reset_password":
             return await _reset_password(graph, request, services)
+        if key in REMEDIATIONS:
+            from dialogs.lockdown.remediation import execute as remediate
+
+            return await remediate(key, request, graph)
     except GraphProblem as problem:
         return {"status": FAILED, "detail": problem.user_message}
     raise ValueError(f"unknown lock-down step {key!r}")

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from tests.support.graph_standin import payloads
-from tests.support.graph_standin.server import graph_error, parse_filter
+from tests.support.graph_standin import payloads, sign_in_filter
+from tests.support.graph_standin.server import graph_error
 from tests.support.graph_standin.state import LICENCE_CODE, LICENCE_MESSAGE
 
 if TYPE_CHECKING:
@@ -38,10 +38,6 @@ MAX_TOP = 500
 _TIME = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"
 _DETECTED = re.compile(rf"^detectedDateTime ge {_TIME}$")
 _CHANGED = re.compile(rf"^riskLastUpdatedDateTime ge {_TIME}$")
-SIGN_IN_FIELDS = {"id", "correlationId"}
-_GUID = r"[0-9a-fA-F-]{36}"
-# the lock-down investigation's query: one user's sign-ins since a time
-USER_SIGN_INS = re.compile(rf"^userId eq '({_GUID})' and createdDateTime ge (\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")
 DETECTIONS_PATH = "/v1.0/identityProtection/riskDetections"
 
 
@@ -254,19 +250,15 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
         state = standin.state_for(request)
         if not state.premium:
             return graph_error(403, LICENCE_CODE, LICENCE_MESSAGE)
-        rows = list(risk_of(request).sign_ins.values())
-        one_user = USER_SIGN_INS.match(request.query.get("$filter", ""))
-        if one_user is not None:
-            since = _time(one_user.group(2))
-            rows = [r for r in rows if r.get("userId") == one_user.group(1) and _time(r["createdDateTime"]) >= since]
-        elif "$filter" in request.query:
+        p2 = _p2(standin, request)
+        rows = [r if p2 else sign_in_filter.hidden_risk(r) for r in risk_of(request).sign_ins.values()]
+        if "$filter" in request.query:
             try:
-                clauses = parse_filter(request.query["$filter"])
-            except ValueError:
-                return graph_error(400, "Request_UnsupportedQuery", "Invalid filter clause")
-            if any(name not in SIGN_IN_FIELDS for name, _ in clauses):
-                return graph_error(400, "Request_UnsupportedQuery", "Unsupported property in filter")
-            rows = [r for r in rows if any(str(r.get(name)) == value for name, value in clauses)]
+                keep = sign_in_filter.compile_filter(request.query["$filter"], p2=p2)
+            except sign_in_filter.FilterError:
+                return graph_error(400, "BadRequest", "Invalid filter clause")
+            rows = [r for r in rows if keep(r)]
+        rows.sort(key=lambda r: r["createdDateTime"], reverse=True)  # Graph lists the newest first
         selected = set(request.query.get("$select", "").split(",")) - {""}
         if selected:
             rows = [{k: v for k, v in r.items() if k in selected} for r in rows]

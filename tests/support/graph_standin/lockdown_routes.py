@@ -28,6 +28,9 @@ _GUID = r"[0-9a-fA-F-]{36}"
 _TIME = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"
 AUDIT_FILTER = re.compile(rf"^activityDisplayName eq 'User registered security info' and activityDateTime ge {_TIME}"
                           rf" and targetResources/any\(t: t/id eq '({_GUID})'\)$")
+# the investigation's queries: events about the user, and events the user did (consents)
+AUDIT_TARGET = re.compile(rf"^activityDateTime ge {_TIME} and targetResources/any\(t: t/id eq '({_GUID})'\)$")
+AUDIT_INITIATOR = re.compile(rf"^activityDateTime ge {_TIME} and initiatedBy/user/id eq '({_GUID})'$")
 WELL_KNOWN = ("inbox", "deleteditems", "junkemail", "archive", "conversationhistory")
 USER_PATCH_FIELDS = {"accountEnabled", "passwordProfile"}
 
@@ -169,12 +172,20 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
 
     async def audits(request: web.Request) -> web.Response:
         _, data, _ = context(request)
-        match = AUDIT_FILTER.match(request.query.get("$filter", ""))
+        text = request.query.get("$filter", "")
+        by_initiator = AUDIT_INITIATOR.match(text)
+        match = AUDIT_FILTER.match(text) or AUDIT_TARGET.match(text) or by_initiator
         if match is None:
             return graph_error(400, "Request_UnsupportedQuery", "Invalid filter clause")
         since, user_id = _time(match.group(1)), match.group(2)
-        items = [a for a in data.audits if _time(a["activityDateTime"]) >= since
-                 and any(t["id"] == user_id for t in a["targetResources"])]
+        activity = "User registered security info" if AUDIT_FILTER.match(text) else None
+        def about(a: dict[str, Any]) -> bool:
+            if by_initiator:
+                return ((a.get("initiatedBy") or {}).get("user") or {}).get("id") == user_id
+            return any(t["id"] == user_id for t in a["targetResources"])
+
+        items = [a for a in data.audits if _time(a["activityDateTime"]) >= since and about(a)
+                 and (activity is None or a["activityDisplayName"] == activity)]
         return standin.page(request, len(items), lambda start, size: items[start:start + size])
 
     router.add_patch("/v1.0/users/{key}", patch_user)
