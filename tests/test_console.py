@@ -283,7 +283,7 @@ def test_cli_technician_command_refused_then_allowed_once_configured(tmp_path: P
     assert allowed.returncode == 0, allowed.stderr
     assert "Your roles: technician." in allowed.stdout
     assert "Audit log" in allowed.stdout
-    assert "audit by Console user <console@localhost> → refused — 5 (needs technician)" in allowed.stdout  # audited
+    assert "audit by Console user ‹console@localhost› → refused — 5 (needs technician)" in allowed.stdout  # audited
 
 
 def test_cli_as_id_flag_gets_roles_only_from_the_config(tmp_path: Path) -> None:

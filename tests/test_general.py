@@ -133,13 +133,14 @@ async def test_audit_names_people_by_name_and_upn_and_shows_object_ids_only_when
     tech = Actor(aad_id=TECH, upn="tess.tech@contoso.com", name="Tess Tech")
     [reply] = await router.handle_text("audit 5", tech, TENANT, CHAT, RecordingOutbox())
     assert_valid_card(reply.card)
+    # the roster's name and UPN, with the angle brackets made inert (a display name is not Cordon's to trust)
     shown = words(reply)
-    assert "by Nora Nobody <nora.nobody@contoso.com> → refused" in shown
+    assert "by Nora Nobody ‹nora.nobody@contoso.com› → refused" in shown
     assert PLAIN not in shown and "`audit ids` adds the Entra object ids" in shown
     [reply] = await router.handle_text("audit ids 5", tech, TENANT, CHAT, RecordingOutbox())
     assert_valid_card(reply.card)
-    assert f"by Nora Nobody <nora.nobody@contoso.com> ({PLAIN}) → refused" in words(reply)
-    assert f"by Tess Tech <tess.tech@contoso.com> ({TECH}) → ok" in words(reply)  # the first `audit 5` itself
+    assert f"by Nora Nobody ‹nora.nobody@contoso.com› ({PLAIN}) → refused" in words(reply)
+    assert f"by Tess Tech ‹tess.tech@contoso.com› ({TECH}) → ok" in words(reply)  # the first `audit 5` itself
 
 
 async def test_audit_of_an_entry_without_a_name_shows_what_it_has(router: Router, storage: MemoryStorage) -> None:
