@@ -1,8 +1,9 @@
 """SPF lint: findings over the include tree, each with the record to publish where one can be derived.
 
 `analyse_spf(domain, resolver)` is the `checks.spf` part of the report (issue 3's JSON contract). A DNS failure
-gives status "error" (could not check), never "none"; nothing in any record, however malformed, long, binary or
-hostile, raises out of it. The tree is judged as `check_host` evaluates it (issue 10): terms after `all` are
+of the record, of an include or redirect, or of a term's own question gives status "error" (could not check),
+never "none" and never a silent pass; a failed address lookup of an MX host is a warning naming it. Nothing in
+any record, however malformed, long, binary or hostile, raises out of it. The tree is judged as `check_host` evaluates it (issue 10): terms after `all` are
 ignored, a `+all` counts as "any server passes" only when every include on its way is a pass include, and the
 walk stops where the 10-lookup or 2-void-lookup limit stops an evaluator, and says so (issue 9).
 """
@@ -16,6 +17,7 @@ from adapters.dns.resolver import CheckResolver
 from adapters.emailauth.findings import Finding, finding, quote, status_from
 from adapters.emailauth.spf_eval import MAX_DNS_TERMS, MAX_VOID_LOOKUPS
 from adapters.emailauth.spf_parse import SpfRecord, Term
+from adapters.emailauth.spf_probe import MAX_MX_HOST_NAMES, TermProbe
 from adapters.emailauth.spf_tree import SpfNode, SpfTree, Stop, walk_spf
 
 log = logging.getLogger(__name__)
@@ -75,9 +77,15 @@ def lint_tree(tree: SpfTree) -> dict[str, Any]:
     if tree.truncated:
         findings.append(finding("info", "spf.tree_truncated",
                                 "The include tree is very large; only part of it was examined.", None))
-    failed = [n for n in tree.nodes if n.state == "dns_error"]
-    status = "error" if failed else status_from(findings)
+    status = "error" if could_not_check(tree) else status_from(findings)
     return _result(status, root.texts[0], tree.dns_lookups, tree.void_lookups, findings)
+
+
+def could_not_check(tree: SpfTree) -> bool:
+    """Whether a record or a term's own question that an evaluator reaches could not be fetched: what it gives,
+    costs or authorises is unknown, so the area is "could not check" whatever else was found."""
+    return any(n.state == "dns_error" for n in tree.nodes) or any(
+        p.failure for n in tree.nodes for p in n.probes)
 
 
 def _result(status: str, record: str | None, lookups: int, voids: int, findings: list[Finding]) -> dict[str, Any]:
@@ -187,11 +195,10 @@ def _node_findings(node: SpfNode, suggested: str) -> list[Finding]:
         if term.name == "all" and term.qualifier == "+" and node.parent is not None:
             found.append(_included_plus_all(node, term))
     for probe in node.probes:
+        found += _probe_dns_findings(node, probe)
         if probe.failure:
-            found.append(finding("info", "spf.probe_failed",
-                                 f"Could not check `{probe.term.text}` in {_where(node)}: {quote(probe.failure)}.",
-                                 None))
-        elif probe.void:
+            continue
+        if probe.void:
             found.append(finding("warning", "spf.void_lookup",
                                  f"`{probe.term.text}` in {_where(node)}: {probe.target} has no "
                                  f"{'MX' if probe.term.name == 'mx' else 'address'} records (a void lookup).",
@@ -201,6 +208,32 @@ def _node_findings(node: SpfNode, suggested: str) -> list[Finding]:
                                  f"`{probe.term.text}` in {_where(node)}: {probe.target} has {probe.mx_hosts} MX "
                                  f"hosts; more than 10 gives permerror ({SPF_RFC} §4.6.4).",
                                  "Replace mx with the ip4:/ip6: ranges of the mail servers."))
+    return found
+
+
+def _probe_dns_findings(node: SpfNode, probe: TermProbe) -> list[Finding]:
+    """A term whose own question failed could not be checked (is it void? how many MX hosts?): an error, and the
+    area is "error". A failed address lookup of one MX host leaves the lint's judgements whole, but receivers
+    return temperror when they reach it: a warning naming the host."""
+    term, retry = probe.term.text, "Try again; if it persists, the name servers of {} are failing: fix them or " \
+        "remove `{}`."
+    if probe.failure:
+        return [finding("error", "spf.dns_error",
+                        f"Could not check `{term}` in {_where(node)}: {quote(probe.failure, 200)}. Receivers that "
+                        f"reach this term return temperror, and whether {probe.target} has records was not checked.",
+                        retry.format(probe.target, term))]
+    found = []
+    for host, failures in probe.host_failures.items():
+        families = " and ".join(sorted({"IPv4" if f.rdtype == "A" else "IPv6" for f in failures}))
+        found.append(finding("warning", "spf.mx_host_dns_error",
+                             f"Could not look up MX host {host} of `{term}` in {_where(node)}: "
+                             f"{quote('; '.join(str(f) for f in failures), 200)}. Receivers that reach this term "
+                             f"return temperror to {families} senders that no MX host before it matches.",
+                             retry.format(host, term)))
+    if probe.hosts_unchecked:
+        found.append(finding("info", "spf.mx_hosts_unchecked",
+                             f"The addresses of {probe.hosts_unchecked} MX host(s) of `{term}` in {_where(node)} were "
+                             f"not looked up: the tree names more than {MAX_MX_HOST_NAMES} MX hosts.", None))
     return found
 
 
@@ -274,7 +307,9 @@ def _child_state_findings(node: SpfNode) -> list[Finding]:
                         f"back to {node.domain}: receivers return permerror.", f"Remove `{what}`.")]
     if node.state == "dns_error":
         return [finding("error", "spf.include_dns_error",
-                        f"Could not fetch the SPF record of {_where(node)}: {quote(node.error or '', 160)}.",
+                        f"Could not fetch the SPF record of {_where(node)}: {quote(node.error or '', 160)}. "
+                        f"Receivers that reach `{what}` return temperror; what it authorises and how many lookups "
+                        "it costs were not checked.",
                         "Try again; if it persists, that domain's name servers are failing.")]
     if node.state == "macro":
         return [finding("info", "spf.macro_target",
@@ -343,7 +378,7 @@ def _limit_findings(tree: SpfTree) -> list[Finding]:
 
 def _complete(node: SpfNode) -> bool:
     """Whether every record below node was fetched (its cost is exact, not a lower bound)."""
-    if node.state in ("skipped", "truncated", "pending"):
+    if node.state in ("skipped", "truncated", "pending", "dns_error"):
         return False
     return all(_complete(child) for child in node.children)
 
