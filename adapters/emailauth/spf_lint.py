@@ -3,9 +3,10 @@
 `analyse_spf(domain, resolver)` is the `checks.spf` part of the report (issue 3's JSON contract). A DNS failure
 of the record, of an include or redirect, or of a term's own question gives status "error" (could not check),
 never "none" and never a silent pass; a failed address lookup of an MX host is a warning naming it. Nothing in
-any record, however malformed, long, binary or hostile, raises out of it. The tree is judged as `check_host` evaluates it (issue 10): terms after `all` are
-ignored, a `+all` counts as "any server passes" only when every include on its way is a pass include, and the
-walk stops where the 10-lookup or 2-void-lookup limit stops an evaluator, and says so (issue 9).
+any record, however malformed, long, binary or hostile, raises out of it. The tree is judged as `check_host`
+evaluates it (issue 10): terms after `all` are ignored, a `+all` counts as "any server passes" only when every
+include on its way is a pass include, and the walk stops where the 10-lookup or 2-void-lookup limit stops an
+evaluator, and says so (issue 9).
 """
 
 from __future__ import annotations
