@@ -17,8 +17,8 @@ from typing import Any
 from adapters.dns.resolver import CheckResolver
 from adapters.emailauth.findings import Finding, finding, quote, status_from
 from adapters.emailauth.spf_eval import MAX_DNS_TERMS, MAX_VOID_LOOKUPS
+from adapters.emailauth.spf_lint_dns import dns_failed, probe_dns_findings
 from adapters.emailauth.spf_parse import SpfRecord, Term
-from adapters.emailauth.spf_probe import MAX_MX_HOST_NAMES, TermProbe
 from adapters.emailauth.spf_tree import SpfNode, SpfTree, Stop, walk_spf
 
 log = logging.getLogger(__name__)
@@ -78,15 +78,8 @@ def lint_tree(tree: SpfTree) -> dict[str, Any]:
     if tree.truncated:
         findings.append(finding("info", "spf.tree_truncated",
                                 "The include tree is very large; only part of it was examined.", None))
-    status = "error" if could_not_check(tree) else status_from(findings)
+    status = "error" if dns_failed(tree) else status_from(findings)
     return _result(status, root.texts[0], tree.dns_lookups, tree.void_lookups, findings)
-
-
-def could_not_check(tree: SpfTree) -> bool:
-    """Whether a record or a term's own question that an evaluator reaches could not be fetched: what it gives,
-    costs or authorises is unknown, so the area is "could not check" whatever else was found."""
-    return any(n.state == "dns_error" for n in tree.nodes) or any(
-        p.failure for n in tree.nodes for p in n.probes)
 
 
 def _result(status: str, record: str | None, lookups: int, voids: int, findings: list[Finding]) -> dict[str, Any]:
@@ -196,10 +189,14 @@ def _node_findings(node: SpfNode, suggested: str) -> list[Finding]:
         if term.name == "all" and term.qualifier == "+" and node.parent is not None:
             found.append(_included_plus_all(node, term))
     for probe in node.probes:
-        found += _probe_dns_findings(node, probe)
+        found += probe_dns_findings(probe, _where(node))
         if probe.failure:
             continue
-        if probe.void:
+        if probe.invalid:
+            found.append(finding("warning", "spf.invalid_name",
+                                 f"`{quote(probe.term.text)}` in {_where(node)} names no valid domain (an empty or "
+                                 "over-long label): it never matches.", "Correct the name or remove the term."))
+        elif probe.void:
             found.append(finding("warning", "spf.void_lookup",
                                  f"`{probe.term.text}` in {_where(node)}: {probe.target} has no "
                                  f"{'MX' if probe.term.name == 'mx' else 'address'} records (a void lookup).",
@@ -209,32 +206,6 @@ def _node_findings(node: SpfNode, suggested: str) -> list[Finding]:
                                  f"`{probe.term.text}` in {_where(node)}: {probe.target} has {probe.mx_hosts} MX "
                                  f"hosts; more than 10 gives permerror ({SPF_RFC} §4.6.4).",
                                  "Replace mx with the ip4:/ip6: ranges of the mail servers."))
-    return found
-
-
-def _probe_dns_findings(node: SpfNode, probe: TermProbe) -> list[Finding]:
-    """A term whose own question failed could not be checked (is it void? how many MX hosts?): an error, and the
-    area is "error". A failed address lookup of one MX host leaves the lint's judgements whole, but receivers
-    return temperror when they reach it: a warning naming the host."""
-    term, retry = probe.term.text, "Try again; if it persists, the name servers of {} are failing: fix them or " \
-        "remove `{}`."
-    if probe.failure:
-        return [finding("error", "spf.dns_error",
-                        f"Could not check `{term}` in {_where(node)}: {quote(probe.failure, 200)}. Receivers that "
-                        f"reach this term return temperror, and whether {probe.target} has records was not checked.",
-                        retry.format(probe.target, term))]
-    found = []
-    for host, failures in probe.host_failures.items():
-        families = " and ".join(sorted({"IPv4" if f.rdtype == "A" else "IPv6" for f in failures}))
-        found.append(finding("warning", "spf.mx_host_dns_error",
-                             f"Could not look up MX host {host} of `{term}` in {_where(node)}: "
-                             f"{quote('; '.join(str(f) for f in failures), 200)}. Receivers that reach this term "
-                             f"return temperror to {families} senders that no MX host before it matches.",
-                             retry.format(host, term)))
-    if probe.hosts_unchecked:
-        found.append(finding("info", "spf.mx_hosts_unchecked",
-                             f"The addresses of {probe.hosts_unchecked} MX host(s) of `{term}` in {_where(node)} were "
-                             f"not looked up: the tree names more than {MAX_MX_HOST_NAMES} MX hosts.", None))
     return found
 
 
@@ -296,8 +267,9 @@ def _child_state_findings(node: SpfNode) -> list[Finding]:
     what = node.via.text if node.via is not None else node.domain
     kind = "redirect" if node.via is not None and node.via.kind == "modifier" else "include"
     if node.state == "none":
+        why = node.error or "has no SPF record"
         return [finding("error", f"spf.{kind}_missing",
-                        f"`{what}` points to {node.domain}, which has no SPF record: receivers return permerror.",
+                        f"`{what}` points to {quote(node.domain, 300)}, which {why}: receivers return permerror.",
                         f"Remove `{what}` or correct the domain.")]
     if node.state == "several":
         return [finding("error", "spf.multiple_records",

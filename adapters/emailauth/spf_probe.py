@@ -31,6 +31,7 @@ class TermProbe:
     hosts: list[str] = field(default_factory=list)  # mx: the exchanges, in preference order
     host_failures: dict[str, list[DnsFailure]] = field(default_factory=dict)  # mx: host → its failed lookups
     hosts_unchecked: int = 0  # mx: hosts whose addresses were not looked up (MAX_MX_HOST_NAMES reached)
+    invalid: bool = False  # the name cannot exist (an empty or over-long label): never asked, never matches
 
 
 async def safe_query(resolver: CheckResolver, name: str, rdtype: str) -> DnsAnswer | DnsFailure:

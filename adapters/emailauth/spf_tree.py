@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from adapters.dns.resolver import CheckResolver, DnsFailure
+from adapters.emailauth.spf_eval import valid_domain
 from adapters.emailauth.spf_macros import tokenize
 from adapters.emailauth.spf_parse import SpfRecord, SpfSyntaxError, Term, is_spf_record, parse_record
 from adapters.emailauth.spf_probe import HostLookups, TermProbe, run_probe
@@ -309,7 +310,10 @@ def _plan(node: SpfNode, record: SpfRecord) -> None:
         if term.name in ("include", "redirect"):
             node.steps.append(Step(term, child=_child(node, term)))
         elif term.name in ("a", "mx", "exists") and not _has_macro(term.value):
-            node.steps.append(Step(term, probe=TermProbe(term, (term.value or node.domain).rstrip("."))))
+            probe = TermProbe(term, (term.value or node.domain).rstrip("."))
+            if not valid_domain(probe.target):  # a name that cannot exist: nothing is asked, it never matches
+                probe.state, probe.invalid = "done", True
+            node.steps.append(Step(term, probe=probe))
         else:
             node.steps.append(Step(term))
 
@@ -324,4 +328,6 @@ def _child(node: SpfNode, term: Term) -> SpfNode:
         child.state = "loop"
     elif child.depth > MAX_DEPTH:
         child.state = "truncated"
+    elif not valid_domain(target):  # §4.3: a malformed name has no record, so permerror; nothing is asked
+        child.state, child.error = "none", "is not a valid domain name"
     return child
