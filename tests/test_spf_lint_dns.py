@@ -135,6 +135,8 @@ ZONE: dict[str, list] = {
     "m1": [("A", "192.0.2.10"), ("AAAA", "2001:db8::10")],
     "m2": [("A", "192.0.2.20"), ("AAAA", "2001:db8::20")],
     "after-all": [("TXT", "v=spf1 ip4:192.0.2.1 -all a:host.dead.dns.test")],
+    "bad-a": [("TXT", "v=spf1 a:foo..dns.test ip4:192.0.2.1 -all")],
+    "bad-inc": [("TXT", "v=spf1 include:foo..dns.test -all")],
     "ok": [("TXT", "v=spf1 a:m1.dns.test mx:mxhost.dns.test -all")],
     "many-mx": [("TXT", "v=spf1 " + " ".join(f"mx:set{k}.dns.test" for k in range(4)) + " -all")],
     **{f"set{k}": [("MX", f"{i} h{k}x{i}.dns.test") for i in range(10)] for k in range(4)},
@@ -214,6 +216,22 @@ async def test_terms_after_all_are_not_asked_so_their_failure_is_not_reported(pr
     result = await lint(proxy, "after-all")
     assert dns_findings(result) == [] and proxy.seen[("host.dead.dns.test", "A")] == 0
     assert result["status"] == "warn" and "spf.terms_after_all" in {f["code"] for f in result["findings"]}
+
+
+async def test_a_name_that_cannot_exist_is_not_asked_and_is_not_a_dns_error(proxy):
+    """`foo..dns.test` has an empty label: check_host asks nothing (no match; for include, permerror), so the
+    lint must not call it "could not check" either."""
+    resolver = CheckResolver(nameservers=[proxy.address], timeout=1)
+    result = await analyse_spf("bad-a.dns.test", resolver)
+    assert result["status"] == "warn" and dns_findings(result) == []
+    assert [f["code"] for f in result["findings"]] == ["spf.invalid_name"]
+    assert (await check_host("192.0.2.1", "bad-a.dns.test", "x@bad-a.dns.test", resolver)).result == "pass"
+    result = await analyse_spf("bad-inc.dns.test", resolver)
+    assert result["status"] == "fail" and dns_findings(result) == []
+    [missing] = result["findings"]
+    assert missing["code"] == "spf.include_missing" and "is not a valid domain name" in missing["message"]
+    assert (await check_host("192.0.2.1", "bad-inc.dns.test", "x@bad-inc.dns.test", resolver)).result == "permerror"
+    assert not [name for name, _ in proxy.seen if name.startswith("foo")]
 
 
 async def test_a_tree_that_resolves_still_passes(proxy):
