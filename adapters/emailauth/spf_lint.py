@@ -1,10 +1,12 @@
 """SPF lint: findings over the include tree, each with the record to publish where one can be derived.
 
 `analyse_spf(domain, resolver)` is the `checks.spf` part of the report (issue 3's JSON contract). A DNS failure
-gives status "error" (could not check), never "none"; nothing in any record, however malformed, long, binary or
-hostile, raises out of it. The tree is judged as `check_host` evaluates it (issue 10): terms after `all` are
-ignored, a `+all` counts as "any server passes" only when every include on its way is a pass include, and the
-walk stops where the 10-lookup or 2-void-lookup limit stops an evaluator, and says so (issue 9).
+of the record, of an include or redirect, or of a term's own question gives status "error" (could not check),
+never "none" and never a silent pass; a failed address lookup of an MX host is a warning naming it. Nothing in
+any record, however malformed, long, binary or hostile, raises out of it. The tree is judged as `check_host`
+evaluates it (issue 10): terms after `all` are ignored, a `+all` counts as "any server passes" only when every
+include on its way is a pass include, and the walk stops where the 10-lookup or 2-void-lookup limit stops an
+evaluator, and says so (issue 9).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from adapters.dns.resolver import CheckResolver
 from adapters.emailauth.findings import Finding, finding, quote, status_from
 from adapters.emailauth.spf_eval import MAX_DNS_TERMS, MAX_VOID_LOOKUPS
+from adapters.emailauth.spf_lint_dns import dns_failed, probe_dns_findings
 from adapters.emailauth.spf_parse import SpfRecord, Term
 from adapters.emailauth.spf_tree import SpfNode, SpfTree, Stop, walk_spf
 
@@ -75,8 +78,7 @@ def lint_tree(tree: SpfTree) -> dict[str, Any]:
     if tree.truncated:
         findings.append(finding("info", "spf.tree_truncated",
                                 "The include tree is very large; only part of it was examined.", None))
-    failed = [n for n in tree.nodes if n.state == "dns_error"]
-    status = "error" if failed else status_from(findings)
+    status = "error" if dns_failed(tree) else status_from(findings)
     return _result(status, root.texts[0], tree.dns_lookups, tree.void_lookups, findings)
 
 
@@ -187,10 +189,13 @@ def _node_findings(node: SpfNode, suggested: str) -> list[Finding]:
         if term.name == "all" and term.qualifier == "+" and node.parent is not None:
             found.append(_included_plus_all(node, term))
     for probe in node.probes:
+        found += probe_dns_findings(probe, _where(node))
         if probe.failure:
-            found.append(finding("info", "spf.probe_failed",
-                                 f"Could not check `{probe.term.text}` in {_where(node)}: {quote(probe.failure)}.",
-                                 None))
+            continue
+        if probe.invalid:
+            found.append(finding("warning", "spf.invalid_name",
+                                 f"`{quote(probe.term.text)}` in {_where(node)} names no valid domain (an empty or "
+                                 "over-long label): it never matches.", "Correct the name or remove the term."))
         elif probe.void:
             found.append(finding("warning", "spf.void_lookup",
                                  f"`{probe.term.text}` in {_where(node)}: {probe.target} has no "
@@ -262,8 +267,9 @@ def _child_state_findings(node: SpfNode) -> list[Finding]:
     what = node.via.text if node.via is not None else node.domain
     kind = "redirect" if node.via is not None and node.via.kind == "modifier" else "include"
     if node.state == "none":
+        why = node.error or "has no SPF record"
         return [finding("error", f"spf.{kind}_missing",
-                        f"`{what}` points to {node.domain}, which has no SPF record: receivers return permerror.",
+                        f"`{what}` points to {quote(node.domain, 300)}, which {why}: receivers return permerror.",
                         f"Remove `{what}` or correct the domain.")]
     if node.state == "several":
         return [finding("error", "spf.multiple_records",
@@ -274,7 +280,9 @@ def _child_state_findings(node: SpfNode) -> list[Finding]:
                         f"back to {node.domain}: receivers return permerror.", f"Remove `{what}`.")]
     if node.state == "dns_error":
         return [finding("error", "spf.include_dns_error",
-                        f"Could not fetch the SPF record of {_where(node)}: {quote(node.error or '', 160)}.",
+                        f"Could not fetch the SPF record of {_where(node)}: {quote(node.error or '', 160)}. "
+                        f"Receivers that reach `{what}` return temperror; what it authorises and how many lookups "
+                        "it costs were not checked.",
                         "Try again; if it persists, that domain's name servers are failing.")]
     if node.state == "macro":
         return [finding("info", "spf.macro_target",
@@ -343,7 +351,7 @@ def _limit_findings(tree: SpfTree) -> list[Finding]:
 
 def _complete(node: SpfNode) -> bool:
     """Whether every record below node was fetched (its cost is exact, not a lower bound)."""
-    if node.state in ("skipped", "truncated", "pending"):
+    if node.state in ("skipped", "truncated", "pending", "dns_error"):
         return False
     return all(_complete(child) for child in node.children)
 

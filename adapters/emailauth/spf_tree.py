@@ -9,6 +9,10 @@ so each round asks only what can still lie within those limits: the position of 
 is known from below (an include not yet fetched costs at least 1), and positions only grow as records arrive.
 A check still takes about as long as its longest chain of dependent lookups, because every question that may be
 needed is asked in the same round.
+
+The address lookups of an `mx` term's hosts are asked too (both families: the client is not known), outside the
+rounds so they add no round trip: a receiver needs them, and when one fails it returns temperror (README, "What
+is checked"), bounded per tree (`spf_probe.py`).
 """
 
 from __future__ import annotations
@@ -17,26 +21,17 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from adapters.dns.resolver import CheckResolver, DnsAnswer, DnsFailure
+from adapters.dns.resolver import CheckResolver, DnsFailure
+from adapters.emailauth.spf_eval import valid_domain
 from adapters.emailauth.spf_macros import tokenize
 from adapters.emailauth.spf_parse import SpfRecord, SpfSyntaxError, Term, is_spf_record, parse_record
+from adapters.emailauth.spf_probe import HostLookups, TermProbe, run_probe
+from adapters.emailauth.spf_probe import safe_query as _safe
 
 MAX_LOOKUPS = 10  # RFC 7208 §4.6.4: DNS-querying terms per evaluation
 MAX_VOIDS = 2  # RFC 7208 §4.6.4: void lookups per evaluation
 MAX_NODES = 60  # a safety net: records fetched for one tree
 MAX_DEPTH = 12
-
-
-@dataclass
-class TermProbe:
-    """What a receiver would get for one a/mx/exists term (without a client IP: both address families)."""
-
-    term: Term
-    target: str
-    state: str = "pending"  # pending | done | skipped (beyond where an evaluator stops)
-    void: bool = False
-    mx_hosts: int = 0
-    failure: str | None = None
 
 
 @dataclass
@@ -213,13 +208,6 @@ def _has_macro(value: str | None) -> bool:
         return True
 
 
-async def _safe(resolver: CheckResolver, name: str, rdtype: str) -> DnsAnswer | DnsFailure:
-    try:
-        return await resolver.query(name, rdtype)
-    except DnsFailure as exc:
-        return exc
-
-
 async def walk_spf(domain: str, resolver: CheckResolver) -> SpfTree:
     """Fetch and parse the tree as far as an evaluator goes; DNS failures are recorded on the nodes, never raised."""
     root = SpfNode(domain.rstrip(".").lower())
@@ -233,24 +221,29 @@ async def walk_spf(domain: str, resolver: CheckResolver) -> SpfTree:
             tree.legacy = [t.decode("utf-8", "replace") for t in legacy.texts if is_spf_record(t)]
         tree.has_mx = None if isinstance(mx, DnsFailure) else bool(mx.rdatas)
 
-    await asyncio.gather(_fetch(resolver, root), root_extras())
-    _read(root)
-    while True:
-        _, _, pending = scan(root)
-        jobs = []
-        for step in pending:
-            if step.child is not None:
-                if tree.fetched >= MAX_NODES:
-                    step.child.state, tree.truncated = "truncated", True
-                    continue
-                tree.fetched += 1
-                jobs.append(_fetch(resolver, step.child))
-            elif step.probe is not None:
-                jobs.append(_run_probe(resolver, step.probe))
-        if not jobs:
-            break
-        await asyncio.gather(*jobs)
-        await _read_reached(root)
+    hosts = HostLookups(resolver)
+    try:
+        await asyncio.gather(_fetch(resolver, root), root_extras())
+        _read(root)
+        while True:
+            _, _, pending = scan(root)
+            jobs = []
+            for step in pending:
+                if step.child is not None:
+                    if tree.fetched >= MAX_NODES:
+                        step.child.state, tree.truncated = "truncated", True
+                        continue
+                    tree.fetched += 1
+                    jobs.append(_fetch(resolver, step.child))
+                elif step.probe is not None:
+                    jobs.append(run_probe(resolver, step.probe, hosts))
+            if not jobs:
+                break
+            await asyncio.gather(*jobs)
+            await _read_reached(root)
+        await hosts.wait()
+    finally:
+        hosts.cancel()
     tree.settle()
     return tree
 
@@ -317,7 +310,10 @@ def _plan(node: SpfNode, record: SpfRecord) -> None:
         if term.name in ("include", "redirect"):
             node.steps.append(Step(term, child=_child(node, term)))
         elif term.name in ("a", "mx", "exists") and not _has_macro(term.value):
-            node.steps.append(Step(term, probe=TermProbe(term, (term.value or node.domain).rstrip("."))))
+            probe = TermProbe(term, (term.value or node.domain).rstrip("."))
+            if not valid_domain(probe.target):  # a name that cannot exist: nothing is asked, it never matches
+                probe.state, probe.invalid = "done", True
+            node.steps.append(Step(term, probe=probe))
         else:
             node.steps.append(Step(term))
 
@@ -332,19 +328,6 @@ def _child(node: SpfNode, term: Term) -> SpfNode:
         child.state = "loop"
     elif child.depth > MAX_DEPTH:
         child.state = "truncated"
+    elif not valid_domain(target):  # §4.3: a malformed name has no record, so permerror; nothing is asked
+        child.state, child.error = "none", "is not a valid domain name"
     return child
-
-
-async def _run_probe(resolver: CheckResolver, probe: TermProbe) -> None:
-    name = probe.term.name
-    types = {"a": ("A", "AAAA"), "mx": ("MX",), "exists": ("A",)}[name]
-    answers = await asyncio.gather(*[_safe(resolver, probe.target, t) for t in types])
-    probe.state = "done"
-    failures = [a for a in answers if isinstance(a, DnsFailure)]
-    if failures:
-        probe.failure = str(failures[0])
-        return
-    found = [a for a in answers if isinstance(a, DnsAnswer) and a.rdatas]
-    probe.void = not found
-    if name == "mx" and found:
-        probe.mx_hosts = len([r for r in found[0].rdatas if r.to_text().split()[-1] != "."])
