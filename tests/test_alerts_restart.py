@@ -149,3 +149,47 @@ async def test_a_lease_is_kept_while_a_slow_poll_runs_and_freed_after_it() -> No
         assert not await st.Lease(store, "t", "other", 3).acquire(clock())
     await slow.release()
     assert await st.Lease(store, "t", "other", 3).acquire(clock())
+
+
+def _digest_counts(cards: list[dict]) -> list[int]:
+    import re
+
+    counts = []
+    for card in cards:
+        text = " ".join(str(e.get("text", "")) for e in card.get("body", []))
+        found = re.search(r"(\d+) more risky sign-in alert", text)
+        if found:
+            counts.append(int(found.group(1)))
+    return counts
+
+
+async def test_two_instances_folding_into_one_conversation_keep_one_digest(tmp_path, shared_store) -> None:
+    """Pollers of different tenants in different instances post to the same channel: past the storm budget both
+    fold into its digest, one writer at a time (a lease in the store), so one digest card counts every alert."""
+    first_store = shared_store.open()
+    async with alerts_world(tmp_path, tenants=2, alerts={"max_cards_per_10_minutes": 1},
+                            storage=first_store) as w:
+        w.graph.latency = 0.02
+        for t in range(2):
+            await w.say(f"alerts on low --tenant T{t}")
+        other = shared_store.open()
+        try:
+            first = w.poller()
+            second = Poller(dataclasses.replace(w.services, storage=other), w.source, sleep=w.sleep)
+            for t in range(2):
+                for n in range(6):
+                    w.detect(t, n, minutes_ago=2, level="medium")
+            outcomes = await asyncio.gather(first.cycle([w.tenant_ids[0]], force=True),
+                                            second.cycle([w.tenant_ids[1]], force=True))
+            statuses = [r.status for batch in outcomes for o in batch for r in o.results or []]
+            assert statuses.count("sent") == 1 and statuses.count("digest") + statuses.count("pending") == 11
+            for _ in range(3):  # anything a busy digest left pending goes out next cycle
+                await asyncio.gather(first.cycle([w.tenant_ids[0]], force=True),
+                                     second.cycle([w.tenant_ids[1]], force=True))
+            posted = w.cards()
+            updated = [c for call in w.bot.connector.updates(w.channel.id) for c in call.cards]
+            assert len(_digest_counts(posted)) == 1  # one digest message, updated in place
+            assert max(_digest_counts(posted + updated)) == 11
+        finally:
+            await other.close()
+    await first_store.close()
