@@ -41,6 +41,9 @@ param approversToml string = '[]'
 @description('Create Log Analytics and Application Insights.')
 param enableMonitoring bool = true
 
+@description('Name of an Azure Container Registry in this resource group to pull the image from with the identity (AcrPull is assigned); empty: a registry that needs no credentials.')
+param acrName string = ''
+
 @description('Bot pricing tier: F0 (free, standard channels such as Teams are free) or S1.')
 @allowed([ 'F0', 'S1' ])
 param botSku string = 'F0'
@@ -124,6 +127,21 @@ resource tableRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing = if (!empty(acrName)) {
+  name: empty(acrName) ? 'none' : acrName
+}
+
+resource acrPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(acrName)) {
+  name: guid(resourceGroup().id, acrName, identity.id, 'AcrPull')
+  scope: registry
+  properties: {
+    // AcrPull (built-in role)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = if (enableMonitoring) {
   name: '${namePrefix}-logs-${suffix}'
   location: location
@@ -188,6 +206,8 @@ resource site 'Microsoft.Web/sites@2023-12-01' = {
     publicNetworkAccess: 'Enabled'
     siteConfig: {
       linuxFxVersion: 'DOCKER|${containerImage}'
+      acrUseManagedIdentityCreds: !empty(acrName)
+      acrUserManagedIdentityID: empty(acrName) ? null : identity.properties.clientId
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
