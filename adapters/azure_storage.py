@@ -18,6 +18,7 @@ Layout (table names are `{prefix}docs` and `{prefix}audit`, so several bots can 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import os
 import secrets
@@ -158,7 +159,7 @@ class AzureTableStorage:
         except ResourceNotFoundError:
             self._etags.pop(key, None)
             return None
-        self._etags[key] = (int(entity["version"]), entity.metadata["etag"])
+        self._etags[key] = (int(entity["version"]), str(entity.metadata["etag"]))
         return entity
 
     async def get(self, key: str) -> Document | None:
@@ -180,7 +181,7 @@ class AzureTableStorage:
                 meta = await docs.create_entity(entity)
             except ResourceExistsError:
                 raise Conflict(key) from None
-            self._etags[key] = (version, meta["etag"])
+            self._etags[key] = (version, str(meta["etag"]))
             return version
         for fresh in (False, True):
             known = self._etags.get(key)
@@ -196,7 +197,7 @@ class AzureTableStorage:
                 if fresh:
                     raise Conflict(key) from None
                 continue  # the remembered ETag may be from an earlier life of the key: read once more
-            self._etags[key] = (version, meta["etag"])
+            self._etags[key] = (version, str(meta["etag"]))
             return version
         raise Conflict(key)  # not reached
 
@@ -234,7 +235,7 @@ class AzureTableStorage:
             key = unescape_key(entity["RowKey"])
             if key.startswith(prefix):
                 version = int(entity["version"])
-                self._etags[key] = (version, entity.metadata["etag"])
+                self._etags[key] = (version, str(entity.metadata["etag"]))
                 found.append((key, Document(_value(entity), version)))
         found.sort(key=lambda item: item[0])  # the order of the keys, not of their escaped forms
         return found
@@ -258,13 +259,13 @@ class AzureTableStorage:
             row["tenant"] = stamped.tenant
         await audit.create_entity(row)
 
-    async def audit_tail(self, limit: int, tenant: str | None = None) -> list[AuditEntry]:
+    async def audit_tail(self, limit: int, tenant: str | None = None) -> builtins.list[AuditEntry]:
         if limit <= 0:
             return []
         _, audit = await self._open()
         query = "PartitionKey eq @p" + ("" if tenant is None else " and tenant eq @t")
         params = {"p": AUDIT_PARTITION, **({} if tenant is None else {"t": tenant})}
-        entries: list[AuditEntry] = []
+        entries: builtins.list[AuditEntry] = []
         async for row in audit.query_entities(query, parameters=params, results_per_page=min(limit, _PAGE)):
             entries.append(AuditEntry(**json.loads(_joined(row, "e"))))
             if len(entries) >= limit:
