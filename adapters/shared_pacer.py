@@ -4,7 +4,8 @@ Identity Protection allows about one request per second per tenant, for all call
 poller holds the tenant's lease, but the alert buttons (confirm compromised, dismiss) and lock-down steps run in
 whichever instance Teams reached. So each request reserves its slot in a document `pacer/<tenant>` with a
 compare-and-set write: slot = max(now, the stored next free time, any back-off asked for), stored next = slot +
-interval, then it waits until its slot. A 429 (`hold_off`) moves the next slot of every instance.
+interval, then it waits until its slot; one that wakes late (a busy event loop) moves the next slot to its own
+send time + interval, as an in-process pacer would. A 429 (`hold_off`) moves the next slot of every instance.
 
 Times are wall-clock seconds (instances on different machines share no monotonic clock): spacing holds to within
 the instances' clock skew (NTP keeps App Service instances within milliseconds).
@@ -22,6 +23,7 @@ from adapters.storage import Conflict, Storage
 
 PREFIX = "pacer/"
 ATTEMPTS = 50
+LATE = 0.02  # seconds past its slot after which a request moves the next slot (one more write)
 
 
 class SharedPacer:
@@ -43,10 +45,26 @@ class SharedPacer:
             wait = slot - self.clock()
             if wait > 0:
                 await self.sleep(wait)
+            woke = self.clock()
+            if woke - slot > LATE:  # a busy loop woke us late: the next slot counts from now, not from our slot
+                await self._push(key, woke + self.interval)
             return slot
 
     def hold_off(self, key: str, seconds: float) -> None:
         self._hold[key] = max(self._hold.get(key, 0.0), self.clock() + seconds)
+
+    async def _push(self, key: str, next_at: float) -> None:
+        doc_key = PREFIX + key
+        for attempt in range(ATTEMPTS):
+            doc = await self.storage.get(doc_key)
+            booked = float(doc.value.get("next_at", 0.0)) if doc else 0.0
+            if booked >= next_at:
+                return
+            try:
+                await self.storage.put(doc_key, {"next_at": next_at}, None if doc is None else doc.version)
+                return
+            except Conflict:
+                await asyncio.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))
 
     async def _reserve(self, key: str) -> float:
         doc_key = PREFIX + key
