@@ -37,17 +37,20 @@ class SharedPacer:
         self.sleep = sleep
         self._locks: dict[str, asyncio.Lock] = {}
         self._hold: dict[str, float] = {}  # back-off asked for here, written with the next reservation
+        self._sent: dict[str, float] = {}  # when this process's last request for the key was let go
 
     async def acquire(self, key: str) -> float:
         """Wait for this key's next slot and return it; this process's own requests take turns without contending."""
         async with self._locks.setdefault(key, asyncio.Lock()):
             slot = await self._reserve(key)
-            wait = slot - self.clock()
+            # also an interval after this process's previous request actually left (the store writes take time)
+            wait = max(slot, self._sent.get(key, 0.0) + self.interval) - self.clock()
             if wait > 0:
                 await self.sleep(wait)
             woke = self.clock()
-            if woke - slot > LATE:  # a busy loop woke us late: the next slot counts from now, not from our slot
+            if woke - slot > LATE:  # woken late (a busy loop): the next slot counts from now, not from our slot
                 await self._push(key, woke + self.interval)
+            self._sent[key] = self.clock()
             return slot
 
     def hold_off(self, key: str, seconds: float) -> None:
