@@ -321,6 +321,9 @@ def run(name: str, args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(f"app.py chat: {exc}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # the reader went away while the banner was printed (`app.py chat | head -1`)
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes and closes it at exit
+            return 0
         except (OSError, sqlite3.Error) as exc:
             print(f"app.py chat: cannot open the state file {config.storage.path}: {exc} "
                   "(fix [storage] path in cordon.toml, or use --memory)", file=sys.stderr)
