@@ -38,18 +38,19 @@ def build_app(settings: Any, config: Any, *, dev: bool, storage: Any = None, clo
               token_provider: Any = None, background: list[str] | None = None) -> Any:
     """Assemble the running bot: storage, services, roles, router, the aiohttp app and its background work.
 
-    `storage` defaults to SQLite at `config.storage.path` (closed on cleanup); `token_provider(app_id, scope)`
+    `storage` defaults to what `[storage]` names (SQLite or Azure Table storage; closed on cleanup; a bad value
+    raises `ConfigError`); `token_provider(app_id, scope)`
     replaces MSAL for outbound tokens (tests); `background` defaults to BACKGROUND.
     """
     from adapters.graph import GraphGateway
     from adapters.roles import RoleResolver
-    from adapters.storage import SQLiteStorage
+    from adapters.storage import open_storage
     from bot.server import create_app
     from dialogs.contract import Services, utc_now
     from dialogs.router import Router
 
     owned = storage is None
-    store = SQLiteStorage(config.storage.path) if owned else storage
+    store = open_storage(config.storage) if owned else storage
     graph = GraphGateway(config, settings)  # Microsoft Graph per tenant; clients are made lazily inside the loop
     services = Services(config=config, storage=store, clock=clock or utc_now, graph=graph)
     router = Router(services, RoleResolver(config.roles, graph.check_groups if graph.tenants else None))

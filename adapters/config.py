@@ -88,8 +88,57 @@ class RolesConfig(_Section):
     approvers: list[EntraId] = Field(default_factory=list)
 
 
+_TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,57}$")
+
+
 class StorageConfig(_Section):
-    path: str = "cordon.db"
+    """Where state lives: a SQLite file (default) or Azure Table storage shared by several instances."""
+
+    backend: Literal["sqlite", "azure"] = "sqlite"
+    path: str = "cordon.db"  # sqlite only
+    account_url: str | None = None  # azure, with the managed identity
+    connection_string_env: str | None = None  # azure, the name of the variable holding a connection string
+    prefix: str = "cordon"  # azure table names are {prefix}docs and {prefix}audit
+
+    @field_validator("account_url")
+    @classmethod
+    def _account_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
+            raise ValueError("must be an https:// URL such as https://<account>.table.core.windows.net "
+                             "(plain http only on loopback, for Azurite)")
+        return value.rstrip("/")
+
+    @field_validator("connection_string_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"must be the name of an environment variable (the connection string itself never "
+                             f"goes in this file), got {value[:20]!r}")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _TABLE_PREFIX.fullmatch(value):
+            raise ValueError("must be 1-58 letters and digits starting with a letter (Azure table names)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StorageConfig:
+        if self.backend == "azure":
+            if (self.account_url is None) == (self.connection_string_env is None):
+                raise ValueError('with backend = "azure", set exactly one of storage.account_url (managed '
+                                 "identity) or storage.connection_string_env (a connection string from the "
+                                 "environment)")
+            if "path" in self.model_fields_set:
+                raise ValueError('storage.path is for backend = "sqlite"; remove it with backend = "azure"')
+        else:
+            for key in ("account_url", "connection_string_env"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f'storage.{key} needs backend = "azure" (the backend is "sqlite")')
+        return self
 
 
 class GraphConfig(_Section):

@@ -10,12 +10,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import random
 import sqlite3
 import threading
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from adapters.config import StorageConfig
 
 
 class Conflict(Exception):
@@ -75,6 +80,38 @@ class Storage(Protocol):
     async def close(self) -> None: ...
 
 
+def storage_kind(storage: Storage) -> str:
+    """"sqlite", "azure" or "memory": what /readyz and the logs say (never a path or a connection string)."""
+    return str(getattr(storage, "kind", type(storage).__name__))
+
+
+def open_storage(config: StorageConfig, environ: Mapping[str, str] | None = None) -> Storage:
+    """The store `[storage]` names. Raises `ConfigError` naming the key when it cannot be made."""
+    from adapters.config import ConfigError
+
+    if config.backend == "sqlite":
+        return SQLiteStorage(config.path)
+    from adapters.azure_storage import AzureTableStorage, managed_identity_credential
+
+    env = os.environ if environ is None else environ
+    if config.connection_string_env is not None:
+        connection_string = env.get(config.connection_string_env, "")
+        if not connection_string.strip():
+            raise ConfigError(f"storage.connection_string_env: the environment variable "
+                              f"{config.connection_string_env} is not set (it must hold the storage account's "
+                              f"connection string)")
+        try:
+            from azure.data.tables._base_client import parse_connection_str
+
+            parse_connection_str(connection_string, None, {})  # no network: the same parse the client does
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"storage.connection_string_env: {config.connection_string_env} does not hold a "
+                              f"usable connection string ({str(exc).split(chr(10))[0][:120]})") from None
+        return AzureTableStorage(prefix=config.prefix, connection_string=connection_string)
+    return AzureTableStorage(prefix=config.prefix, account_url=config.account_url,
+                             credential=managed_identity_credential())
+
+
 async def update(storage: Storage, key: str, change: Any, *, attempts: int = 20) -> tuple[dict[str, Any], int]:
     """Read-modify-write with retries on `Conflict`. `change(value_or_None)` returns the new value."""
     for attempt in range(attempts):
@@ -91,6 +128,8 @@ async def update(storage: Storage, key: str, change: Any, *, attempts: int = 20)
 
 class MemoryStorage:
     """In-process store for tests and the console's throwaway mode."""
+
+    kind = "memory"
 
     def __init__(self) -> None:
         self._docs: dict[str, Document] = {}
@@ -171,7 +210,7 @@ def _add_actor_name(conn: sqlite3.Connection) -> None:
             raise
 
 
-def _prefix_end(prefix: str) -> str | None:
+def prefix_end(prefix: str) -> str | None:
     """The least string above every string that starts with `prefix` (UTF-8 byte order is code point order)."""
     for cut in range(len(prefix) - 1, -1, -1):
         code = ord(prefix[cut]) + 1
@@ -184,6 +223,8 @@ def _prefix_end(prefix: str) -> str | None:
 
 class SQLiteStorage:
     """The embedded default. Safe for several processes on one file (WAL, busy timeout, version checks in SQL)."""
+
+    kind = "sqlite"
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -243,7 +284,7 @@ class SQLiteStorage:
     def _list(self, prefix: str) -> list[tuple[str, Document]]:
         # A key range on the primary key (not LIKE, which scans every row and ignores case): listing a small
         # prefix such as the live lock-down requests costs the same however many documents the store holds.
-        end = _prefix_end(prefix)
+        end = prefix_end(prefix)
         bound = "" if end is None else " AND key < ?"
         rows = self._conn().execute(
             f"SELECT key, value, version FROM documents WHERE key >= ?{bound} AND substr(key, 1, ?) = ? ORDER BY key",

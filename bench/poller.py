@@ -145,8 +145,8 @@ def _timed_source() -> type:
     class Timed(IdentityProtection):
         """Notes when each Identity Protection request leaves, per tenant (the rate limit the bench must keep)."""
 
-        def __init__(self, gateway: Any) -> None:
-            super().__init__(gateway)
+        def __init__(self, gateway: Any, **kw: Any) -> None:
+            super().__init__(gateway, **kw)
             self.sent: dict[str, list[float]] = {}
 
         async def _request(self, tenant: Any, need: Any, method: str, url: str, body: Any = None,
@@ -193,7 +193,9 @@ async def run_cordon(info: dict[str, Any], args: argparse.Namespace, workdir: Pa
     await services.messenger.send("19:bench-0@thread.tacv2", Reply(text="warm-up"))  # SDK imports, connections
     if memory:
         services.messenger = MemoryMessenger()
-    source = TimedSource(gateway)
+    from adapters.shared_pacer import SharedPacer
+
+    source = TimedSource(gateway, pacer=SharedPacer(store))  # as dialogs.alerts.runtime makes it: paced in the store
     poller = Poller(services, source)
     pool = getattr(services.messenger, "connectors", None)
     clients_before = pool.created if pool is not None else 0

@@ -27,6 +27,7 @@ from aiohttp import web
 from adapters.config import BotSettings, CordonConfig, allowed_tenants
 from adapters.safe_text import for_log
 from bot.http_guard import Limits
+from adapters.storage import storage_kind
 
 if TYPE_CHECKING:
     from dialogs.contract import Services
@@ -218,12 +219,13 @@ def create_app(settings: BotSettings, config: CordonConfig, services: Services, 
         return web.json_response({"status": "alive"})
 
     async def readyz(request: web.Request) -> web.Response:
+        kind = storage_kind(services.storage)  # "sqlite" | "azure": which store, never where or with what key
         try:
             await asyncio.wait_for(services.storage.ping(), READY_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            log.warning("readiness: storage unreachable (%s)", type(exc).__name__)
-            return web.json_response({"status": "storage unreachable"}, status=503)
-        return web.json_response({"status": "ready"})
+            log.warning("readiness: %s storage unreachable (%s)", kind, type(exc).__name__)
+            return web.json_response({"status": "storage unreachable", "storage": kind}, status=503)
+        return web.json_response({"status": "ready", "storage": kind})
 
     async def prewarm_keys(app: web.Application) -> None:
         if settings.app_id or settings.openid_metadata:
@@ -285,7 +287,11 @@ def run(name: str, args: argparse.Namespace) -> int:
 
     import app as entry
 
-    web_app = entry.build_app(settings, config, dev=args.dev)
+    try:
+        web_app = entry.build_app(settings, config, dev=args.dev)
+    except ConfigError as exc:
+        print(f"cordon: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     mode = "DEV mode (no authentication, loopback only)" if args.dev else "authenticated"
     log.info("Cordon listening on http://%s:%s/api/messages, %s", host, port, mode)
     from bot.http_guard import serve_forever

@@ -318,6 +318,9 @@ def run(name: str, args: argparse.Namespace) -> int:
     with asyncio.Runner() as runner:
         try:
             storage = _open_storage(config, args)  # only this may mean "cannot open the state file"
+        except ConfigError as exc:
+            print(f"app.py chat: {exc}", file=sys.stderr)
+            return 2
         except (OSError, sqlite3.Error) as exc:
             print(f"app.py chat: cannot open the state file {config.storage.path}: {exc} "
                   "(fix [storage] path in cordon.toml, or use --memory)", file=sys.stderr)
@@ -363,10 +366,10 @@ def _guid(value: str, flag: str) -> str:
 
 
 def _open_storage(config: Any, args: argparse.Namespace) -> Any:
-    """The state store, opened before anything is printed (SQLiteStorage opens its file at once)."""
-    from adapters.storage import MemoryStorage, SQLiteStorage
+    """The state store `[storage]` names, opened before anything is printed (SQLite opens its file at once)."""
+    from adapters.storage import MemoryStorage, open_storage
 
-    return MemoryStorage() if args.memory else SQLiteStorage(config.storage.path)
+    return MemoryStorage() if args.memory else open_storage(config.storage)
 
 
 async def _start(screen: Screen, config: Any, settings: Any, args: argparse.Namespace, actor: Actor,
@@ -405,7 +408,9 @@ def _banner(screen: Screen, config: Any, args: argparse.Namespace, actor: Actor,
     who = actor.name or actor.upn or actor.aad_id
     upn = f" <{actor.upn}>" if actor.upn and actor.upn != who else ""
     held = ", ".join(sorted(role.value for role in roles)) or "none (only the commands open to anyone)"
-    state = "in memory only (--memory): nothing is kept" if args.memory else f"SQLite file {config.storage.path}"
+    state = "in memory only (--memory): nothing is kept" if args.memory else (
+        f"SQLite file {config.storage.path}" if config.storage.backend == "sqlite"
+        else f"Azure Table storage (tables {config.storage.prefix}docs, {config.storage.prefix}audit)")
     screen.print("Cordon console: the same router, role gate and dialogs as in Teams.")
     screen.print(f"You are acting as {who}{upn}, Entra object id {actor.aad_id}.")
     screen.print(f"Tenant: {tenant_id or 'none (set [console] tenant_id or --tenant)'}. State: {state}.")

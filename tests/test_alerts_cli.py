@@ -18,6 +18,7 @@ from tests.support.botapp import TECH, TENANT, BotApp, channel_chat
 from tests.support.graph_standin import GraphStandin, payloads
 from tests.support.graph_standin import identity_protection as ip
 from tests.support.graph_standin.alerts_world import Clock, tenant_id
+from tests.support.stores import SharedStore
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = tenant_id(0)
@@ -31,11 +32,12 @@ async def _poll_once(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-def _toml(db: Path, graph_url: str, tenants: int = 1, alerts: tuple[str, ...] = ()) -> str:
+def _toml(db: Path, graph_url: str, tenants: int = 1, alerts: tuple[str, ...] = (),
+          storage: str | None = None) -> str:
     lines = [
         f'allowed_tenants = ["{TENANT}"]',
         "[roles]", f'technicians = ["{TECH.aad_id}"]',
-        "[storage]", f'path = "{db}"',
+        *((storage.strip(),) if storage else ("[storage]", f'path = "{db}"')),
         "[graph]", f'endpoint = "{graph_url}"',
         "[alerts]", "interval_seconds = 60", *alerts]
     for i in range(tenants):
@@ -45,18 +47,20 @@ def _toml(db: Path, graph_url: str, tenants: int = 1, alerts: tuple[str, ...] = 
 
 
 @asynccontextmanager
-async def _server(tmp_path: Path, level: str, *, latency: float = 0.0,
-                  alerts: tuple[str, ...] = ()) -> AsyncIterator[tuple[GraphStandin, BotApp, Any, dict[str, str]]]:
-    """A running Cordon (dev, SQLite at tmp_path) with a channel subscribed to T0 at `level`, the Graph stand-in,
-    and the environment a `poll-once` child process needs to share its configuration and store."""
+async def _server(tmp_path: Path, level: str, *, latency: float = 0.0, alerts: tuple[str, ...] = (),
+                  shared: SharedStore | None = None,
+                  ) -> AsyncIterator[tuple[GraphStandin, BotApp, Any, dict[str, str]]]:
+    """A running Cordon (dev, SQLite at tmp_path or the `shared` store) with a channel subscribed to T0 at `level`,
+    the Graph stand-in, and the environment a `poll-once` child process needs to share its configuration and store."""
     db = tmp_path / "cordon.db"
     async with GraphStandin(home_tenant=T0, extensions=[ip.register], latency=latency) as graph:
         graph.tenant(T0).skus = payloads.premium_skus("P2")
         config_file = tmp_path / "cordon.toml"
-        config_file.write_text(_toml(db, graph.url, alerts=alerts), encoding="utf-8")
+        config_file.write_text(_toml(db, graph.url, alerts=alerts, storage=shared.toml() if shared else None),
+                               encoding="utf-8")
         from adapters.config import load_config
 
-        store = SQLiteStorage(db)
+        store = shared.open() if shared else SQLiteStorage(db)
         channel = channel_chat()
         try:
             async with BotApp.started(config=load_config(config_file), storage=store, dev=True, app_id="",
@@ -64,7 +68,8 @@ async def _server(tmp_path: Path, level: str, *, latency: float = 0.0,
                 await bot.install(channel)
                 said = await bot.send_message(f"alerts on {level} --tenant T0", conversation=channel)
                 assert said.status < 300 and "will be posted here" in bot.replies(channel.id)[-1].text
-                env = {k: v for k, v in os.environ.items() if not k.startswith("Microsoft")}
+                env = {k: v for k, v in (shared.env if shared else os.environ).items()
+                       if not k.startswith("Microsoft")}
                 env.update(graph.environ(), CORDON_CONFIG=str(config_file), PYTHONPATH=str(ROOT))
                 yield graph, bot, channel, env
         finally:
@@ -93,10 +98,13 @@ async def test_poll_once_sends_with_the_servers_store_and_prints_json(tmp_path: 
         assert code == 2 and "MicrosoftAppId" in err
 
 
-async def test_two_processes_polling_one_store_at_once_alert_once_per_detection(tmp_path: Path) -> None:
-    """Two Cordon processes (two `poll-once`, started together) share the SQLite store: the lease lets one of them
-    poll the tenant, and seen ids and the outbox make every detection one alert, whichever process sent it."""
-    async with _server(tmp_path, "low", latency=0.3, alerts=("max_cards_per_10_minutes = 100",)) as (
+async def test_two_processes_polling_one_store_at_once_alert_once_per_detection(tmp_path: Path,
+                                                                                 shared_store: SharedStore) -> None:
+    """Two Cordon processes (two `poll-once`, started together) share the store (SQLite file or Azure Table storage
+    on Azurite): the lease lets one of them poll the tenant, and seen ids and the outbox make every detection one
+    alert, whichever process sent it."""
+    async with _server(tmp_path, "low", latency=0.3, alerts=("max_cards_per_10_minutes = 100",),
+                       shared=shared_store) as (
             graph, bot, channel, env):
         now = dt.datetime.now(dt.UTC)
         expected = {}

@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from adapters.storage import MemoryStorage, SQLiteStorage
+from adapters.storage import MemoryStorage
 from dialogs.alerts import state as st
 from dialogs.alerts.poller import Poller
 from tests.support.graph_standin.alerts_world import alerts_world
@@ -27,8 +27,10 @@ class CrashingMessenger:
         raise Crash("killed between poll and send")
 
 
-async def test_a_crash_between_poll_and_send_resends_after_restart_never_drops(tmp_path, monkeypatch) -> None:
-    async with alerts_world(tmp_path) as w:
+async def test_a_crash_between_poll_and_send_resends_after_restart_never_drops(tmp_path, monkeypatch,
+                                                                                shared_store) -> None:
+    first_store = shared_store.open()
+    async with alerts_world(tmp_path, storage=first_store) as w:
         await w.say("alerts on --tenant T0")
         alert = w.detect(0, 1, minutes_ago=1)
         doomed = Poller(dataclasses.replace(w.services, messenger=CrashingMessenger()), w.source, owner="process-a")
@@ -40,8 +42,8 @@ async def test_a_crash_between_poll_and_send_resends_after_restart_never_drops(t
         state, _ = await st.tenant_state(w.services.storage, w.tenant_ids[0])
         assert alert["id"] in state["seen"]  # polled and de-duplicated...
         assert [p["id"] for p in state["pending"][w.channel.id]] == [alert["id"]]  # ...but still owed
-        # "restart": a new process, its own connection to the same SQLite file
-        restarted = SQLiteStorage(tmp_path / "cordon.db")
+        # "restart": a new process, its own connection to the same store
+        restarted = shared_store.open()
         try:
             services = dataclasses.replace(w.services, storage=restarted)
             second = Poller(services, w.source, owner="process-b")
@@ -55,14 +57,17 @@ async def test_a_crash_between_poll_and_send_resends_after_restart_never_drops(t
             assert len(w.cards()) == 1
         finally:
             await restarted.close()
+    await first_store.close()
 
 
-async def test_two_pollers_on_one_store_send_one_alert_per_detection(tmp_path) -> None:
-    async with alerts_world(tmp_path, tenants=3, alerts={"max_cards_per_10_minutes": 100}) as w:
+async def test_two_pollers_on_one_store_send_one_alert_per_detection(tmp_path, shared_store) -> None:
+    first_store = shared_store.open()
+    async with alerts_world(tmp_path, tenants=3, alerts={"max_cards_per_10_minutes": 100},
+                            storage=first_store) as w:
         w.graph.latency = 0.02  # so the two pollers really overlap
         for t in range(3):
             await w.say(f"alerts on low --tenant T{t}")
-        other = SQLiteStorage(tmp_path / "cordon.db")
+        other = shared_store.open()
         try:
             first = w.poller()
             second = Poller(dataclasses.replace(w.services, storage=other), w.source, sleep=w.sleep)
@@ -83,6 +88,7 @@ async def test_two_pollers_on_one_store_send_one_alert_per_detection(tmp_path) -
                 assert state["pending"] == {} and st.sent_in_24h(state, w.clock.now) == 12
         finally:
             await other.close()
+    await first_store.close()
 
 
 async def test_seen_ids_outlive_48_hours_while_the_query_window_can_still_return_them(tmp_path) -> None:
@@ -154,3 +160,47 @@ async def test_a_lease_is_kept_while_a_slow_poll_runs_and_freed_after_it() -> No
         assert not await st.Lease(store, "t", "other", 3).acquire(clock())
     await slow.release()
     assert await st.Lease(store, "t", "other", 3).acquire(clock())
+
+
+def _digest_counts(cards: list[dict]) -> list[int]:
+    import re
+
+    counts = []
+    for card in cards:
+        text = " ".join(str(e.get("text", "")) for e in card.get("body", []))
+        found = re.search(r"(\d+) more risky sign-in alert", text)
+        if found:
+            counts.append(int(found.group(1)))
+    return counts
+
+
+async def test_two_instances_folding_into_one_conversation_keep_one_digest(tmp_path, shared_store) -> None:
+    """Pollers of different tenants in different instances post to the same channel: past the storm budget both
+    fold into its digest, one writer at a time (a lease in the store), so one digest card counts every alert."""
+    first_store = shared_store.open()
+    async with alerts_world(tmp_path, tenants=2, alerts={"max_cards_per_10_minutes": 1},
+                            storage=first_store) as w:
+        w.graph.latency = 0.02
+        for t in range(2):
+            await w.say(f"alerts on low --tenant T{t}")
+        other = shared_store.open()
+        try:
+            first = w.poller()
+            second = Poller(dataclasses.replace(w.services, storage=other), w.source, sleep=w.sleep)
+            for t in range(2):
+                for n in range(6):
+                    w.detect(t, n, minutes_ago=2, level="medium")
+            outcomes = await asyncio.gather(first.cycle([w.tenant_ids[0]], force=True),
+                                            second.cycle([w.tenant_ids[1]], force=True))
+            statuses = [r.status for batch in outcomes for o in batch for r in o.results or []]
+            assert statuses.count("sent") == 1 and statuses.count("digest") + statuses.count("pending") == 11
+            for _ in range(3):  # anything a busy digest left pending goes out next cycle
+                await asyncio.gather(first.cycle([w.tenant_ids[0]], force=True),
+                                     second.cycle([w.tenant_ids[1]], force=True))
+            posted = w.cards()
+            updated = [c for call in w.bot.connector.updates(w.channel.id) for c in call.cards]
+            assert len(_digest_counts(posted)) == 1  # one digest message, updated in place
+            assert max(_digest_counts(posted + updated)) == 11
+        finally:
+            await other.close()
+    await first_store.close()

@@ -1,4 +1,5 @@
-"""The lock-down flow through the real router and gate, against the Graph stand-in, on memory and SQLite storage.
+"""The lock-down flow through the real router and gate, against the Graph stand-in, on memory, SQLite and Azure
+Table storage (Azurite).
 
 The Teams side here is a recording outbox/messenger; tests/test_lockdown_e2e.py drives the same flow through the
 real HTTP endpoint.
@@ -7,6 +8,8 @@ real HTTP endpoint.
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 
 import pytest
 
@@ -33,9 +36,12 @@ NOBODY = Actor("33333333-3333-4333-8333-333333333333", "nora@contoso.com", "Nora
 CONV = Conversation("19:soc@thread.tacv2", "channel", TEAMS_TENANT)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "azure"])
 async def storage(request, tmp_path):
-    store = MemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "cordon.db")
+    if request.param == "azure":
+        store = request.getfixturevalue("azure_store_factory")()
+    else:
+        store = MemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "cordon.db")
     yield store
     await store.close()
 
@@ -140,19 +146,15 @@ async def test_fifty_concurrent_approvals_run_once(world, storage) -> None:
     assert len(refused) == 49
 
 
-async def test_two_processes_on_one_sqlite_file_run_once(world, tmp_path) -> None:
-    db = tmp_path / "shared.db"
-    storage = SQLiteStorage(db)
+async def test_two_processes_on_one_store_run_once(world, shared_store) -> None:
+    storage = shared_store.open()
     flow = Flow(world, storage)
     await flow.say("lockdown alice@contoso.com")
     request = await flow.only_request()
-    command = ["-m", "tests.support.graph_standin.lockdown_proc", str(db), world.standin.url, request["id"],
-               request["nonce"], "25"]
-    import json
-    import sys
-
+    command = ["-m", "tests.support.graph_standin.lockdown_proc", shared_store.spec, world.standin.url,
+               request["id"], request["nonce"], "25"]
     procs = [await asyncio.create_subprocess_exec(sys.executable, *command, approver,
-                                                  stdout=asyncio.subprocess.PIPE)
+                                                  stdout=asyncio.subprocess.PIPE, env=shared_store.env)
              for approver in (APPROVER_ID, APPROVER2_ID)]
     outputs = [json.loads((await p.communicate())[0].decode().splitlines()[-1]) for p in procs]
     assert sum(o["won"] for o in outputs) == 1 and sum(o["refused"] for o in outputs) == 49
@@ -161,18 +163,15 @@ async def test_two_processes_on_one_sqlite_file_run_once(world, tmp_path) -> Non
     await storage.close()
 
 
-async def test_a_second_process_resumes_after_a_crash_and_repeats_nothing_done(world, tmp_path) -> None:
-    db = tmp_path / "shared.db"
-    storage = SQLiteStorage(db)
+async def test_a_second_process_resumes_after_a_crash_and_repeats_nothing_done(world, shared_store) -> None:
+    storage = shared_store.open()
     flow = Flow(world, storage)
     await flow.say("lockdown alice@contoso.com")
     request = await flow.only_request()
     world.standin.add_fault(Fault.slow("/revokeSignInSessions", seconds=4))
-    import sys
-
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.graph_standin.lockdown_proc", str(db), world.standin.url, request["id"],
-        request["nonce"], "1", APPROVER_ID, stdout=asyncio.subprocess.PIPE)
+        sys.executable, "-m", "tests.support.graph_standin.lockdown_proc", shared_store.spec, world.standin.url,
+        request["id"], request["nonce"], "1", APPROVER_ID, stdout=asyncio.subprocess.PIPE, env=shared_store.env)
     for _ in range(600):  # until the first process is inside step 2
         current = await flow.only_request()
         if (current.get("results") or {}).get("revoke_sessions", {}).get("status") == "started":
@@ -184,7 +183,7 @@ async def test_a_second_process_resumes_after_a_crash_and_repeats_nothing_done(w
     await proc.wait()
     assert current["state"] == state.RUNNING and current["results"]["block_sign_in"]["status"] == "ok"
 
-    second = Flow(world, SQLiteStorage(db))  # a new process: new runtime identity, same file
+    second = Flow(world, shared_store.open())  # a new process: new runtime identity, same store
     assert await runner.resume_interrupted(second.services) == 0  # the dead runner's lease has not run out yet
     world.clock.advance(minutes=6)
     assert await runner.resume_interrupted(second.services) == 1

@@ -16,9 +16,12 @@ from tests.support.graph_standin.lockdown_world import world_fixture  # noqa: F4
 from tests.test_lockdown_flow import APPROVER, Flow
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "azure"])
 async def storage(request, tmp_path):
-    store = MemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "cordon.db")
+    if request.param == "azure":
+        store = request.getfixturevalue("azure_store_factory")()
+    else:
+        store = MemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "cordon.db")
     yield store
     await store.close()
 
@@ -151,9 +154,8 @@ def approve_without_running(request: dict) -> None:
                                                      "name": APPROVER.name, "tenant_id": None}}
 
 
-async def test_resume_after_restart_reads_only_live_requests(world, tmp_path) -> None:
-    db = tmp_path / "cordon.db"
-    first = Flow(world, SQLiteStorage(db))
+async def test_resume_after_restart_reads_only_live_requests(world, shared_store) -> None:
+    first = Flow(world, shared_store.open())
     await background.sweep(first.services)
     ended = [await ended_request(first) for _ in range(3)]
     await first.say("lockdown alice@contoso.com")
@@ -161,7 +163,7 @@ async def test_resume_after_restart_reads_only_live_requests(world, tmp_path) ->
     await store(first.services).transition(pending["id"], {state.PENDING}, state.APPROVED, approve_without_running)
     await first.services.storage.close()
 
-    counting = Counting(SQLiteStorage(db))  # the restarted process
+    counting = Counting(shared_store.open())  # the restarted process
     second = Flow(world, counting)
     await background.sweep(second.services)
     await runtime(second.services).drain()

@@ -15,9 +15,12 @@ from tests.support.graph_standin.lockdown_world import START, Clock
 TENANT = "3f1e6f43-7d38-4b0e-9a51-1c0f3f0c7a11"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "azure"])
 async def storage(request, tmp_path):
-    store = MemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "cordon.db")
+    if request.param == "azure":
+        store = request.getfixturevalue("azure_store_factory")()
+    else:
+        store = MemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "cordon.db")
     yield store
     await store.close()
 
@@ -124,8 +127,8 @@ async def test_fifty_concurrent_approvals_one_winner(storage) -> None:
     assert stored["state"] == state.APPROVED and stored["decision"]["by"] == results.index("won")
 
 
-async def test_two_storage_instances_on_one_sqlite_file_one_winner(tmp_path) -> None:
-    a, b = SQLiteStorage(tmp_path / "shared.db"), SQLiteStorage(tmp_path / "shared.db")
+async def test_two_storage_instances_on_one_store_one_winner(shared_store) -> None:
+    a, b = shared_store.open(), shared_store.open()
     try:
         first, second = RequestStore(a, Clock()), RequestStore(b, Clock())
         request = await first.create(new_request())

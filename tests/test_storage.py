@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from adapters.storage import AuditEntry, Conflict, Document, MemoryStorage, SQLiteStorage, Storage, update
+from tests.support.stores import SharedStore
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = 40
@@ -30,9 +31,13 @@ class YieldingMemoryStorage(MemoryStorage):
         return doc
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "azure"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    storage: Storage = YieldingMemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "s.db")
+    storage: Storage
+    if request.param == "azure":
+        storage = request.getfixturevalue("azure_store_factory")()
+    else:
+        storage = YieldingMemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "s.db")
     yield storage
     await storage.close()
 
@@ -128,8 +133,8 @@ async def test_audit_tail_is_newest_first_filtered_by_tenant_and_stamped_in_utc(
     assert entry.at.endswith("+00:00") and entry.target == "x4" and entry.conversation == "c"
 
 
-async def test_two_sqlite_instances_on_one_file_have_exactly_one_winner(tmp_path: Path) -> None:
-    first, second = SQLiteStorage(tmp_path / "shared.db"), SQLiteStorage(tmp_path / "shared.db")
+async def test_two_instances_on_one_store_have_exactly_one_winner(shared_store: SharedStore) -> None:
+    first, second = shared_store.open(), shared_store.open()
     try:
         stores = [first, second]
         winners, losers = await race([lambda n=n: stores[n % 2].put("lease", {"owner": n % 2}, None)
@@ -140,31 +145,41 @@ async def test_two_sqlite_instances_on_one_file_have_exactly_one_winner(tmp_path
         assert winners == [2] and losers == WRITERS - 1
         doc_first, doc_second = await first.get("approval"), await second.get("approval")
         assert doc_first == doc_second and doc_first is not None and doc_first.version == 2
+        # an instance that last saw version 2 loses to a write made through the other instance
+        await second.put("approval", {"by": "second"}, 2)
+        with pytest.raises(Conflict):
+            await first.put("approval", {"by": "first"}, 2)
+        await second.delete("approval", 3)
+        assert await first.put("approval", {"by": "again"}, None) == 1
+        with pytest.raises(Conflict):
+            await second.delete("approval", 3)  # its last sight of the key is from an earlier life
     finally:
         await first.close()
         await second.close()
 
 
 _RACER = textwrap.dedent("""
-    import asyncio, json, sys, time
+    import asyncio, json, os, sys, time
     sys.path.insert(0, sys.argv[1])
-    from adapters.storage import Conflict, SQLiteStorage, update
+    from adapters.storage import Conflict, update
+    from tests.support.stores import open_spec
 
-    async def main(path, start_file, keys, bumps):
-        store = SQLiteStorage(path)
-        while not __import__("os").path.exists(start_file):
+    async def main(spec, start_file, keys, bumps):
+        store = open_spec(spec)
+        await store.ping()
+        while not os.path.exists(start_file):
             time.sleep(0.005)
         won = []
         for key in range(keys):
             try:
-                await store.put(f"lease:{key}", {"pid": __import__("os").getpid()}, None)
+                await store.put(f"lease:{key}", {"pid": os.getpid()}, None)
                 won.append(key)
             except Conflict:
                 pass
         def bump(value):
             return {"n": (value or {"n": 0})["n"] + 1}
         for _ in range(bumps):
-            await update(store, "counter", bump)
+            await update(store, "counter", bump, attempts=200)
         await store.close()
         print(json.dumps(won))
 
@@ -172,23 +187,25 @@ _RACER = textwrap.dedent("""
 """)
 
 
-async def test_two_processes_sharing_a_sqlite_file_never_both_win(tmp_path: Path) -> None:
-    db, start, keys, bumps, processes = tmp_path / "shared.db", tmp_path / "go", 150, 60, 3
+async def test_processes_sharing_a_store_never_both_win(tmp_path: Path, shared_store: SharedStore) -> None:
+    start, keys, bumps, processes = tmp_path / "go", 150, 60, 3
+    if shared_store.kind == "azure":
+        keys, bumps = 60, 25  # every write is an HTTP round trip to Azurite
     script = tmp_path / "racer.py"
     script.write_text(_RACER, encoding="utf-8")
-    SQLiteStorage(db)  # create the schema once, as the server does at start
-    procs = [subprocess.Popen([sys.executable, str(script), str(ROOT), str(db), str(start), str(keys), str(bumps)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+    procs = [subprocess.Popen([sys.executable, str(script), str(ROOT), shared_store.spec, str(start), str(keys),
+                               str(bumps)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=shared_store.env) for _ in range(processes)]
     await asyncio.sleep(0.3)
     start.write_text("go")
     outputs = []
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        out, err = await asyncio.to_thread(proc.communicate, timeout=240)
         assert proc.returncode == 0, err
         outputs.append(json.loads(out))
     every_win = [key for won in outputs for key in won]
     assert sorted(every_win) == list(range(keys))  # every lease has exactly one winner across the processes
-    check = SQLiteStorage(db)
+    check = shared_store.open()
     try:
         doc = await check.get("counter")
         assert doc is not None and doc.value["n"] == processes * bumps and doc.version == processes * bumps
@@ -196,26 +213,25 @@ async def test_two_processes_sharing_a_sqlite_file_never_both_win(tmp_path: Path
         await check.close()
 
 
-async def test_sqlite_state_survives_reopening_and_a_new_process(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "cordon.db"  # the directory is created on first use
-    store = SQLiteStorage(path)
+async def test_state_survives_reopening_and_a_new_process(tmp_path: Path, shared_store: SharedStore) -> None:
+    store = shared_store.open()
     await store.put("conversation:19:abc", {"service_url": "https://smba.example"}, None)
     await store.put("conversation:19:abc", {"service_url": "https://smba2.example"}, 1)
     await store.append_audit(AuditEntry(actor="a", command="lockdown", outcome="approved", tenant="t"))
     await store.close()
 
-    reopened = SQLiteStorage(path)
+    reopened = shared_store.open()
     doc = await reopened.get("conversation:19:abc")
     assert doc == Document({"service_url": "https://smba2.example"}, 2)
     assert [e.command for e in await reopened.audit_tail(5)] == ["lockdown"]
     await reopened.close()
 
-    code = ("import asyncio, sys; sys.path.insert(0, sys.argv[1]); from adapters.storage import SQLiteStorage\n"
-            "async def main():\n s = SQLiteStorage(sys.argv[2]); d = await s.get('conversation:19:abc')\n"
+    code = ("import asyncio, sys; sys.path.insert(0, sys.argv[1]); from tests.support.stores import open_spec\n"
+            "async def main():\n s = open_spec(sys.argv[2]); d = await s.get('conversation:19:abc')\n"
             " a = await s.audit_tail(5); print(d.version, d.value['service_url'], a[0].outcome); await s.close()\n"
             "asyncio.run(main())")
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT), str(path)], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT), shared_store.spec], capture_output=True, text=True,
+                         timeout=60, check=True, env=shared_store.env).stdout
     assert out.split() == ["2", "https://smba2.example", "approved"]
 
 
@@ -229,6 +245,13 @@ async def test_an_audit_target_is_stored_inert_and_on_one_line_whoever_writes_it
     for forbidden in ("\n", "\r", "](", "://", "<", "`"):
         assert forbidden not in entry.target
     assert len(entry.target) <= 200 and entry.at == "2026-01-01T00:00:00+00:00"
+
+
+async def test_sqlite_state_file_directory_is_created_on_first_use(tmp_path: Path) -> None:
+    store = SQLiteStorage(tmp_path / "state" / "cordon.db")
+    await store.put("k", {}, None)
+    await store.close()
+    assert (tmp_path / "state" / "cordon.db").exists()
 
 
 async def test_sqlite_audit_log_refuses_update_and_delete(tmp_path: Path) -> None:
@@ -285,3 +308,56 @@ async def test_the_audit_keeps_the_actors_name_and_an_older_file_gains_the_colum
     assert oldest.actor == "old-actor"
     await store.close()
     await again.close()
+
+
+async def test_keys_with_any_characters_round_trip_and_list_by_prefix(store: Storage) -> None:
+    keys = ["ended:2026-11-27/abc", "x#1", "x?2", "x%3", "x\\4", "x/5", "x 6", "ü/é", "üb", "x'7",
+            "conversation:19:abc@thread.tacv2;messageid=1", "x\t8", "x😀9"]
+    for key in keys:
+        await store.put(key, {"key": key}, None)
+    for key in keys:
+        doc = await store.get(key)
+        assert doc is not None and doc.value == {"key": key}, key
+    assert [k for k, _ in await store.list("x")] == sorted(k for k in keys if k.startswith("x"))
+    assert [k for k, _ in await store.list("ü/")] == ["ü/é"]
+    assert [k for k, _ in await store.list("x%")] == ["x%3"]
+    assert [k for k, _ in await store.list("ended:2026-11-27/")] == ["ended:2026-11-27/abc"]
+    assert [k for k, _ in await store.list("")] == sorted(keys)
+    await store.delete("x/5", 1)
+    assert "x/5" not in [k for k, _ in await store.list("x")]
+
+
+async def test_a_large_document_round_trips(store: Storage) -> None:
+    seen = {f"detection-{n:06d}": ["2026-11-27T12:00:00+00:00", "2026-11-27T11:59:00+00:00"] for n in range(2500)}
+    value = {"seen": seen, "note": "é" * 20_000}  # ~200,000 characters of JSON
+    await store.put("alerts:tenant:big", value, None)
+    doc = await store.get("alerts:tenant:big")
+    assert doc is not None and doc.value == value
+    await store.put("alerts:tenant:big", {**value, "more": 1}, 1)
+    listed = dict(await store.list("alerts:tenant:"))
+    assert listed["alerts:tenant:big"].value["more"] == 1 and listed["alerts:tenant:big"].version == 2
+
+
+async def test_azure_refuses_a_document_too_large_for_one_entity_by_name(azure_store_factory: Any) -> None:
+    from adapters.azure_storage import DocumentTooLarge
+
+    store = azure_store_factory()
+    try:
+        with pytest.raises(DocumentTooLarge, match="document huge.*at most"):
+            await store.put("huge", {"s": "a" * 600_000}, None)
+        assert await store.get("huge") is None
+    finally:
+        await store.close()
+
+
+async def test_azure_tables_use_the_prefix_so_bots_can_share_an_account(azure_store_factory: Any) -> None:
+    one, two = azure_store_factory("botone"), azure_store_factory("bottwo")
+    try:
+        await one.put("k", {"bot": 1}, None)
+        await one.append_audit(AuditEntry(actor="a", command="c", outcome="ok"))
+        assert await two.get("k") is None and await two.audit_tail(5) == []
+        assert await two.put("k", {"bot": 2}, None) == 1
+        assert (await one.get("k")).value == {"bot": 1}  # type: ignore[union-attr]
+    finally:
+        await one.close()
+        await two.close()

@@ -23,6 +23,7 @@ from adapters.config import TenantConfig
 from adapters.graph import permissions
 from adapters.graph.errors import DEFAULT_WAIT_SECONDS, GraphProblem
 from adapters.graph.inputs import odata_string
+from adapters.shared_pacer import SharedPacer
 from dialogs.alerts.model import Detection, iso
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def risky_user_change(tenant_id: str, item: dict[str, Any]) -> Detection:
 class IdentityProtection:
     """The `RiskSource` of `dialogs.alerts.poller`, over a `GraphGateway`."""
 
-    def __init__(self, gateway: Any, *, pacer: Pacer | None = None, rng: random.Random | None = None,
+    def __init__(self, gateway: Any, *, pacer: Pacer | SharedPacer | None = None, rng: random.Random | None = None,
                  budget_seconds: float | None = None,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
                  monotonic: Callable[[], float] = time.monotonic) -> None:

@@ -118,9 +118,16 @@ def markdown_table() -> str:
 
 
 def add_arguments(name: str, parser: object) -> None:
-    """`python app.py permissions` takes no options."""
+    """`python app.py permissions` prints the table; `--grant --tenant T [--dry-run]` assigns the permissions."""
+    from adapters.graph.grant import add_grant_arguments
+
+    add_grant_arguments(parser)  # type: ignore[arg-type]
 
 
 def run(name: str, args: object) -> int:
+    if getattr(args, "grant", False):
+        from adapters.graph.grant import run_from_args
+
+        return run_from_args(args)  # type: ignore[arg-type]
     print(markdown_table())
     return 0

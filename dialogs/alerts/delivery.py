@@ -9,11 +9,14 @@ processes see the same cards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import os
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal
 
 from adapters.storage import update
@@ -27,6 +30,9 @@ Outcome = Literal["sent", "updated", "digest", "retry", "gone", "undeliverable",
 Settle = Callable[[list[str], Outcome], Awaitable[None]]
 
 CONV_PREFIX = "alerts/conv/"
+DIGEST_LOCK_PREFIX = "alerts/digestlock/"  # one digest writer per conversation across every instance
+DIGEST_LOCK_SECONDS = 180.0  # longer than a fold can take (connector retries: 3 waits of at most MAX_DELAY)
+DIGEST_LOCK_WAIT = 10.0  # then the folded alerts stay pending for the next cycle
 CARD_PREFIX = "alerts/card/"
 USER_CARD_WINDOW = dt.timedelta(hours=1)
 STORM_WINDOW = dt.timedelta(minutes=10)
@@ -94,6 +100,27 @@ class Deliverer:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self._locks: dict[str, asyncio.Lock] = {}
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+    @contextlib.asynccontextmanager
+    async def _digest_lock(self, conv: str) -> AsyncIterator[bool]:
+        """The conversation's digest across instances (pollers of other tenants may fold into the same digest
+        from another instance): a lease in storage, waited for up to DIGEST_LOCK_WAIT s; yields False if not had."""
+        from dialogs.alerts.state import Lease
+
+        lease = Lease(self.storage, conv, self.owner, DIGEST_LOCK_SECONDS, key=f"{DIGEST_LOCK_PREFIX}{conv}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DIGEST_LOCK_WAIT
+        while not await lease.acquire(self.services.clock()):
+            if loop.time() >= deadline:
+                log.info("digest of %s is being written by another instance; folding next cycle", conv)
+                yield False
+                return
+            await asyncio.sleep(self.rng.uniform(0.02, 0.2))  # real time: the other instance really works
+        try:
+            yield True
+        finally:
+            await lease.release()
 
     @property
     def messenger(self) -> Any:
@@ -124,7 +151,9 @@ class Deliverer:
                     remaining = []
                     break
             if folded:
-                outcome = await self._guard(conv, lambda: self._fold_into_digest(conv, folded))
+                async with self._digest_lock(conv) as held:
+                    outcome = await self._guard(conv, lambda: self._fold_into_digest(conv, folded)) if held \
+                        else "retry"
                 await settle([d.id for d in folded], outcome or "digest")
 
     async def _guard(self, conv: str, step: Callable[[], Awaitable[Outcome | None]]) -> Outcome | None:

@@ -35,7 +35,7 @@ def runtime(services: Services) -> AlertsRuntime:
 
 
 def risk_source(services: Services) -> Any:
-    """Identity Protection for this process (one pacer per process, shared by the poller and the buttons)."""
+    """Identity Protection for this process: the poller and the buttons share one pacer, kept in the store."""
     rt = runtime(services)
     if rt.source is None:
         if services.graph is None:
@@ -44,8 +44,10 @@ def risk_source(services: Services) -> Any:
             raise GraphProblem("credentials", "Microsoft Graph is not configured in this Cordon "
                                "(no tenants or credentials), so risk alerts cannot be read.")
         from adapters.graph.identity_protection import IdentityProtection
+        from adapters.shared_pacer import SharedPacer
 
-        rt.source = IdentityProtection(services.graph)
+        # the pacer's schedule is in the store: <= 1 request/s per tenant across every instance sharing it
+        rt.source = IdentityProtection(services.graph, pacer=SharedPacer(services.storage))
     return rt.source
 
 

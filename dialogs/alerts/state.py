@@ -220,9 +220,9 @@ def sent_in_24h(state: dict[str, Any], now: dt.datetime) -> int:
 class Lease:
     """Exclusive right to poll one tenant, with an expiry so a crashed process does not block it for ever."""
 
-    def __init__(self, storage: Storage, tenant_id: str, owner: str, seconds: float) -> None:
+    def __init__(self, storage: Storage, tenant_id: str, owner: str, seconds: float, *, key: str | None = None) -> None:
         self.storage = storage
-        self.key = f"{LEASE_PREFIX}{tenant_id}"
+        self.key = key or f"{LEASE_PREFIX}{tenant_id}"  # `key`: the same lease guarding something else
         self.owner = owner
         self.seconds = seconds
         self.version: int | None = None

@@ -1,7 +1,8 @@
-"""A second Cordon process for lock-down tests: presses Approve on a request stored in a shared SQLite file.
+"""A second Cordon process for lock-down tests: presses Approve on a request stored in a shared store.
 
-    python -m tests.support.graph_standin.lockdown_proc DB GRAPH_URL REQUEST_ID NONCE PRESSES APPROVER_ID
+    python -m tests.support.graph_standin.lockdown_proc STORE GRAPH_URL REQUEST_ID NONCE PRESSES APPROVER_ID
 
+STORE is a store spec (`sqlite:PATH` or `azure:PREFIX`, see tests/support/stores.py) or a SQLite file path.
 It builds its own storage, Graph gateway and runtime (its own runner identity), presses Approve PRESSES times at
 once through the real router, waits for the run, and prints {"won": n, "refused": m} as JSON. The managed-identity
 endpoint comes from the environment (IDENTITY_ENDPOINT / IDENTITY_HEADER), like a real process.
@@ -13,7 +14,6 @@ import asyncio
 import json
 import sys
 
-from adapters.storage import SQLiteStorage
 from dialogs.contract import Actor, Conversation
 from dialogs.lockdown.runtime import runtime
 from tests.support.graph_standin.lockdown_world import (
@@ -30,9 +30,10 @@ async def main(db: str, url: str, request_id: str, nonce: str, presses: int, app
     from dialogs.contract import Services
     from dialogs.router import Router
     from tests.support.graph_standin.fixtures import make_gateway
+    from tests.support.stores import open_spec
 
     config = lockdown_config(url)
-    storage = SQLiteStorage(db)
+    storage = open_spec(db if db.startswith(("sqlite:", "azure:")) else f"sqlite:{db}")
     gateway = make_gateway(config)
     services = Services(config=config, storage=storage, clock=Clock(), graph=gateway)
     router = Router(services, RoleResolver(config.roles))
