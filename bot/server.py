@@ -26,8 +26,8 @@ from aiohttp import web
 
 from adapters.config import BotSettings, CordonConfig, allowed_tenants
 from adapters.safe_text import for_log
-from bot.http_guard import Limits
 from adapters.storage import storage_kind
+from bot.http_guard import Limits
 
 if TYPE_CHECKING:
     from dialogs.contract import Services
