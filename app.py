@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+from types import ModuleType
 from typing import Any
 
 # subcommand -> (module, one-line help). The module defines add_arguments(name, parser) and run(name, args) -> int.
@@ -71,7 +72,7 @@ def build_app(settings: Any, config: Any, *, dev: bool, storage: Any = None, clo
     return web_app
 
 
-def _parser_for(name: str) -> tuple[argparse.ArgumentParser, object]:
+def _parser_for(name: str) -> tuple[argparse.ArgumentParser, ModuleType]:
     module_name, summary = SUBCOMMANDS[name]
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"app.py {name}" if name != "serve" else "app.py", description=summary)

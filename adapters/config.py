@@ -11,7 +11,7 @@ import tomllib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -252,7 +252,7 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def parse_config(data: dict) -> CordonConfig:
+def parse_config(data: dict[str, Any]) -> CordonConfig:
     try:
         return CordonConfig.model_validate(data)
     except ValidationError as exc:

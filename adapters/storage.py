@@ -13,9 +13,12 @@ import json
 import random
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Conflict(Exception):
@@ -46,6 +49,11 @@ class AuditEntry:
         return AuditEntry(**{**asdict(self), "at": now})
 
 
+# Aliases: inside the classes below, `list` names the method, not the built-in.
+Listing = list[tuple[str, Document]]
+AuditTail = list[AuditEntry]
+
+
 class Storage(Protocol):
     async def get(self, key: str) -> Document | None: ...
 
@@ -56,11 +64,11 @@ class Storage(Protocol):
 
     async def delete(self, key: str, expected_version: int) -> None: ...
 
-    async def list(self, prefix: str) -> list[tuple[str, Document]]: ...
+    async def list(self, prefix: str) -> Listing: ...
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
 
-    async def audit_tail(self, limit: int, tenant: str | None = None) -> list[AuditEntry]: ...
+    async def audit_tail(self, limit: int, tenant: str | None = None) -> AuditTail: ...
 
     async def ping(self) -> None:
         """Raise if the store cannot be reached (readiness probe)."""
@@ -110,13 +118,14 @@ class MemoryStorage:
                 raise Conflict(key)
             del self._docs[key]
 
-    async def list(self, prefix: str) -> list[tuple[str, Document]]:
-        return [(k, await self.get(k)) for k in sorted(self._docs) if k.startswith(prefix)]  # type: ignore[misc]
+    async def list(self, prefix: str) -> Listing:
+        found = [(k, await self.get(k)) for k in sorted(self._docs) if k.startswith(prefix)]
+        return [(k, doc) for k, doc in found if doc is not None]
 
     async def append_audit(self, entry: AuditEntry) -> None:
         self._audit.append(entry.stamped())
 
-    async def audit_tail(self, limit: int, tenant: str | None = None) -> list[AuditEntry]:
+    async def audit_tail(self, limit: int, tenant: str | None = None) -> AuditTail:
         rows = [e for e in self._audit if tenant is None or e.tenant == tenant]
         return list(reversed(rows[-limit:])) if limit > 0 else []
 
@@ -189,7 +198,7 @@ class SQLiteStorage:
                 self._connections.append(conn)
         return conn
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
 
     def _get(self, key: str) -> Document | None:
@@ -237,7 +246,7 @@ class SQLiteStorage:
             (e.at, e.actor, e.tenant, e.conversation, e.command, e.target, e.outcome, e.detail),
         )
 
-    def _tail(self, limit: int, tenant: str | None) -> list[AuditEntry]:
+    def _tail(self, limit: int, tenant: str | None) -> AuditTail:
         sql = "SELECT at, actor, tenant, conversation, command, target, outcome, detail FROM audit"
         params: tuple[Any, ...] = ()
         if tenant is not None:
@@ -259,13 +268,13 @@ class SQLiteStorage:
     async def delete(self, key: str, expected_version: int) -> None:
         await self._run(self._delete, key, expected_version)
 
-    async def list(self, prefix: str) -> list[tuple[str, Document]]:
+    async def list(self, prefix: str) -> Listing:
         return await self._run(self._list, prefix)
 
     async def append_audit(self, entry: AuditEntry) -> None:
         await self._run(self._append, entry.stamped())
 
-    async def audit_tail(self, limit: int, tenant: str | None = None) -> list[AuditEntry]:
+    async def audit_tail(self, limit: int, tenant: str | None = None) -> AuditTail:
         return await self._run(self._tail, limit, tenant)
 
     async def ping(self) -> None:

@@ -127,7 +127,7 @@ def _own_retries(client: Any) -> Any:
 
     policy = Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0, status_forcelist=(),
                    respect_retry_after_header=False, raise_on_status=False)
-    policy.BACKOFF_MAX = 2  # msrest's ClientRetryPolicy reads this attribute
+    policy.BACKOFF_MAX = 2  # type: ignore[attr-defined]  # msrest's ClientRetryPolicy reads this attribute
     client.config.retry_policy.policy = policy
     client.config.redirect_policy.allow = False
     driver = getattr(getattr(client._client.config.pipeline, "_sender", None), "driver", None)

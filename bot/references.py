@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from copy import copy
-from typing import Any
+from typing import Any, cast
 
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ConversationAccount, ConversationReference
@@ -27,21 +27,28 @@ PREFIX = "convref/"
 CHAT_PREFIX = "chat/"
 
 
+def as_dict(value: object) -> dict[str, Any]:
+    """A JSON object from an activity field, or {} for anything else (the sender controls these fields)."""
+    return value if isinstance(value, dict) else {}
+
+
 def tenant_of(activity: Activity) -> str | None:
     """The tenant is in channelData.tenant.id (conversation.tenant_id is always None in this SDK)."""
-    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    tenant = data.get("tenant") if isinstance(data.get("tenant"), dict) else {}
+    data = as_dict(activity.channel_data)
+    tenant = as_dict(data.get("tenant"))
     value = tenant.get("id") or (activity.conversation.tenant_id if activity.conversation else None)
     return str(value).lower() if value else None
 
 
 def conversation_of(activity: Activity) -> Conversation:
-    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    team = data.get("team") if isinstance(data.get("team"), dict) else {}
-    channel = data.get("channel") if isinstance(data.get("channel"), dict) else {}
+    data = as_dict(activity.channel_data)
+    team = as_dict(data.get("team"))
+    channel = as_dict(data.get("channel"))
     conv = activity.conversation
     kind_text = (conv.conversation_type if conv else None) or ("groupChat" if conv and conv.is_group else "personal")
-    kind: ConversationKind = kind_text if kind_text in ("personal", "groupChat", "channel") else "personal"
+    kind: ConversationKind = "personal"
+    if kind_text in ("personal", "groupChat", "channel"):
+        kind = cast(ConversationKind, kind_text)
     return Conversation(id=conv.id if conv else "", kind=kind, tenant_id=tenant_of(activity),
                         team_id=team.get("id"), channel_id=channel.get("id"))
 

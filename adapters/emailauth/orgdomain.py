@@ -38,7 +38,8 @@ def _load() -> Any:
 def org_domain(domain: str) -> str | None:
     """The registrable domain (`mail.example.co.uk` → `example.co.uk`); None for a public suffix itself."""
     try:
-        return _psl().privatesuffix(domain.lower().rstrip("."))
+        found: str | None = _psl().privatesuffix(domain.lower().rstrip("."))
+        return found
     except Exception:  # noqa: BLE001 - odd input: no organisational domain rather than a crash
         return None
 

@@ -147,7 +147,8 @@ class GraphGateway:
         if options:
             info.add_request_options(options)
         errors = {"XXX": ODataError}
-        return await client.request_adapter.send_primitive_async(info, "bytes", errors)
+        data: bytes | None = await client.request_adapter.send_primitive_async(info, "bytes", errors)
+        return data
 
     async def request_json(self, tenant: TenantConfig, need: Need, method: str, path_or_url: str, *,
                            params: Mapping[str, Any] | None = None, body: Any = None,

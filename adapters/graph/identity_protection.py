@@ -100,7 +100,7 @@ class IdentityProtection:
         self.requests = 0  # Identity Protection requests sent (bench, tests)
 
     def tenant(self, tenant_id: str) -> TenantConfig:
-        tenant = self.gateway.directory.by_id(tenant_id)
+        tenant: TenantConfig | None = self.gateway.directory.by_id(tenant_id)
         if tenant is None:
             raise GraphProblem("bad_request", f"tenant {tenant_id} is not configured in cordon.toml",
                                tenant=tenant_id)
@@ -111,8 +111,9 @@ class IdentityProtection:
         """One raw request through the gateway, its retries off by default (the pacing here decides)."""
         from adapters.graph.transport import RetryBudget
 
-        return await self.gateway.request_json(tenant, need, method, url, body=body,
-                                               options=[RetryBudget(retry_seconds)])
+        answer: dict[str, Any] | None = await self.gateway.request_json(tenant, need, method, url, body=body,
+                                                                        options=[RetryBudget(retry_seconds)])
+        return answer
 
     async def _paced(self, tenant: TenantConfig, need: permissions.Need, method: str, url: str,
                      body: Any = None) -> dict[str, Any] | None:
@@ -155,7 +156,8 @@ class IdentityProtection:
 
     async def licence(self, tenant_id: str) -> str:
         """"P2" | "P1" | "Free" (subscribedSkus through the gateway, cached there)."""
-        return await self.gateway.licence(self.tenant(tenant_id))
+        licence: str = await self.gateway.licence(self.tenant(tenant_id))
+        return licence
 
     async def detections(self, tenant_id: str, since: dt.datetime) -> list[Detection]:
         tenant = self.tenant(tenant_id)

@@ -137,7 +137,7 @@ async def _decide(act: CardAction, ctx: DialogContext) -> ActionResult:
         else:
             await source.dismiss(doc["tenant_id"], [doc["user_id"]])
     except GraphProblem as problem:
-        event = {"what": title, "actor": act.actor.label, "at": iso(now), "outcome": "failed",
+        event: dict[str, str | None] = {"what": title, "actor": act.actor.label, "at": iso(now), "outcome": "failed",
                  "detail": problem.user_message}
         updated = await _record(ctx, doc["id"], event, **{field: None})
         await _audit(ctx, act, doc, "failed", problem.user_message)
@@ -162,8 +162,8 @@ async def lockdown_pressed(act: CardAction, ctx: DialogContext) -> ActionResult:
     try:
         request_id, notes = await open_lockdown(act, ctx, doc, reason)
     except LockdownUnavailable as exc:
-        event = {"what": "Lock-down requested", "actor": act.actor.label, "at": iso(now), "outcome": "failed",
-                 "detail": str(exc)}
+        event: dict[str, str | None] = {"what": "Lock-down requested", "actor": act.actor.label, "at": iso(now),
+                                        "outcome": "failed", "detail": str(exc)}
         updated = await _record(ctx, doc["id"], event)
         await _audit(ctx, act, doc, "failed", str(exc))
         return await _show(ctx, act, updated, str(exc))

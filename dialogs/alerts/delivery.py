@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import random
 import secrets
@@ -113,7 +114,7 @@ class Deliverer:
             remaining = list(groups.values())
             while remaining:
                 group = remaining.pop(0)
-                outcome = await self._guard(conv, lambda g=group: self._user_group(tenant_name, conv, g))
+                outcome = await self._guard(conv, functools.partial(self._user_group, tenant_name, conv, group))
                 if outcome is None:
                     folded.extend(group)
                     continue
