@@ -7,14 +7,26 @@ user ids count: a Graph outage never grants a role.
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from adapters.config import RolesConfig
-from dialogs.contract import Role
+if TYPE_CHECKING:
+    from adapters.config import RolesConfig
 
 log = logging.getLogger(__name__)
+
+
+
+class Role(enum.StrEnum):
+    """Who may run a command. An approver is not implicitly a technician: each is configured on its own."""
+
+    ANYONE = "anyone"
+    TECHNICIAN = "technician"
+    APPROVER = "approver"
+
 
 # (tenant_id, user_object_id, candidate_group_ids) -> the candidates the user is a transitive member of
 GroupChecker = Callable[[str, str, list[str]], Awaitable[set[str]]]

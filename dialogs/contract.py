@@ -7,22 +7,19 @@ alone, and the console and tests can drive dialogs without HTTP.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from adapters.roles import Role
+
+__all__ = ["ActionHandler", "ActionResult", "Actor", "CardAction", "Clock", "Command", "CommandHandler",
+           "Conversation", "ConversationKind", "DeliveryError", "DialogContext", "Messenger", "Outbox", "Reply",
+           "Role", "Services", "utc_now"]
+
 if TYPE_CHECKING:  # imported for type hints only: no import-time work
     from adapters.config import CordonConfig
     from adapters.storage import Storage
-
-
-class Role(enum.StrEnum):
-    """Who may run a command. An approver is not implicitly a technician: each is configured on its own."""
-
-    ANYONE = "anyone"
-    TECHNICIAN = "technician"
-    APPROVER = "approver"
 
 
 ConversationKind = Literal["personal", "groupChat", "channel", "console"]

@@ -20,10 +20,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from adapters.config import TenantConfig
+from adapters.detections import Detection, iso
 from adapters.graph import permissions
 from adapters.graph.errors import DEFAULT_WAIT_SECONDS, GraphProblem
 from adapters.graph.inputs import odata_string
-from dialogs.alerts.model import Detection, iso
 
 log = logging.getLogger(__name__)
 
