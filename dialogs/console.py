@@ -18,7 +18,7 @@ import sqlite3
 import sys
 import uuid
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from dialogs.console_render import (
     CardRenderer,
@@ -28,7 +28,11 @@ from dialogs.console_render import (
     is_visible,
     walk_inputs,
 )
-from dialogs.contract import ActionResult, Actor, Conversation, Reply, Role, Services
+from dialogs.contract import ActionResult, Actor, Conversation, Reply, Role
+
+if TYPE_CHECKING:
+    from adapters.config import BotSettings, CordonConfig
+    from wiring import Wiring
 
 log = logging.getLogger(__name__)
 
@@ -301,23 +305,21 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant", metavar="GUID", help="tenant id the commands run in (default: [console])")
 
 
-def run(name: str, args: argparse.Namespace) -> int:
-    from adapters.config import ConfigError, load_environment
-
+def run(name: str, args: argparse.Namespace, wiring: Wiring) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")
     logging.getLogger().setLevel(logging.WARNING)  # the terminal is for the conversation; warnings still show
+    # settings: the default tenant, as the server uses it
+    settings, config = wiring.load_or_exit(args.config, prog="app.py chat")
     try:
-        settings, config = load_environment(args.config)  # settings: the default tenant, as the server uses it
         actor, tenant_id = _actor(config, args)
-    except (ConfigError, ValueError) as exc:
-        print(f"app.py chat: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        wiring.exit_usage("app.py chat", str(exc))
     screen = Screen(sys.stdout)
     # One event loop for the whole session, but input is read outside it, so Ctrl-C at the prompt just quits.
     with asyncio.Runner() as runner:
         try:
-            session = runner.run(_start(screen, config, settings, args, actor, tenant_id))
+            session = runner.run(_start(wiring, screen, config, settings, args, actor, tenant_id))
         except (OSError, sqlite3.Error) as exc:
             print(f"app.py chat: cannot open the state file {config.storage.path}: {exc} "
                   "(fix [storage] path in cordon.toml, or use --memory)", file=sys.stderr)
@@ -338,7 +340,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         except BrokenPipeError:  # the reader went away (`app.py chat | head`): stop quietly, like other CLI tools
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes and closes it at exit
         finally:
-            runner.run(_close(session.router.services))
+            runner.run(wiring.close_services(session.router.services))
     return 0
 
 
@@ -360,30 +362,16 @@ def _guid(value: str, flag: str) -> str:
         raise ValueError(f"{flag} must be a GUID (an Entra object or tenant id), got {value!r}") from None
 
 
-async def _start(screen: Screen, config: Any, settings: Any, args: argparse.Namespace, actor: Actor,
-                 tenant_id: str | None) -> ConsoleSession:
-    """Services, roles and router wired as `app.build_app` wires them for Teams (no server, no background work)."""
-    from adapters.graph import GraphGateway
-    from adapters.roles import RoleResolver
-    from adapters.storage import MemoryStorage, SQLiteStorage
-    from dialogs.router import Router
-
-    storage = MemoryStorage() if args.memory else SQLiteStorage(config.storage.path)
-    graph = GraphGateway(config, settings)
-    services = Services(config=config, storage=storage, graph=graph, messenger=ConsoleMessenger(screen))
+async def _start(wiring: Wiring, screen: Screen, config: CordonConfig, settings: BotSettings,
+                 args: argparse.Namespace, actor: Actor, tenant_id: str | None) -> ConsoleSession:
+    """Services, roles and router built as for Teams (no server, no background work)."""
+    storage = wiring.open_storage(config, memory=args.memory)
+    services = wiring.build_services(settings, config, storage, messenger=ConsoleMessenger(screen))
     # the same resolver as Teams (groups through Graph when tenants are configured): no roles for free
-    resolver = RoleResolver(config.roles, graph.check_groups if graph.tenants else None)
-    session = ConsoleSession(Router(services, resolver), actor, tenant_id, screen)
+    resolver = wiring.role_resolver(config, services.graph)
+    session = ConsoleSession(wiring.build_router(services, resolver), actor, tenant_id, screen)
     _banner(screen, config, args, actor, tenant_id, await resolver.roles(actor.aad_id, tenant_id))
     return session
-
-
-async def _close(services: Services) -> None:
-    try:
-        if services.graph is not None:
-            await services.graph.close()
-    finally:
-        await services.storage.close()
 
 
 def _read(interactive: bool) -> str | None:

@@ -50,7 +50,7 @@ def _lean_dnspython() -> None:
         dns._features.force(feature, False)
 
 
-def run(name: str, args: argparse.Namespace) -> int:
+def run(name: str, args: argparse.Namespace, wiring: object = None) -> int:
     _lean_dnspython()
     from adapters.dns.resolver import parse_nameserver
     from adapters.emailauth.dkim_selectors import valid_selector

@@ -87,6 +87,6 @@ def add_arguments(name: str, parser: object) -> None:
     """`python app.py permissions` takes no options."""
 
 
-def run(name: str, args: object) -> int:
+def run(name: str, args: object, wiring: object = None) -> int:
     print(markdown_table())
     return 0

@@ -1,6 +1,6 @@
 """Per-process alert machinery: the risk source (Identity Protection over the Graph gateway) and the poller task.
 
-Kept in `Services.extras["alerts"]`, made on first use. Tests put their own `source` there. `start(app, services)`
+Kept in `Services.runtimes`, made on first use. Tests put their own `source` there. `start(app, services)`
 is the background hook app.py runs at start-up (`BACKGROUND`); it returns the poller task.
 """
 
@@ -15,9 +15,6 @@ from dialogs.contract import Services
 
 log = logging.getLogger(__name__)
 
-KEY = "alerts"
-
-
 @dataclass
 class AlertsRuntime:
     source: Any = None  # a poller.RiskSource with confirm_compromised/dismiss (adapters.graph.identity_protection)
@@ -28,10 +25,7 @@ class AlertsRuntime:
 
 
 def runtime(services: Services) -> AlertsRuntime:
-    rt = services.extras.get(KEY)
-    if rt is None:
-        rt = services.extras[KEY] = AlertsRuntime()
-    return rt
+    return services.runtimes.of(AlertsRuntime)
 
 
 def risk_source(services: Services) -> Any:
