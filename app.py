@@ -21,13 +21,13 @@ __all__ = ["BACKGROUND", "SUBCOMMANDS", "build_app", "main"]
 # run(name, args, wiring) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("bot.server", "serve the bot (the default): POST /api/messages, GET /healthz, GET /readyz"),
-    "chat": ("dialogs.console", "talk to Cordon in this terminal (same router, gate and dialogs)"),
+    "chat": ("cli.console", "talk to Cordon in this terminal (same router, gate and dialogs)"),
     "manifest": ("manifest.build", "write the Teams app package (zip) for an app id"),
-    "check": ("dialogs.emailauth_cli", "check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT, BIMI, DNSSEC"),
-    "spf": ("dialogs.spf_cli", "evaluate SPF (RFC 7208 check_host) for a domain and an IP"),
-    "mfa": ("dialogs.mfa_cli", "MFA registration and enforcement for one user"),
-    "mfa-report": ("dialogs.mfa_cli", "MFA report for a whole tenant"),
-    "poll-once": ("dialogs.alerts_cli", "run one risky sign-in polling cycle and print what was sent"),
+    "check": ("cli.emailauth", "check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT, BIMI, DNSSEC"),
+    "spf": ("cli.spf", "evaluate SPF (RFC 7208 check_host) for a domain and an IP"),
+    "mfa": ("cli.mfa", "MFA registration and enforcement for one user"),
+    "mfa-report": ("cli.mfa", "MFA report for a whole tenant"),
+    "poll-once": ("cli.alerts", "run one risky sign-in polling cycle and print what was sent"),
     "permissions": ("adapters.graph.permissions", "print the Microsoft Graph permissions, roles and licences needed"),
 }
 

@@ -1,7 +1,7 @@
 """`python app.py check DOMAIN [DOMAIN ...]`: the e-mail authentication report for scripts (text or --json).
 
 Exit 0 when the checks ran, whatever they found; exit 2 with one line on stderr for a bad argument. Imports
-nothing of Graph or the Bot Framework, so it starts fast. (`spf` lives in dialogs/spf_cli.py.)
+nothing of Graph or the Bot Framework, so it starts fast. (`spf` lives in cli/spf.py.)
 """
 
 from __future__ import annotations

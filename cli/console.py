@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from dialogs.console_render import (
+from cli.console_render import (
     CardRenderer,
     CardView,
     find_element,
