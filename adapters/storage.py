@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import random
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+
+from adapters.retry import CAS_POLICY, RetryPolicy, retrying
 
 T = TypeVar("T")
 
@@ -76,18 +77,31 @@ class Storage(Protocol):
     async def close(self) -> None: ...
 
 
-async def update(storage: Storage, key: str, change: Any, *, attempts: int = 20) -> tuple[dict[str, Any], int]:
-    """Read-modify-write with retries on `Conflict`. `change(value_or_None)` returns the new value."""
-    for attempt in range(attempts):
+Change = Callable[[dict[str, Any] | None], dict[str, Any]]
+
+
+async def update(storage: Storage, key: str, change: Change, *,
+                 policy: RetryPolicy = CAS_POLICY) -> tuple[dict[str, Any], int]:
+    """Read-modify-write, tried again on `Conflict` (jittered backoff: writers that collided spread out).
+    `change(value_or_None)` returns the new value; `Conflict` when writers kept colliding past the policy."""
+
+    async def once() -> tuple[dict[str, Any], int]:
         doc = await storage.get(key)
         new_value = change(None if doc is None else dict(doc.value))
-        try:
-            version = await storage.put(key, new_value, None if doc is None else doc.version)
-            return new_value, version
-        except Conflict:
-            # jittered exponential back-off: writers that collided spread out instead of colliding again
-            await asyncio.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
-    raise Conflict(f"{key}: too many concurrent writers")
+        return new_value, await storage.put(key, new_value, None if doc is None else doc.version)
+
+    return await retrying(once, Conflict, policy)
+
+
+async def delete_if_present(storage: Storage, key: str, *, policy: RetryPolicy = CAS_POLICY) -> None:
+    """Delete `key` whatever its version (tried again if it changes meanwhile); nothing when absent."""
+
+    async def once() -> None:
+        doc = await storage.get(key)
+        if doc is not None:
+            await storage.delete(key, doc.version)
+
+    await retrying(once, Conflict, policy)
 
 
 class MemoryStorage:

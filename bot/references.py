@@ -18,7 +18,7 @@ from typing import Any, cast
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ConversationAccount, ConversationReference
 
-from adapters.storage import Conflict, Storage
+from adapters.storage import Storage, delete_if_present, update
 from dialogs.contract import Clock, Conversation, ConversationKind
 
 log = logging.getLogger(__name__)
@@ -106,16 +106,11 @@ class ReferenceStore:
 
     async def _put(self, conv_id: str, document: dict[str, Any], *, replace: bool) -> None:
         key = PREFIX + conv_id
-        for _ in range(5):
-            current = await self.storage.get(key)
-            if current is not None and not replace:
-                return
-            try:
-                await self.storage.put(key, document, current.version if current else None)
-                log.info("saved the conversation reference for %s (%s)", conv_id, document["kind"])
-                return
-            except Conflict:
-                continue
+        if not replace and await self.storage.get(key) is not None:
+            return
+        # replace=False and someone saved it meanwhile: theirs stays (rewritten unchanged)
+        await update(self.storage, key, lambda current: document if replace or current is None else current)
+        log.info("saved the conversation reference for %s (%s)", conv_id, document["kind"])
 
     async def load(self, conversation_id: str) -> tuple[ConversationReference, dict[str, Any]] | None:
         doc = await self.storage.get(PREFIX + conversation_id)
@@ -128,8 +123,6 @@ class ReferenceStore:
         post in the channel itself: the channel's conversation id, replying to nothing."""
         root = channel_root(conversation_id)
         found = await self.load(root)
-        if found is None and root != conversation_id:
-            found = await self.load(conversation_id)  # saved before channel references were kept apart
         if found is None:
             return None
         reference, doc = found
@@ -154,15 +147,7 @@ class ReferenceStore:
 
     async def remember_private_chat(self, tenant_id: str, user_aad_id: str, conversation_id: str | None) -> None:
         key = f"{CHAT_PREFIX}{tenant_id.lower()}/{user_aad_id.lower()}"
-        for _ in range(5):
-            current = await self.storage.get(key)
-            try:
-                if conversation_id is None:
-                    if current is not None:
-                        await self.storage.delete(key, current.version)
-                    return
-                await self.storage.put(key, {"conversation_id": conversation_id},
-                                       current.version if current else None)
-                return
-            except Conflict:
-                continue
+        if conversation_id is None:
+            await delete_if_present(self.storage, key)
+        else:
+            await update(self.storage, key, lambda _current: {"conversation_id": conversation_id})
