@@ -38,6 +38,7 @@ from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 from botframework.connector.auth.skill_validation import SkillValidation
 
 from adapters.config import BotSettings
+from bot.sdk_internals import reapply_session_config, refresh_openid_metadata, requests_driver
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +131,9 @@ def _own_retries(client: Any) -> Any:
     policy.BACKOFF_MAX = 2  # type: ignore[attr-defined]  # msrest's ClientRetryPolicy reads this attribute
     client.config.retry_policy.policy = policy
     client.config.redirect_policy.allow = False
-    driver = getattr(getattr(client._client.config.pipeline, "_sender", None), "driver", None)
+    driver = requests_driver(client)
     if driver is not None:  # its requests session was set up when the client was built: apply the policy now
-        driver._init_session(driver.session)
+        reapply_session_config(driver)
     client.config.connection.timeout = CONNECTOR_TIMEOUT_SECONDS
     return client
 
@@ -231,7 +232,7 @@ class InboundAuth:
             now = asyncio.get_running_loop().time()
             if not force and self._metadata.keys and now - self._last_failed_fetch < KEY_RETRY_SECONDS:
                 return
-            fetch = asyncio.to_thread(lambda: asyncio.run(self._metadata._refresh()))
+            fetch = asyncio.to_thread(refresh_openid_metadata, self._metadata)
             try:
                 await asyncio.wait_for(fetch, KEY_FETCH_TIMEOUT_SECONDS)  # the SDK's requests.get has no timeout
             except Exception as exc:

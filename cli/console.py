@@ -356,10 +356,9 @@ def _actor(config: Any, args: argparse.Namespace) -> tuple[Actor, str | None]:
 
 
 def _guid(value: str, flag: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise ValueError(f"{flag} must be a GUID (an Entra object or tenant id), got {value!r}") from None
+    from adapters.config import parse_guid
+
+    return parse_guid(value, flag)
 
 
 async def _start(wiring: Wiring, screen: Screen, config: CordonConfig, settings: BotSettings,
