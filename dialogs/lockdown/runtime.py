@@ -12,11 +12,15 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.config import TenantConfig
 from dialogs.contract import Outbox, Services
 from dialogs.lockdown.state import RequestStore
+
+if TYPE_CHECKING:
+    from adapters.graph.containment import Containment
+    from adapters.graph.investigation import Investigation
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +29,8 @@ class TenantGraph:
     """What the lock-down needs in one tenant."""
 
     tenant: TenantConfig
-    containment: Any  # adapters.graph.containment.Containment
-    investigation: Any  # adapters.graph.investigation.Investigation
+    containment: Containment
+    investigation: Investigation
     licence: str | None
 
 
