@@ -1,7 +1,8 @@
 """Cordon's entry point: `python app.py [--dev]` serves the bot; the other subcommands are the CLI.
 
-Each subcommand lives in the module that owns its concern and is imported only when chosen, so `check` and `spf`
-start without loading Microsoft Graph or the Bot Framework.
+Each subcommand lives in the front-end that owns it (`bot/` serves, `cli/` the rest) and is imported only when
+chosen, so `check` and `spf` start without loading Microsoft Graph or the Bot Framework. Its `run(name, args,
+wiring)` gets the composition root (`wiring.py`): the one place Cordon's parts are built.
 """
 
 from __future__ import annotations
@@ -10,71 +11,32 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import Any
+from types import ModuleType
 
-# subcommand -> (module, one-line help). The module defines add_arguments(name, parser) and run(name, args) -> int.
+from wiring import BACKGROUND, ConfigExit, Wiring, build_app
+
+__all__ = ["BACKGROUND", "SUBCOMMANDS", "build_app", "main"]
+
+# subcommand -> (module, one-line help). The module defines add_arguments(name, parser) and
+# run(name, args, wiring) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("bot.server", "serve the bot (the default): POST /api/messages, GET /healthz, GET /readyz"),
-    "chat": ("dialogs.console", "talk to Cordon in this terminal (same router, gate and dialogs)"),
+    "chat": ("cli.console", "talk to Cordon in this terminal (same router, gate and dialogs)"),
     "manifest": ("manifest.build", "write the Teams app package (zip) for an app id"),
-    "check": ("dialogs.emailauth_cli", "check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT, BIMI, DNSSEC"),
-    "spf": ("dialogs.spf_cli", "evaluate SPF (RFC 7208 check_host) for a domain and an IP"),
-    "mfa": ("dialogs.mfa_cli", "MFA registration and enforcement for one user"),
-    "mfa-report": ("dialogs.mfa_cli", "MFA report for a whole tenant"),
-    "poll-once": ("dialogs.alerts_cli", "run one risky sign-in polling cycle and print what was sent"),
-    "investigate": ("dialogs.investigate_cli", "investigate one user: sign-ins, audits, rules, consents, devices"),
-    "hunt": ("dialogs.investigate_cli", "find the other accounts reached from a compromised user's IPs (or an IP)"),
+    "check": ("cli.emailauth", "check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT, BIMI, DNSSEC"),
+    "spf": ("cli.spf", "evaluate SPF (RFC 7208 check_host) for a domain and an IP"),
+    "mfa": ("cli.mfa", "MFA registration and enforcement for one user"),
+    "mfa-report": ("cli.mfa", "MFA report for a whole tenant"),
+    "poll-once": ("cli.alerts", "run one risky sign-in polling cycle and print what was sent"),
+    "investigate": ("cli.investigate", "investigate one user: sign-ins, audits, rules, consents, devices"),
+    "hunt": ("cli.investigate", "find the other accounts reached from a compromised user's IPs (or an IP)"),
     "permissions": ("adapters.graph.permissions", "print the Microsoft Graph permissions, roles and licences needed"),
 }
 
 USAGE_ERROR = 2
 
-# Background work started with the server: "module:function", each `async def start(app, services) -> None`
-# (pollers, lock-down resumption). They start their own tasks and stop them on app cleanup.
-BACKGROUND: list[str] = ["dialogs.lockdown:start", "dialogs.alerts.runtime:start"]
 
-
-def build_app(settings: Any, config: Any, *, dev: bool, storage: Any = None, clock: Any = None,
-              token_provider: Any = None, background: list[str] | None = None) -> Any:
-    """Assemble the running bot: storage, services, roles, router, the aiohttp app and its background work.
-
-    `storage` defaults to what `[storage]` names (SQLite or Azure Table storage; closed on cleanup; a bad value
-    raises `ConfigError`); `token_provider(app_id, scope)`
-    replaces MSAL for outbound tokens (tests); `background` defaults to BACKGROUND.
-    """
-    from adapters.graph import GraphGateway
-    from adapters.roles import RoleResolver
-    from adapters.storage import open_storage
-    from bot.server import create_app
-    from dialogs.contract import Services, utc_now
-    from dialogs.router import Router
-
-    owned = storage is None
-    store = open_storage(config.storage) if owned else storage
-    graph = GraphGateway(config, settings)  # Microsoft Graph per tenant; clients are made lazily inside the loop
-    services = Services(config=config, storage=store, clock=clock or utc_now, graph=graph)
-    router = Router(services, RoleResolver(config.roles, graph.check_groups if graph.tenants else None))
-    web_app = create_app(settings, config, services, router, dev=dev, token_provider=token_provider)  # sets messenger
-
-    async def start_background(app: Any) -> None:
-        for spec in BACKGROUND if background is None else background:
-            module_name, _, function = spec.partition(":")
-            await getattr(importlib.import_module(module_name), function)(app, services)
-
-    async def close_storage(app: Any) -> None:
-        if owned:
-            await store.close()
-
-    async def close_graph(app: Any) -> None:
-        await graph.close()
-
-    web_app.on_startup.append(start_background)
-    web_app.on_cleanup.append(close_storage)
-    web_app.on_cleanup.append(close_graph)
-    return web_app
-
-
-def _parser_for(name: str) -> tuple[argparse.ArgumentParser, object]:
+def _parser_for(name: str) -> tuple[argparse.ArgumentParser, ModuleType]:
     module_name, summary = SUBCOMMANDS[name]
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"app.py {name}" if name != "serve" else "app.py", description=summary)
@@ -105,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     parser, module = _parser_for(name)
     args = parser.parse_args(argv)
-    return int(module.run(name, args) or 0)
+    try:
+        return int(module.run(name, args, Wiring()) or 0)
+    except ConfigExit as exc:  # already said on stderr
+        return int(exc.code or USAGE_ERROR)
 
 
 if __name__ == "__main__":

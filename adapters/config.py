@@ -13,7 +13,7 @@ import tomllib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -71,7 +71,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _guid(value: str, what: str) -> str:
+def parse_guid(value: str, what: str) -> str:
+    """The canonical (lower-case, dashed) form of a GUID; ValueError naming `what` otherwise. The one GUID check
+    behind `EntraId`/`TenantId`, the settings and the console's flags."""
     try:
         return str(uuid.UUID(value))
     except (ValueError, AttributeError, TypeError):
@@ -79,8 +81,8 @@ def _guid(value: str, what: str) -> str:
 
 
 # Checked one by one, so an error names the item (`roles.approvers.1`), not just the list.
-EntraId = Annotated[str, AfterValidator(lambda v: _guid(v, "an Entra object id"))]
-TenantId = Annotated[str, AfterValidator(lambda v: _guid(v, "a tenant id"))]
+EntraId = Annotated[str, AfterValidator(lambda v: parse_guid(v, "an Entra object id"))]
+TenantId = Annotated[str, AfterValidator(lambda v: parse_guid(v, "a tenant id"))]
 
 
 class RolesConfig(_Section):
@@ -167,7 +169,7 @@ class TenantConfig(_Section):
     @field_validator("tenant_id")
     @classmethod
     def _tenant(cls, value: str) -> str:
-        return _guid(value, "tenant_id")
+        return parse_guid(value, "tenant_id")
 
     @field_validator("domains")
     @classmethod
@@ -216,12 +218,12 @@ class ConsoleConfig(_Section):
     @field_validator("aad_id")
     @classmethod
     def _actor_id(cls, value: str) -> str:
-        return _guid(value, "aad_id (an Entra object id)")
+        return parse_guid(value, "aad_id (an Entra object id)")
 
     @field_validator("tenant_id")
     @classmethod
     def _console_tenant(cls, value: str | None) -> str | None:
-        return None if value is None else _guid(value, "tenant_id")
+        return None if value is None else parse_guid(value, "tenant_id")
 
 
 class DnsConfig(_Section):
@@ -303,8 +305,8 @@ def bot_settings(environ: dict[str, str] | None = None) -> BotSettings:
     tenant = env.get("MicrosoftAppTenantId", "") or ""
     app_id = env.get("MicrosoftAppId", "") or ""
     try:  # normalised: the tokens' `aud` carries the app id in lower case
-        tenant = _guid(tenant, "MicrosoftAppTenantId") if tenant else ""
-        app_id = _guid(app_id, "MicrosoftAppId") if app_id else ""
+        tenant = parse_guid(tenant, "MicrosoftAppTenantId") if tenant else ""
+        app_id = parse_guid(app_id, "MicrosoftAppId") if app_id else ""
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if app_type in ("SingleTenant", "UserAssignedMSI") and app_id and not tenant:
@@ -336,7 +338,7 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def parse_config(data: dict) -> CordonConfig:
+def parse_config(data: dict[str, Any]) -> CordonConfig:
     try:
         return CordonConfig.model_validate(data)
     except ValidationError as exc:

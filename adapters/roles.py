@@ -7,19 +7,34 @@ user ids count: a Graph outage never grants a role.
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from adapters.config import RolesConfig
-from dialogs.contract import Role
+from adapters.ttl_cache import TTLCache
+
+if TYPE_CHECKING:
+    from adapters.config import RolesConfig
 
 log = logging.getLogger(__name__)
+
+
+
+class Role(enum.StrEnum):
+    """Who may run a command. An approver is not implicitly a technician: each is configured on its own."""
+
+    ANYONE = "anyone"
+    TECHNICIAN = "technician"
+    APPROVER = "approver"
+
 
 # (tenant_id, user_object_id, candidate_group_ids) -> the candidates the user is a transitive member of
 GroupChecker = Callable[[str, str, list[str]], Awaitable[set[str]]]
 
 CACHE_SECONDS = 300.0
+CACHE_ENTRIES = 10_000  # (tenant, user) pairs: beyond it the least recently seen are asked again
 
 
 class RoleResolver:
@@ -36,9 +51,7 @@ class RoleResolver:
             Role.APPROVER: {i.lower() for i in config.approvers},
         }
         self.group_checker = group_checker
-        self._ttl = ttl
-        self._now = monotonic
-        self._cache: dict[tuple[str, str], tuple[float, frozenset[Role]]] = {}
+        self._cache: TTLCache[tuple[str, str], frozenset[Role]] = TTLCache(ttl, CACHE_ENTRIES, monotonic=monotonic)
 
     async def roles(self, aad_id: str | None, tenant_id: str | None) -> frozenset[Role]:
         if not aad_id:
@@ -46,8 +59,8 @@ class RoleResolver:
         user = aad_id.lower()
         key = (tenant_id or "", user)
         cached = self._cache.get(key)
-        if cached and self._now() - cached[0] < self._ttl:
-            return cached[1]
+        if cached is not None:
+            return cached
         held = {role for role, ids in self._by_role.items() if user in ids}
         undecided = sorted({i for role, ids in self._by_role.items() if role not in held for i in ids} - {user})
         cacheable = True
@@ -61,5 +74,5 @@ class RoleResolver:
             held |= {role for role, ids in self._by_role.items() if ids & groups}
         result = frozenset(held)
         if cacheable:
-            self._cache[key] = (self._now(), result)
+            self._cache.put(key, result)
         return result

@@ -11,16 +11,19 @@ import asyncio
 import datetime as dt
 import json
 import os
-import random
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from adapters.retry import CAS_POLICY, RetryPolicy, retrying
 
 if TYPE_CHECKING:
     from adapters.config import StorageConfig
+
+T = TypeVar("T")
 
 
 class Conflict(Exception):
@@ -58,6 +61,11 @@ class AuditEntry:
         return AuditEntry(**{**asdict(self), "at": now, "target": target})
 
 
+# Aliases: inside the classes below, `list` names the method, not the built-in.
+Listing = list[tuple[str, Document]]
+AuditTail = list[AuditEntry]
+
+
 class Storage(Protocol):
     async def get(self, key: str) -> Document | None: ...
 
@@ -68,11 +76,11 @@ class Storage(Protocol):
 
     async def delete(self, key: str, expected_version: int) -> None: ...
 
-    async def list(self, prefix: str) -> list[tuple[str, Document]]: ...
+    async def list(self, prefix: str) -> Listing: ...
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
 
-    async def audit_tail(self, limit: int, tenant: str | None = None) -> list[AuditEntry]: ...
+    async def audit_tail(self, limit: int, tenant: str | None = None) -> AuditTail: ...
 
     async def ping(self) -> None:
         """Raise if the store cannot be reached (readiness probe)."""
@@ -112,18 +120,31 @@ def open_storage(config: StorageConfig, environ: Mapping[str, str] | None = None
                              credential=managed_identity_credential())
 
 
-async def update(storage: Storage, key: str, change: Any, *, attempts: int = 20) -> tuple[dict[str, Any], int]:
-    """Read-modify-write with retries on `Conflict`. `change(value_or_None)` returns the new value."""
-    for attempt in range(attempts):
+Change = Callable[[dict[str, Any] | None], dict[str, Any]]
+
+
+async def update(storage: Storage, key: str, change: Change, *,
+                 policy: RetryPolicy = CAS_POLICY) -> tuple[dict[str, Any], int]:
+    """Read-modify-write, tried again on `Conflict` (jittered backoff: writers that collided spread out).
+    `change(value_or_None)` returns the new value; `Conflict` when writers kept colliding past the policy."""
+
+    async def once() -> tuple[dict[str, Any], int]:
         doc = await storage.get(key)
         new_value = change(None if doc is None else dict(doc.value))
-        try:
-            version = await storage.put(key, new_value, None if doc is None else doc.version)
-            return new_value, version
-        except Conflict:
-            # jittered exponential back-off: writers that collided spread out instead of colliding again
-            await asyncio.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
-    raise Conflict(f"{key}: too many concurrent writers")
+        return new_value, await storage.put(key, new_value, None if doc is None else doc.version)
+
+    return await retrying(once, Conflict, policy)
+
+
+async def delete_if_present(storage: Storage, key: str, *, policy: RetryPolicy = CAS_POLICY) -> None:
+    """Delete `key` whatever its version (tried again if it changes meanwhile); nothing when absent."""
+
+    async def once() -> None:
+        doc = await storage.get(key)
+        if doc is not None:
+            await storage.delete(key, doc.version)
+
+    await retrying(once, Conflict, policy)
 
 
 class MemoryStorage:
@@ -156,13 +177,14 @@ class MemoryStorage:
                 raise Conflict(key)
             del self._docs[key]
 
-    async def list(self, prefix: str) -> list[tuple[str, Document]]:
-        return [(k, await self.get(k)) for k in sorted(self._docs) if k.startswith(prefix)]  # type: ignore[misc]
+    async def list(self, prefix: str) -> Listing:
+        found = [(k, await self.get(k)) for k in sorted(self._docs) if k.startswith(prefix)]
+        return [(k, doc) for k, doc in found if doc is not None]
 
     async def append_audit(self, entry: AuditEntry) -> None:
         self._audit.append(entry.stamped())
 
-    async def audit_tail(self, limit: int, tenant: str | None = None) -> list[AuditEntry]:
+    async def audit_tail(self, limit: int, tenant: str | None = None) -> AuditTail:
         rows = [e for e in self._audit if tenant is None or e.tenant == tenant]
         return list(reversed(rows[-limit:])) if limit > 0 else []
 
@@ -251,7 +273,7 @@ class SQLiteStorage:
                 self._connections.append(conn)
         return conn
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
 
     def _get(self, key: str) -> Document | None:
@@ -299,7 +321,7 @@ class SQLiteStorage:
             (e.at, e.actor, e.tenant, e.conversation, e.command, e.target, e.outcome, e.detail, e.actor_name),
         )
 
-    def _tail(self, limit: int, tenant: str | None) -> list[AuditEntry]:
+    def _tail(self, limit: int, tenant: str | None) -> AuditTail:
         sql = "SELECT at, actor, tenant, conversation, command, target, outcome, detail, actor_name FROM audit"
         params: tuple[Any, ...] = ()
         if tenant is not None:
@@ -322,13 +344,13 @@ class SQLiteStorage:
     async def delete(self, key: str, expected_version: int) -> None:
         await self._run(self._delete, key, expected_version)
 
-    async def list(self, prefix: str) -> list[tuple[str, Document]]:
+    async def list(self, prefix: str) -> Listing:
         return await self._run(self._list, prefix)
 
     async def append_audit(self, entry: AuditEntry) -> None:
         await self._run(self._append, entry.stamped())
 
-    async def audit_tail(self, limit: int, tenant: str | None = None) -> list[AuditEntry]:
+    async def audit_tail(self, limit: int, tenant: str | None = None) -> AuditTail:
         return await self._run(self._tail, limit, tenant)
 
     async def ping(self) -> None:

@@ -44,6 +44,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from adapters.config import BotSettings
 from adapters.safe_text import for_log
+from bot.sdk_internals import reapply_session_config, refresh_openid_metadata, requests_driver
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +135,12 @@ def _own_retries(client: Any) -> Any:
 
     policy = Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0, status_forcelist=(),
                    respect_retry_after_header=False, raise_on_status=False)
-    policy.BACKOFF_MAX = 2  # msrest's ClientRetryPolicy reads this attribute
+    policy.BACKOFF_MAX = 2  # type: ignore[attr-defined]  # msrest's ClientRetryPolicy reads this attribute
     client.config.retry_policy.policy = policy
     client.config.redirect_policy.allow = False
-    driver = getattr(getattr(client._client.config.pipeline, "_sender", None), "driver", None)
+    driver = requests_driver(client)
     if driver is not None:  # its requests session was set up when the client was built: apply the policy now
-        driver._init_session(driver.session)
+        reapply_session_config(driver)
     client.config.connection.timeout = CONNECTOR_TIMEOUT_SECONDS
     return client
 
@@ -239,7 +240,7 @@ class InboundAuth:
             now = asyncio.get_running_loop().time()
             if not force and self._metadata.keys and now - self._last_failed_fetch < KEY_RETRY_SECONDS:
                 return
-            fetch = asyncio.to_thread(lambda: asyncio.run(self._metadata._refresh()))
+            fetch = asyncio.to_thread(refresh_openid_metadata, self._metadata)
             try:
                 await asyncio.wait_for(fetch, KEY_FETCH_TIMEOUT_SECONDS)  # the SDK's requests.get has no timeout
             except Exception as exc:

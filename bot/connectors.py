@@ -15,6 +15,8 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
+from bot.sdk_internals import requests_driver
+
 log = logging.getLogger(__name__)
 
 MAX_CLIENTS = 256  # service URLs are per region (and, lately, per tenant); a bound keeps sockets in check
@@ -23,8 +25,7 @@ POOL_CONNECTIONS = 32  # idle keep-alive connections kept per client (urllib3 wa
 
 def _session(client: Any) -> Any:
     """The client's requests session (msrest keeps one per thread; the event loop's is the one used)."""
-    driver = getattr(getattr(client._client.config.pipeline, "_sender", None), "driver", None)
-    return getattr(driver, "session", None)
+    return getattr(requests_driver(client), "session", None)
 
 
 def _widen_pool(client: Any) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from adapters.safe_text import for_log
-from adapters.storage import Conflict, Storage
+from adapters.storage import Conflict, Storage, update
 from bot.outbox import TurnOutbox
 from bot.references import channel_root
 from dialogs.contract import Clock, Reply
@@ -88,13 +88,7 @@ class PostedCards:
                  "subjects": sorted(subjects), "expires_at": (now + keep).isoformat(timespec="seconds")}
         key = _key(conversation_id, message_id)
         try:
-            for _ in range(5):
-                current = await self.storage.get(key)
-                try:
-                    await self.storage.put(key, value, current.version if current else None)
-                    break
-                except Conflict:
-                    continue
+            await update(self.storage, key, lambda _: value)
             if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
                 self._pruned_at = now
                 await self.prune()

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 from copy import copy
-from typing import Any
+from typing import Any, cast
 
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ConversationAccount, ConversationReference
 
 from adapters.safe_text import for_log
-from adapters.storage import Conflict, Storage
+from adapters.storage import Storage, delete_if_present, update
 from dialogs.contract import Clock, Conversation, ConversationKind
 
 log = logging.getLogger(__name__)
@@ -32,21 +32,28 @@ CHAT_PREFIX = "chat/"
 MEMBER_PREFIX = "member/"
 
 
+def as_dict(value: object) -> dict[str, Any]:
+    """A JSON object from an activity field, or {} for anything else (the sender controls these fields)."""
+    return value if isinstance(value, dict) else {}
+
+
 def tenant_of(activity: Activity) -> str | None:
     """The tenant is in channelData.tenant.id (conversation.tenant_id is always None in this SDK)."""
-    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    tenant = data.get("tenant") if isinstance(data.get("tenant"), dict) else {}
+    data = as_dict(activity.channel_data)
+    tenant = as_dict(data.get("tenant"))
     value = tenant.get("id") or (activity.conversation.tenant_id if activity.conversation else None)
     return str(value).lower() if value else None
 
 
 def conversation_of(activity: Activity) -> Conversation:
-    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    team = data.get("team") if isinstance(data.get("team"), dict) else {}
-    channel = data.get("channel") if isinstance(data.get("channel"), dict) else {}
+    data = as_dict(activity.channel_data)
+    team = as_dict(data.get("team"))
+    channel = as_dict(data.get("channel"))
     conv = activity.conversation
     kind_text = (conv.conversation_type if conv else None) or ("groupChat" if conv and conv.is_group else "personal")
-    kind: ConversationKind = kind_text if kind_text in ("personal", "groupChat", "channel") else "personal"
+    kind: ConversationKind = "personal"
+    if kind_text in ("personal", "groupChat", "channel"):
+        kind = cast(ConversationKind, kind_text)
     return Conversation(id=conv.id if conv else "", kind=kind, tenant_id=tenant_of(activity),
                         team_id=team.get("id"), channel_id=channel.get("id"))
 
@@ -121,15 +128,9 @@ class ReferenceStore:
             self._noted.add(("chat", tenant, aad_id, conversation.id))
 
     async def _put_plain(self, key: str, value: dict[str, Any]) -> None:
-        for _ in range(5):
-            current = await self.storage.get(key)
-            if current is not None and current.value == value:
-                return
-            try:
-                await self.storage.put(key, value, current.version if current else None)
-                return
-            except Conflict:
-                continue
+        current = await self.storage.get(key)
+        if current is None or current.value != value:
+            await update(self.storage, key, lambda _: value)
 
     async def teams_id(self, tenant_id: str, user_aad_id: str) -> str | None:
         """The user's Teams id (`29:…`) as last seen in one of their activities, if any."""
@@ -152,16 +153,11 @@ class ReferenceStore:
 
     async def _put(self, conv_id: str, document: dict[str, Any], *, replace: bool) -> None:
         key = PREFIX + conv_id
-        for _ in range(5):
-            current = await self.storage.get(key)
-            if current is not None and not replace:
-                return
-            try:
-                await self.storage.put(key, document, current.version if current else None)
-                log.info("saved the conversation reference for %s (%s)", for_log(conv_id), document["kind"])
-                return
-            except Conflict:
-                continue
+        if not replace and await self.storage.get(key) is not None:
+            return
+        # replace=False and someone saved it meanwhile: theirs stays (rewritten unchanged)
+        await update(self.storage, key, lambda current: document if replace or current is None else current)
+        log.info("saved the conversation reference for %s (%s)", for_log(conv_id), document["kind"])
 
     async def load(self, conversation_id: str) -> tuple[ConversationReference, dict[str, Any]] | None:
         doc = await self.storage.get(PREFIX + conversation_id)
@@ -174,8 +170,6 @@ class ReferenceStore:
         post in the channel itself: the channel's conversation id, replying to nothing."""
         root = channel_root(conversation_id)
         found = await self.load(root)
-        if found is None and root != conversation_id:
-            found = await self.load(conversation_id)  # saved before channel references were kept apart
         if found is None:
             return None
         reference, doc = found
@@ -200,15 +194,7 @@ class ReferenceStore:
 
     async def remember_private_chat(self, tenant_id: str, user_aad_id: str, conversation_id: str | None) -> None:
         key = f"{CHAT_PREFIX}{tenant_id.lower()}/{user_aad_id.lower()}"
-        for _ in range(5):
-            current = await self.storage.get(key)
-            try:
-                if conversation_id is None:
-                    if current is not None:
-                        await self.storage.delete(key, current.version)
-                    return
-                await self.storage.put(key, {"conversation_id": conversation_id},
-                                       current.version if current else None)
-                return
-            except Conflict:
-                continue
+        if conversation_id is None:
+            await delete_if_present(self.storage, key)
+        else:
+            await update(self.storage, key, lambda _current: {"conversation_id": conversation_id})

@@ -20,6 +20,7 @@ import logging
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -30,8 +31,12 @@ from adapters.storage import storage_kind
 from bot.http_guard import Limits
 
 if TYPE_CHECKING:
-    from dialogs.contract import Services
+    from adapters.storage import Storage
+    from bot.posted_cards import PostedCards, RecordingMessenger
+    from bot.references import ReferenceStore
+    from dialogs.contract import Clock, Services
     from dialogs.router import Router
+    from wiring import Wiring
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("cordon.access")
@@ -130,28 +135,51 @@ async def access_log(request: web.Request, handler: Any) -> web.StreamResponse:
                     (time.perf_counter() - started) * 1000)
 
 
-def create_app(settings: BotSettings, config: CordonConfig, services: Services, router: Router, *, dev: bool,
-               token_provider: Any = None) -> web.Application:
-    """The aiohttp app for the bot. `token_provider(app_id, scope) -> token` replaces MSAL for outbound calls."""
-    from botbuilder.integration.aiohttp import CloudAdapter
-    from botbuilder.schema import ActivityTypes
+@dataclass(frozen=True)
+class BotConnection:
+    """The Bot Framework side, made before `Services` (whose messenger it is) and before the web app."""
 
-    from bot.auth import AuthError, InboundAuth, build_authentication, is_loopback
+    authentication: Any  # bot.auth's BotFrameworkAuthentication
+    adapter: Any  # botbuilder's CloudAdapter
+    references: ReferenceStore
+    messenger: RecordingMessenger  # the proactive messenger, recording every card with buttons it posts
+    posted: PostedCards
+
+
+def connect(settings: BotSettings, config: CordonConfig, storage: Storage, clock: Clock | None, *, dev: bool,
+            token_provider: Any = None) -> BotConnection:
+    """Authentication, the adapter, stored conversation references and the proactive messenger.
+    `token_provider(app_id, scope) -> token` replaces MSAL for outbound calls (tests)."""
+    from botbuilder.integration.aiohttp import CloudAdapter
+
+    from bot.auth import build_authentication
     from bot.posted_cards import PostedCards, RecordingMessenger
     from bot.proactive import BotMessenger
-    from bot.references import ReferenceStore, tenant_of
+    from bot.references import ReferenceStore
+    from dialogs.contract import utc_now
+
+    authentication = build_authentication(settings, dev=dev, token_provider=token_provider)
+    adapter = CloudAdapter(authentication)
+    references = ReferenceStore(storage, clock or utc_now)
+    posted = PostedCards(storage, clock or utc_now,
+                         retention={"alerts": dt.timedelta(days=config.alerts.card_retention_days)})
+    messenger = RecordingMessenger(BotMessenger(adapter, settings.app_id, references), posted)
+    return BotConnection(authentication, adapter, references, messenger, posted)
+
+
+def create_app(settings: BotSettings, config: CordonConfig, services: Services, router: Router,
+               connection: BotConnection, *, dev: bool) -> web.Application:
+    """The aiohttp app for the bot (`services.messenger` is expected to be `connection.messenger`)."""
+    from botbuilder.schema import ActivityTypes
+
+    from bot.auth import AuthError, InboundAuth, is_loopback
+    from bot.references import tenant_of
     from bot.turns import CordonBot, action_response
     from dialogs.cards import error_card
     from dialogs.contract import ActionResult
 
-    authentication = build_authentication(settings, dev=dev, token_provider=token_provider)
-    adapter = CloudAdapter(authentication)
-    references = ReferenceStore(services.storage, services.clock)
-    posted = PostedCards(services.storage, services.clock,
-                         retention={"alerts": dt.timedelta(days=config.alerts.card_retention_days)})
-    messenger = RecordingMessenger(BotMessenger(adapter, settings.app_id, references), posted)
-    services.messenger = messenger
-    bot = CordonBot(router, references, messenger, dev=dev, posted=posted)
+    authentication, adapter, messenger = connection.authentication, connection.adapter, connection.messenger
+    bot = CordonBot(router, connection.references, messenger, dev=dev, posted=connection.posted)
     inbound = InboundAuth(authentication, settings, dev=dev)
     tenants = {t.lower() for t in allowed_tenants(config, settings)}
     if not tenants:
@@ -266,14 +294,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="port to listen on (default: PORT or 3978)")
 
 
-def run(name: str, args: argparse.Namespace) -> int:
-    from adapters.config import ConfigError, load_environment
-
-    try:
-        settings, config = load_environment()
-    except ConfigError as exc:
-        print(f"cordon: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+def run(name: str, args: argparse.Namespace, wiring: Wiring) -> int:
+    settings, config = wiring.load_or_exit()
     if not settings.app_id and not args.dev:
         print(NO_APP_ID, file=sys.stderr)
         return USAGE_ERROR
@@ -285,13 +307,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         log.warning("--dev ignores HOST=%s and binds 127.0.0.1", settings.host)
     port = args.port if args.port is not None else settings.port
 
-    import app as entry
-
-    try:
-        web_app = entry.build_app(settings, config, dev=args.dev)
-    except ConfigError as exc:
-        print(f"cordon: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+    web_app = wiring.build_app(settings, config, dev=args.dev)
     mode = "DEV mode (no authentication, loopback only)" if args.dev else "authenticated"
     log.info("Cordon listening on http://%s:%s/api/messages, %s", host, port, mode)
     from bot.http_guard import serve_forever

@@ -24,7 +24,7 @@ from adapters.safe_text import for_log
 from bot.outbox import TurnOutbox
 from bot.posted_cards import PostedCards, RecordingOutbox
 from bot.proactive import BotMessenger
-from bot.references import ReferenceStore, conversation_of, tenant_of
+from bot.references import ReferenceStore, as_dict, conversation_of, tenant_of
 from dialogs.contract import ActionResult, Actor, DeliveryError, Reply
 from dialogs.router import Router
 
@@ -199,10 +199,9 @@ class CordonBot:
         if activity.name != CARD_ACTION_INVOKE:
             await _answer(context, InvokeResponse(status=501))
             return
-        value = activity.value if isinstance(activity.value, dict) else {}
-        action = value.get("action") if isinstance(value.get("action"), dict) else {}
+        action = as_dict(as_dict(activity.value).get("action"))
         verb = action.get("verb")
-        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        data = as_dict(action.get("data"))
         if not isinstance(verb, str) or not verb:
             body = {"statusCode": 400, "type": "application/vnd.microsoft.error",
                     "value": {"code": "BadRequest", "message": "the card action has no verb"}}

@@ -7,22 +7,21 @@ alone, and the console and tests can drive dialogs without HTTP.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
+
+from adapters.roles import Role
+
+__all__ = ["ActionHandler", "ActionResult", "Actor", "CardAction", "Clock", "Command", "CommandHandler",
+           "Conversation", "ConversationKind", "DeliveryError", "DialogContext", "Messenger", "Outbox", "Reply",
+           "Role", "Runtimes", "Services", "utc_now"]
 
 if TYPE_CHECKING:  # imported for type hints only: no import-time work
     from adapters.config import CordonConfig
+    from adapters.emailauth.report import CheckOptions
+    from adapters.graph import GraphGateway
     from adapters.storage import Storage
-
-
-class Role(enum.StrEnum):
-    """Who may run a command. An approver is not implicitly a technician: each is configured on its own."""
-
-    ANYONE = "anyone"
-    TECHNICIAN = "technician"
-    APPROVER = "approver"
 
 
 ConversationKind = Literal["personal", "groupChat", "channel", "console"]
@@ -145,16 +144,34 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+T = TypeVar("T")
+
+
+class Runtimes:
+    """Per-process state a dialog family owns (its background tasks, its risk source), one object per type,
+    made on first use: `services.runtimes.of(AlertsRuntime)`."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[type[Any], Any] = {}
+
+    def of(self, kind: type[T]) -> T:
+        found = self._by_type.get(kind)
+        if found is None:
+            found = self._by_type[kind] = kind()
+        return cast(T, found)
+
+
 @dataclass
 class Services:
-    """What dialogs may use. Built once by app.py (or a test) and shared by every turn."""
+    """What dialogs may use. Built once by `wiring.py` (or a test) and shared by every turn."""
 
     config: CordonConfig
     storage: Storage
     clock: Clock = utc_now
     messenger: Messenger | None = None  # proactive sends; None in the console without a server
-    graph: Any = None  # adapters.graph gateway (Microsoft Graph per tenant); None until configured
-    extras: dict[str, Any] = field(default_factory=dict)  # other adapters a dialog family owns (keyed by family)
+    graph: GraphGateway | None = None  # Microsoft Graph per tenant; None in tests that need none
+    check_options: CheckOptions | None = None  # `check`'s DNS settings instead of `[dns]` (tests' own resolver)
+    runtimes: Runtimes = field(default_factory=Runtimes)
 
 
 @dataclass

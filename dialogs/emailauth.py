@@ -14,15 +14,15 @@ USAGE = "check contoso.com [selector ...]"
 
 
 def check_options(services: Services, domain: str | None = None, selectors: tuple[str, ...] = ()) -> Any:
-    """CheckOptions for one check: a test's `services.extras["emailauth"]`, else the `[dns]` config section; with
+    """CheckOptions for one check: `services.check_options` (tests' own resolver), else the `[dns]` config section; with
     the tenant's initial domain (from `[[tenants]]` domains) when the domain belongs to a configured tenant."""
     import dataclasses
 
     from adapters.dns.nameservers import parse_nameserver
     from adapters.emailauth.report import CheckOptions
 
-    base = services.extras.get("emailauth")
-    if not isinstance(base, CheckOptions):
+    base = services.check_options
+    if base is None:
         dns = getattr(services.config, "dns", None)
         base = CheckOptions() if dns is None else CheckOptions(
             nameservers=[parse_nameserver(n) for n in dns.nameservers] or None,

@@ -85,10 +85,10 @@ def _row(area: str, result: dict[str, Any]) -> dict[str, Any]:
 
 def _details(report: dict[str, Any], limit: int, text_limit: int) -> tuple[list[dict[str, Any]], int]:
     entries = [(area, f) for area in AREAS for f in ordered_findings(report["checks"].get(area, {}))]
-    entries.sort(key=lambda e: {"error": 0, "warning": 1, "info": 2}.get(e[1].get("severity"), 3))
+    entries.sort(key=lambda e: {"error": 0, "warning": 1, "info": 2}.get(str(e[1].get("severity")), 3))
     items: list[dict[str, Any]] = []
     for area, f in entries[:limit]:
-        icon = SEVERITY_ICONS.get(f.get("severity"), "•")
+        icon = SEVERITY_ICONS.get(str(f.get("severity")), "•")
         items.append(cards.text(f"{icon} **{LABELS[area]}** {quote(str(f.get('message', '')), text_limit)}",
                                 spacing="Small"))
         lines = str(f.get("fix") or "").splitlines()

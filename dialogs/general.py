@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dialogs import cards
 from dialogs.contract import Command, DialogContext, Reply, Role
@@ -38,7 +38,7 @@ async def audit_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     entries = await ctx.services.storage.audit_tail(limit, tenant=cmd.tenant_id)
     if not entries:
         return [Reply(text="The audit log has no entries for this tenant yet.")]
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     budget = cards.MAX_CARD_BYTES - 3_000  # room for the title, the note and Teams' envelope
     for e in entries:
         row = cards.text(f"`{e.at}` **{_plain(e.command)}** by {_who(e, with_ids)} → {_plain(e.outcome)}"

@@ -91,6 +91,8 @@ async def report_command(tenant_name: str | None, cmd: Command, ctx: DialogConte
     from dialogs.mfa_cards import report_card
 
     gateway = ctx.services.graph
+    if gateway is None:
+        return [Reply(text=NO_GRAPH)]
     try:
         tenant = gateway.directory.by_name(tenant_name) if tenant_name else gateway.directory.default(cmd.tenant_id)
     except BadUserInput as exc:

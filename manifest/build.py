@@ -153,7 +153,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--terms-url", help="terms of use (https)")
 
 
-def run(name: str, args: argparse.Namespace) -> int:
+def run(name: str, args: argparse.Namespace, wiring: object = None) -> int:
     from dialogs.registry import registry
 
     developer = {key: value for key, value in (("websiteUrl", args.website_url), ("privacyUrl", args.privacy_url),

@@ -121,25 +121,6 @@ async def test_a_proactive_message_in_a_channel_is_a_new_post_not_a_reply_in_an_
         assert update.reply_to_id is None and bot.openid.verify_outbound(update.authorization.split(" ", 1)[1], APP_ID)
 
 
-async def test_a_thread_reference_saved_by_an_older_version_still_posts_to_the_channel():
-    from botbuilder.schema import ChannelAccount, ConversationAccount, ConversationReference
-
-    async with BotApp.started() as bot:
-        thread = channel_chat(ALERTS, message_id="1700000000002")
-        reference = ConversationReference(  # what was stored before: the thread, replying to the user's message
-            activity_id="1700000000002", channel_id="msteams", service_url=bot.connector.url,
-            conversation=ConversationAccount(id=thread.id, conversation_type="channel", is_group=True),
-            bot=ChannelAccount(id="28:" + APP_ID, name="Cordon"))
-        await bot.storage.put(f"convref/{thread.id}", {"reference": reference.serialize(), "tenant_id": TENANT,
-                                                      "kind": "channel"}, None)
-        message_id = await bot.messenger.send(thread.id, Reply(text="approval needed"))
-        [posted] = bot.replies()
-        assert posted.conversation_id == ALERTS and posted.kind == "send" and posted.reply_to_id is None
-        await bot.messenger.update(thread.id, message_id, Reply(text="approved"))  # an update goes where recorded
-        [update] = bot.connector.updates()
-        assert (update.conversation_id, update.activity_id, update.text) == (thread.id, message_id, "approved")
-
-
 async def test_installing_in_a_channel_then_talking_in_threads_keeps_one_channel_reference():
     async with BotApp.started() as bot:
         await bot.install(channel_chat(ALERTS))

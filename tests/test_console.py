@@ -15,9 +15,9 @@ import pytest
 from adapters.config import CordonConfig, RolesConfig
 from adapters.roles import RoleResolver
 from adapters.storage import MemoryStorage
+from cli.console import ConsoleMessenger, ConsoleOutbox, ConsoleSession, Screen
+from cli.console_render import display_width, markdown
 from dialogs import cards
-from dialogs.console import ConsoleMessenger, ConsoleOutbox, ConsoleSession, Screen
-from dialogs.console_render import display_width, markdown
 from dialogs.contract import ActionResult, Actor, CardAction, Command, DialogContext, Reply, Role, Services
 from dialogs.registry import ActionSpec, CommandSpec, Registry
 from dialogs.router import Router

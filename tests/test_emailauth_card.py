@@ -45,7 +45,7 @@ class Outbox:
 def router(dns_zones) -> Router:
     config = CordonConfig()
     options = CheckOptions(nameservers=[dns_zones.address], https=HttpsOptions(port=1), budget=5.0)
-    services = Services(config=config, storage=MemoryStorage(), extras={"emailauth": options})
+    services = Services(config=config, storage=MemoryStorage(), check_options=options)
     return Router(services, RoleResolver(config.roles))
 
 

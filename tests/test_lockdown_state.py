@@ -27,9 +27,28 @@ async def storage(request, tmp_path):
 
 def new_request(user_id: str = "u-1", minutes: int = 30) -> dict:
     return {"id": state.new_request_id(), "nonce": state.new_nonce(), "kind": "lockdown", "state": state.PENDING,
-            "tenant_id": TENANT, "target": {"id": user_id, "upn": f"{user_id}@contoso.com"},
-            "requester": {"aad_id": "r"}, "requested_in": {}, "created_at": state.iso(START),
-            "expires_at": state.iso(START + dt.timedelta(minutes=minutes))}
+            "tenant_id": TENANT, "tenant_name": "Contoso",
+            "target": {"id": user_id, "upn": f"{user_id}@contoso.com", "name": user_id},
+            "requester": {"aad_id": "r"}, "requested_in": {}, "offered": {"block_sign_in": True},
+            "created_at": state.iso(START), "expires_at": state.iso(START + dt.timedelta(minutes=minutes))}
+
+
+async def test_requests_are_stored_in_a_versioned_format_and_malformed_ones_are_refused(storage) -> None:
+    from pydantic import ValidationError
+
+    st = RequestStore(storage, Clock())
+    created = await st.create(new_request())
+    stored = await storage.get(st.key(created["id"]))
+    assert stored is not None and stored.value["format"] == 1
+    typed = (await st.get(created["id"])).model
+    assert typed.requester.aad_id == "r" and typed.state == "pending" and typed.decision is None
+    broken = {**new_request("u-2"), "requester": None}  # no requester: four eyes could not be checked
+    with pytest.raises(ValidationError):
+        await st.create(broken)
+    later = {**new_request("u-3"), "id": state.new_request_id(), "format": 2}
+    await storage.put(st.key(later["id"]), later, None)
+    with pytest.raises(ValueError, match="format 2"):
+        await st.get(later["id"])
 
 
 def test_request_ids_are_random_typeable_and_validated() -> None:
@@ -116,7 +135,8 @@ async def test_fifty_concurrent_approvals_one_winner(storage) -> None:
     async def press(i: int) -> str:
         try:
             await st.transition(request["id"], {state.PENDING}, state.APPROVED,
-                                lambda r: r.update(decision={"by": i}))
+                                lambda r: r.update(decision={"verdict": "approve", "at": state.iso(START),
+                                                             "by": {"aad_id": f"approver-{i}"}}))
             return "won"
         except state.WrongState:
             return "lost"
@@ -124,7 +144,8 @@ async def test_fifty_concurrent_approvals_one_winner(storage) -> None:
     results = await asyncio.gather(*(press(i) for i in range(50)))
     assert results.count("won") == 1
     stored = (await st.get(request["id"])).request
-    assert stored["state"] == state.APPROVED and stored["decision"]["by"] == results.index("won")
+    winner = f"approver-{results.index('won')}"
+    assert stored["state"] == state.APPROVED and stored["decision"]["by"]["aad_id"] == winner
 
 
 async def test_two_storage_instances_on_one_store_one_winner(shared_store) -> None:

@@ -51,7 +51,7 @@ def server(nsd_factory):
 
 def router_for(address: tuple[str, int], timeout: float = 1.0) -> Router:
     services = Services(config=CordonConfig(), storage=MemoryStorage(),
-                        extras={"emailauth": CheckOptions(nameservers=[address], query_timeout=timeout)})
+                        check_options=CheckOptions(nameservers=[address], query_timeout=timeout))
     return Router(services, RoleResolver(RolesConfig()))
 
 

@@ -139,7 +139,9 @@ class CheckResolver:
 
     async def _send(self, name: str, rdtype: str, lifetime: float) -> DnsAnswer:
         try:
-            answer = await self._dns().resolve(name, rdtype, lifetime=lifetime, search=False)
+            # raise_on_no_answer=False: NODATA comes back as an Answer with the CNAME chain's end and the response
+            answer = await self._dns().resolve(name, rdtype, lifetime=lifetime, search=False,
+                                               raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN as exc:
             canonical = None
             try:
@@ -147,11 +149,6 @@ class CheckResolver:
             except Exception:  # noqa: BLE001 - no chain information
                 canonical = None
             return DnsAnswer(name, rdtype, "nxdomain", canonical_name=_alias(name, canonical))
-        except dns.resolver.NoAnswer as exc:
-            response = exc.kwargs.get("response")
-            canonical = _canonical_from(response, name)
-            return DnsAnswer(name, rdtype, "nodata", canonical_name=_alias(name, canonical),
-                             authenticated=bool(response and response.flags & dns.flags.AD))
         except dns.resolver.LifetimeTimeout:
             raise DnsFailure(name, rdtype, "timeout") from None
         except dns.resolver.NoNameservers as exc:
@@ -165,7 +162,7 @@ class CheckResolver:
         return DnsAnswer(
             name,
             rdtype,
-            "ok",
+            "ok" if answer.rrset is not None else "nodata",
             tuple(answer.rrset) if answer.rrset is not None else (),
             canonical_name=_alias(name, answer.canonical_name.to_text()),
             authenticated=bool(answer.response.flags & dns.flags.AD),
@@ -176,20 +173,6 @@ def _alias(name: str, canonical: str | None) -> str | None:
     if not canonical or canonical.lower().rstrip(".") == name.lower().rstrip("."):
         return None
     return canonical.rstrip(".")
-
-
-def _canonical_from(response: dns.message.Message | None, name: str) -> str | None:
-    if response is None:
-        return None
-    current = dns.name.from_text(name)
-    for _ in range(16):
-        for rrset in response.answer:
-            if rrset.name == current and rrset.rdtype == dns.rdatatype.CNAME:
-                current = rrset[0].target
-                break
-        else:
-            break
-    return current.to_text()
 
 
 def _failure_reason(exc: dns.resolver.NoNameservers) -> FailureReason:

@@ -7,7 +7,7 @@ and MX are asked together in a second round.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from adapters.dns.resolver import CheckResolver, DnsAnswer, DnsFailure
 from adapters.emailauth.dmarc_record import (
@@ -60,8 +60,8 @@ def tree_walk_org_domain(domain: str, found: dict[str, DmarcRecord]) -> str | No
 async def analyse_dmarc(domain: str, resolver: CheckResolver) -> dict[str, Any]:
     levels = walk_levels(domain)
     psl, *asked = await asyncio.gather(asyncio.to_thread(org_domain, domain), *(_level(resolver, n) for n in levels))
-    psl_org: str | None = psl
-    answers = dict(zip(levels, asked, strict=True))
+    psl_org = cast(str | None, psl)
+    answers = dict(zip(levels, cast(list[DnsAnswer | DnsFailure], asked), strict=True))
     findings: list[Finding] = []
     parsed: dict[str, DmarcRecord] = {}
     policy_at: str | None = None

@@ -23,7 +23,8 @@ async def _ask(resolver: CheckResolver, name: str, rdtype: str) -> DnsAnswer | D
 
 async def analyse_dnssec(domain: str, resolver: CheckResolver) -> dict[str, Any]:
     # The public suffix list may still be loading (~70 ms of CPU on a cold start): never on the event loop.
-    zones = list(dict.fromkeys([domain, await asyncio.to_thread(org_domain, domain) or domain]))
+    org = await asyncio.to_thread(org_domain, domain)
+    zones = list(dict.fromkeys([domain, org or domain]))
     asked = await asyncio.gather(*(_ask(resolver, z, t) for z in zones for t in ("DNSKEY", "DS")))
     pairs = {z: (asked[2 * i], asked[2 * i + 1]) for i, z in enumerate(zones)}
     empty = {"signed": "unknown", "validated": "unknown"}

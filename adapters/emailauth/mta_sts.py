@@ -10,7 +10,7 @@ import asyncio
 import importlib
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from adapters.dns.resolver import CheckResolver, DnsFailure
 from adapters.emailauth.findings import Finding, could_not_check, decode_record, finding, quote, status_from
@@ -53,11 +53,13 @@ async def _fetch(resolver: CheckResolver, domain: str, options: HttpsOptions) ->
     # aiohttp and the system CA store take a few hundred ms of CPU to load at a cold start (the CLI): load them in
     # a thread so the other areas' lookups keep moving meanwhile.
     host = f"mta-sts.{domain}"
-    context, *_ = await asyncio.gather(
+    loaded, *_ = await asyncio.gather(
         _given(options.ssl_context) if options.ssl_context else asyncio.to_thread(default_ssl_context),
         asyncio.to_thread(importlib.import_module, "aiohttp"),
         *(_address(resolver, host, rdtype) for rdtype in ("A", "AAAA")))  # cached for aiohttp's resolver
     from adapters.dns.http import CheckResolverForAiohttp
+
+    context = cast(ssl.SSLContext, loaded)
 
     port = "" if options.port == 443 else f":{options.port}"
     aio_resolver = CheckResolverForAiohttp(resolver, allow_private=options.allow_private)

@@ -28,7 +28,8 @@ async def analyse_mx(domain: str, resolver: CheckResolver) -> dict[str, Any]:
         answer = await resolver.query(domain, "MX")
     except DnsFailure as exc:
         return could_not_check("mx", exc, hosts=[])
-    records = sorted(((int(r.preference), r.exchange.to_text().rstrip(".").lower()) for r in answer.rdatas
+    rdatas: list[Any] = list(answer.rdatas)  # MX rdata (dnspython types them as the base class)
+    records = sorted(((int(r.preference), r.exchange.to_text().rstrip(".").lower()) for r in rdatas
                       if hasattr(r, "exchange")), key=lambda pair: pair)
     hosts = [{"name": name or ".", "preference": pref} for pref, name in records]
     if answer.status == "nxdomain":

@@ -21,24 +21,18 @@ def _psl() -> Any:
 
 @functools.cache
 def _load() -> Any:
-    """The package's built-in list, with the punycode form added only for the few hundred non-ASCII rules: the
-    package's own `accept_encoded_idn` runs the IDNA codec on all ~10,000 rules (twice the load time)."""
-    from publicsuffixlist import PSLFILE, PublicSuffixList, encode_idn
+    """The package's built-in list through its public constructor (punycode rules included: the check sees
+    IDN domains in their ASCII form)."""
+    from publicsuffixlist import PublicSuffixList
 
-    with open(PSLFILE, "rb") as source:
-        lines = source.read().decode("utf-8").splitlines()
-    encoded = []
-    for line in lines:
-        rule = line.lower().split(" ")[0].rstrip() if not line.isascii() else ""
-        if rule and not rule.startswith("//"):
-            encoded.append(("!" if rule.startswith("!") else "") + encode_idn(rule.lstrip("!")))
-    return PublicSuffixList(source=lines + encoded, accept_encoded_idn=False)
+    return PublicSuffixList()
 
 
 def org_domain(domain: str) -> str | None:
     """The registrable domain (`mail.example.co.uk` → `example.co.uk`); None for a public suffix itself."""
     try:
-        return _psl().privatesuffix(domain.lower().rstrip("."))
+        found: str | None = _psl().privatesuffix(domain.lower().rstrip("."))
+        return found
     except Exception:  # noqa: BLE001 - odd input: no organisational domain rather than a crash
         return None
 

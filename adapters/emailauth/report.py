@@ -103,7 +103,7 @@ async def check_domain(domain: str, options: CheckOptions | None = None,
         "bimi": analyse_bimi(domain, resolver, asyncio.shield(dmarc_task)),
         "dnssec": analyse_dnssec(domain, resolver),
     }
-    tasks = {area: (w if area == "dmarc" else asyncio.ensure_future(_guard(area, w))) for area, w in work.items()}
+    tasks = {area: asyncio.ensure_future(w if area == "dmarc" else _guard(area, w)) for area, w in work.items()}
     done, pending = await asyncio.wait(tasks.values(), timeout=options.budget + 0.5)
     for task in pending:
         task.cancel()

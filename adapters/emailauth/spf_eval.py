@@ -58,8 +58,8 @@ class _Outcome:
 def parse_ip(text: str) -> IPAddress:
     """An IP address; an IPv4-mapped IPv6 address is treated as the IPv4 address (RFC 7208 §5)."""
     ip = ipaddress.ip_address(text.strip())
-    if ip.version == 6 and ip.ipv4_mapped is not None:  # type: ignore[union-attr]
-        return ip.ipv4_mapped  # type: ignore[union-attr]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
     return ip
 
 

@@ -158,12 +158,12 @@ def parse_term(raw: str, start: int) -> Term:
         domain = rest
     if domain and not domain.startswith(":"):
         raise SpfSyntaxError(f'unexpected "{domain[:20]}" after "{name}"', rest_at)
-    value = domain[1:] if domain else None
-    if value is not None:
-        if not value:
+    spec = domain[1:] if domain else None
+    if spec is not None:
+        if not spec:
             raise SpfSyntaxError(f'"{name}:" needs a domain after the colon', rest_at)
-        _check_domain_spec(value, rest_at + 1, name)
-    return Term(raw, start, "mechanism", name, qualifier, value=value, cidr4=cidr4, cidr6=cidr6)
+        _check_domain_spec(spec, rest_at + 1, name)
+    return Term(raw, start, "mechanism", name, qualifier, value=spec, cidr4=cidr4, cidr6=cidr6)
 
 
 def _split_cidr(rest: str, at: int) -> tuple[str, int | None, int | None]:
@@ -193,7 +193,8 @@ def _ip_term(raw: str, start: int, qualifier: str, name: str, rest: str, at: int
         if name == "ip4":
             if not _IP4_RE.match(address):
                 raise ValueError
-            network = ipaddress.IPv4Network((address, prefix), strict=False)
+            network: ipaddress.IPv4Network | ipaddress.IPv6Network = ipaddress.IPv4Network((address, prefix),
+                                                                                           strict=False)
         else:
             if "%" in address or not address:
                 raise ValueError

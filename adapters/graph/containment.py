@@ -167,8 +167,11 @@ class Containment:
             if not page.odata_next_link:
                 break
             link = page.odata_next_link
-            page = await self._call(needs.INBOX_RULES,
-                                    lambda c, link=link: self._rules(c, user_id).with_url(link).get())
+
+            def next_page(c: Any, link: str = link) -> Any:
+                return self._rules(c, user_id).with_url(link).get()
+
+            page = await self._call(needs.INBOX_RULES, next_page)
         targets = {r.actions.move_to_folder for r in raw if r.actions and r.actions.move_to_folder}
         folders = await self._folders(user_id, targets) if targets else {}
         rules = []

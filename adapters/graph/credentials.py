@@ -102,9 +102,12 @@ class TokenSource:
         """Runs in a worker thread."""
         if self._app is None:
             self._app = self._build_app()
+        token: dict[str, Any]
         if self.tenant.credential == "managed_identity":
-            return self._app.acquire_token_for_client(resource=self.resource)
-        return self._app.acquire_token_for_client(scopes=[f"{self.resource}/.default"])
+            token = self._app.acquire_token_for_client(resource=self.resource)
+        else:
+            token = self._app.acquire_token_for_client(scopes=[f"{self.resource}/.default"])
+        return token
 
     async def token(self) -> str:
         """A valid access token (cached until 5 minutes before expiry)."""

@@ -24,6 +24,7 @@ from adapters.graph.errors import GraphProblem, problem_from
 from adapters.graph.inputs import parse_user
 from adapters.graph.permissions import Need
 from adapters.graph.tenants import TenantDirectory, default_tenants
+from adapters.ttl_cache import TTLCache
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ class GraphGateway:
         self._sources: dict[str, TokenSource] = {}
         self._clients: dict[str, tuple[asyncio.AbstractEventLoop, Any]] = {}
         self._ssl_context: Any = None  # one for every tenant's client, made with the first one
-        self._licences: dict[str, tuple[float, Licence]] = {}
+        self._licences: TTLCache[str, Licence] = TTLCache(LICENCE_TTL_SECONDS, max(1, len(self.tenants)),
+                                                          monotonic=monotonic)
         self.middleware: list[Callable[[str], Any]] = []  # extra kiota middleware factories (tenant id -> handler)
         self.requests_sent = 0  # HTTP attempts, retries included (bench and tests read it)
 
@@ -147,7 +149,8 @@ class GraphGateway:
         if options:
             info.add_request_options(options)
         errors = {"XXX": ODataError}
-        return await client.request_adapter.send_primitive_async(info, "bytes", errors)
+        data: bytes | None = await client.request_adapter.send_primitive_async(info, "bytes", errors)
+        return data
 
     async def request_json(self, tenant: TenantConfig, need: Need, method: str, path_or_url: str, *,
                            params: Mapping[str, Any] | None = None, body: Any = None,
@@ -198,8 +201,8 @@ class GraphGateway:
     async def licence(self, tenant: TenantConfig) -> Licence:
         """Entra ID level from `subscribedSkus` (enabled or in grace), cached 24 hours."""
         cached = self._licences.get(tenant.tenant_id)
-        if cached and self._monotonic() - cached[0] < LICENCE_TTL_SECONDS:
-            return cached[1]
+        if cached is not None:
+            return cached
         plans: set[str] = set()
         async for page in self.pages(tenant, permissions.SKUS, "/subscribedSkus"):
             for sku in page:
@@ -208,7 +211,7 @@ class GraphGateway:
                 plans |= {p.get("servicePlanName") for p in sku.get("servicePlans") or []
                           if p.get("provisioningStatus") in (None, "Success", "PendingActivation", "PendingInput")}
         level: Licence = "P2" if plans & P2_PLANS else "P1" if plans & P1_PLANS else "Free"
-        self._licences[tenant.tenant_id] = (self._monotonic(), level)
+        self._licences.put(tenant.tenant_id, level)
         return level
 
     async def check_groups(self, tenant_id: str, user_id: str, candidates: list[str]) -> set[str]:

@@ -202,12 +202,12 @@ def add_grant_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    from adapters.config import ConfigError, _guid, load_environment
+    from adapters.config import ConfigError, load_environment, parse_guid
 
     try:
         settings, config = load_environment()
-        tenant = _guid(args.tenant or "", "--tenant")
-        app_id = _guid(args.app_id or settings.app_id or os.environ.get("AZURE_CLIENT_ID", ""), "--app-id")
+        tenant = parse_guid(args.tenant or "", "--tenant")
+        app_id = parse_guid(args.app_id or settings.app_id or os.environ.get("AZURE_CLIENT_ID", ""), "--app-id")
     except (ConfigError, ValueError) as exc:
         print(f"app.py permissions: {exc} (usage: app.py permissions --grant --tenant GUID [--app-id GUID] "
               f"[--dry-run])", file=sys.stderr)

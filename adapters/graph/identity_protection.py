@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from adapters.config import TenantConfig
+from adapters.detections import Detection, iso
 from adapters.graph import permissions
 from adapters.graph.errors import DEFAULT_WAIT_SECONDS, GraphProblem
 from adapters.graph.inputs import odata_string
 from adapters.shared_pacer import SharedPacer
-from dialogs.alerts.model import Detection, iso
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class IdentityProtection:
         self.requests = 0  # Identity Protection requests sent (bench, tests)
 
     def tenant(self, tenant_id: str) -> TenantConfig:
-        tenant = self.gateway.directory.by_id(tenant_id)
+        tenant: TenantConfig | None = self.gateway.directory.by_id(tenant_id)
         if tenant is None:
             raise GraphProblem("bad_request", f"tenant {tenant_id} is not configured in cordon.toml",
                                tenant=tenant_id)
@@ -112,8 +112,9 @@ class IdentityProtection:
         """One raw request through the gateway, its retries off by default (the pacing here decides)."""
         from adapters.graph.transport import RetryBudget
 
-        return await self.gateway.request_json(tenant, need, method, url, body=body,
-                                               options=[RetryBudget(retry_seconds)])
+        answer: dict[str, Any] | None = await self.gateway.request_json(tenant, need, method, url, body=body,
+                                                                        options=[RetryBudget(retry_seconds)])
+        return answer
 
     async def _paced(self, tenant: TenantConfig, need: permissions.Need, method: str, url: str,
                      body: Any = None) -> dict[str, Any] | None:
@@ -156,7 +157,8 @@ class IdentityProtection:
 
     async def licence(self, tenant_id: str) -> str:
         """"P2" | "P1" | "Free" (subscribedSkus through the gateway, cached there)."""
-        return await self.gateway.licence(self.tenant(tenant_id))
+        licence: str = await self.gateway.licence(self.tenant(tenant_id))
+        return licence
 
     async def detections(self, tenant_id: str, since: dt.datetime) -> list[Detection]:
         tenant = self.tenant(tenant_id)

@@ -139,9 +139,13 @@ class Investigation:
             while page is not None:
                 roles += [r.display_name or r.id or "?" for r in page.value or [] if isinstance(r, DirectoryRole)]
                 link = page.odata_next_link
-                page = None if not link else await self._call(
-                    needs.ROLES, lambda c, link=link: c.users.by_user_id(profile.id).transitive_member_of.with_url(
-                        link).get())
+                if not link:
+                    break
+
+                def next_roles(c: Any, link: str = link) -> Any:
+                    return c.users.by_user_id(profile.id).transitive_member_of.with_url(link).get()
+
+                page = await self._call(needs.ROLES, next_roles)
         except GraphProblem as problem:
             profile.notes.append(f"Admin roles: {problem.user_message}")
             return
@@ -208,7 +212,11 @@ class Investigation:
                 summary.truncated = True
                 break
             pages += 1
-            page = await self._call(needs.SIGN_INS, lambda c, link=link: c.audit_logs.sign_ins.with_url(link).get())
+
+            def next_sign_ins(c: Any, link: str = link) -> Any:
+                return c.audit_logs.sign_ins.with_url(link).get()
+
+            page = await self._call(needs.SIGN_INS, next_sign_ins)
         summary.by_country = _grouped(countries, failed["c"])
         summary.by_ip = _grouped(ips, failed["i"])
         summary.by_app = _grouped(apps, failed["a"])

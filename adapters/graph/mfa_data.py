@@ -118,14 +118,16 @@ async def _part(facts: UserMfaFacts, work: Awaitable[T]) -> T | None:
 async def find_user(gateway: Any, tenant: TenantConfig, user: UserRef) -> dict[str, Any]:
     """The user by UPN or object id; an e-mail address that is not a UPN is looked up by `mail`."""
     try:
-        return await gateway.get_json(tenant, permissions.USER, f"/users/{quote(user.key, safe='@')}",
-                                      {"$select": USER_FIELDS})
+        found_user: dict[str, Any] = await gateway.get_json(tenant, permissions.USER,
+                                                            f"/users/{quote(user.key, safe='@')}",
+                                                            {"$select": USER_FIELDS})
+        return found_user
     except GraphProblem as problem:
         if problem.kind != "not_found" or user.is_object_id:
             raise
     answer = await gateway.get_json(tenant, permissions.USER, "/users",
                                     {"$filter": odata_eq("mail", user.key), "$select": USER_FIELDS})
-    found = answer.get("value") or []
+    found: list[dict[str, Any]] = answer.get("value") or []
     if len(found) != 1:
         raise GraphProblem("not_found", f"No such user in {tenant.name}.", status=404, tenant=tenant.name)
     return found[0]

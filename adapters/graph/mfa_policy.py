@@ -312,7 +312,7 @@ def enforcement_for(who: Principal, security_defaults: bool | None, policies: li
                                  "sign-in, other users only when Microsoft judges it necessary")
     elif security_defaults is None or (policies is None and not security_defaults):
         result.unknown_reason = "the security defaults or Conditional Access policies could not be read"
-    elif not memberships_known and any(_scoped_by_membership(p) for p in policies):
+    elif not memberships_known and any(_scoped_by_membership(p) for p in policies or []):
         result.unknown_reason = "the user's groups and roles could not be read"
     else:
         result.enforced = False

@@ -124,7 +124,7 @@ def add_arguments(name: str, parser: object) -> None:
     add_grant_arguments(parser)  # type: ignore[arg-type]
 
 
-def run(name: str, args: object) -> int:
+def run(name: str, args: object, wiring: object = None) -> int:
     if getattr(args, "grant", False):
         from adapters.graph.grant import run_from_args
 

@@ -7,7 +7,7 @@ managed identity.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from adapters.config import BotSettings, CordonConfig, TenantConfig
 from adapters.graph.inputs import BadUserInput, UserRef, parse_user
@@ -37,7 +37,7 @@ class TenantDirectory:
         self.tenants: list[TenantConfig] = list(tenants)
         self._by_domain = {domain: t for t in self.tenants for domain in t.domains}
 
-    def __iter__(self):  # noqa: ANN204 - an iterator of TenantConfig
+    def __iter__(self) -> Iterator[TenantConfig]:
         return iter(self.tenants)
 
     def __len__(self) -> int:

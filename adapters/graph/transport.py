@@ -15,12 +15,8 @@ so its cost grows with every tenant's connections), and a tenant's connections t
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +27,10 @@ from kiota_http.middleware.middleware import REQUEST_OPTIONS_KEY, BaseMiddleware
 
 from adapters.graph.credentials import TokenSource
 from adapters.graph.errors import parse_retry_after
+from adapters.retry import RetryPolicy
+
+__all__ = ["BudgetRetryHandler", "RetryBudget", "RetryPolicy", "build_client", "close_client", "default_ssl_context",
+           "host_guard", "origin"]
 
 log = logging.getLogger(__name__)
 
@@ -47,24 +47,6 @@ def origin(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.scheme.lower(), (parts.hostname or "").lower(), port
-
-
-@dataclass
-class RetryPolicy:
-    """When and how long to wait before asking Graph again."""
-
-    budget_seconds: float = 60.0
-    max_attempts: int = 8
-    base_delay: float = 1.0
-    max_delay: float = 32.0
-    rng: random.Random = field(default_factory=random.Random)
-    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
-    monotonic: Callable[[], float] = time.monotonic
-
-    def backoff(self, attempt: int) -> float:
-        """Exponential backoff with "equal jitter": half fixed, half random (attempt counts from 1)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
 
 
 class RetryBudget(RequestOption):
@@ -109,7 +91,7 @@ class BudgetRetryHandler(BaseMiddleware):
                 if not (isinstance(exc, NOT_SENT) or _safe_to_repeat(request)):
                     raise
                 delay = self.policy.backoff(attempt)
-                if attempt >= self.policy.max_attempts or self.policy.monotonic() - started + delay > budget:
+                if self.policy.gives_up(attempt, started, delay, budget):
                     raise
                 log.info("Graph %s %s: %s, retry %d in %.1f s", request.method, request.url.path,
                          type(exc).__name__, attempt, delay)
@@ -121,7 +103,7 @@ class BudgetRetryHandler(BaseMiddleware):
                 return response  # a 503/504 on a POST may have been applied: do not repeat it
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             delay = retry_after if retry_after is not None else self.policy.backoff(attempt)
-            if attempt >= self.policy.max_attempts or self.policy.monotonic() - started + delay > budget:
+            if self.policy.gives_up(attempt, started, delay, budget):
                 return response
             log.info("Graph %s %s: HTTP %d, retry %d in %.1f s%s", request.method, request.url.path,
                      response.status_code, attempt, delay, " (Retry-After)" if retry_after is not None else "")

@@ -13,9 +13,10 @@ import logging
 import re
 from typing import Any
 
-from adapters.storage import AuditEntry, Conflict
+from adapters.storage import AuditEntry, Conflict, update
 from dialogs.alerts.cards import VERB_CONFIRM, VERB_DISMISS, VERB_LOCKDOWN, alert_card, safe, when
 from dialogs.alerts.delivery import card_key
+from dialogs.alerts.documents import checked_card
 from dialogs.alerts.model import Detection, iso, parse_time, plain_event, same_conversation
 from dialogs.alerts.runtime import risk_source
 from dialogs.contract import ActionResult, CardAction, Command, DialogContext, Reply, Role
@@ -49,23 +50,19 @@ async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | N
                             "installation).")
     if not same_conversation(doc.value.get("conversation_id") or "", act.conversation.id):
         return None, None, "This alert card belongs to another conversation; press the button where it was posted."
-    return doc.value, doc.version, None
+    return checked_card(doc.value), doc.version, None
 
 
 async def _record(ctx: DialogContext, card_id: str, event: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """Append an event (and set fields) on the stored card; retried on concurrent writers."""
-    storage = ctx.services.storage
-    for _ in range(20):
-        doc = await storage.get(card_key(card_id))
-        if doc is None:
+
+    def change(current: dict[str, Any] | None) -> dict[str, Any]:
+        if current is None:
             raise LookupError(card_id)
-        value = {**doc.value, **fields, "events": [*doc.value.get("events", []), event][-20:]}
-        try:
-            await storage.put(card_key(card_id), value, doc.version)
-            return value
-        except Conflict:
-            continue
-    raise Conflict(card_key(card_id))
+        return checked_card({**current, **fields, "events": [*current.get("events", []), event][-20:]})
+
+    value, _ = await update(ctx.services.storage, card_key(card_id), change)
+    return value
 
 
 async def _show(ctx: DialogContext, act: CardAction, doc: dict[str, Any], note: str | None = None) -> ActionResult:
@@ -137,7 +134,7 @@ async def _decide(act: CardAction, ctx: DialogContext) -> ActionResult:
         else:
             await source.dismiss(doc["tenant_id"], [doc["user_id"]])
     except GraphProblem as problem:
-        event = {"what": title, "actor": act.actor.label, "at": iso(now), "outcome": "failed",
+        event: dict[str, str | None] = {"what": title, "actor": act.actor.label, "at": iso(now), "outcome": "failed",
                  "detail": problem.user_message}
         updated = await _record(ctx, doc["id"], event, **{field: None})
         await _audit(ctx, act, doc, "failed", problem.user_message)
@@ -162,8 +159,8 @@ async def lockdown_pressed(act: CardAction, ctx: DialogContext) -> ActionResult:
     try:
         request_id, notes = await open_lockdown(act, ctx, doc, reason)
     except LockdownUnavailable as exc:
-        event = {"what": "Lock-down requested", "actor": act.actor.label, "at": iso(now), "outcome": "failed",
-                 "detail": str(exc)}
+        event: dict[str, str | None] = {"what": "Lock-down requested", "actor": act.actor.label, "at": iso(now),
+                                        "outcome": "failed", "detail": str(exc)}
         updated = await _record(ctx, doc["id"], event)
         await _audit(ctx, act, doc, "failed", str(exc))
         return await _show(ctx, act, updated, str(exc))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import random
@@ -21,6 +22,7 @@ from typing import Any, Literal
 
 from adapters.storage import update
 from dialogs.alerts.cards import alert_card, digest_card
+from dialogs.alerts.documents import checked_card
 from dialogs.alerts.model import Detection, iso, parse_time, rank
 from dialogs.contract import DeliveryError, Reply, Services
 
@@ -64,7 +66,7 @@ def new_card_doc(card_id: str, tenant_name: str, conv: str, dets: list[Detection
            "message_id": None, "user_id": first.user_id, "upn": first.upn, "user_name": first.user_name,
            "posted_at": iso(now), "count": 1, "ids": [first.id], "latest": first.to_json(),
            "recent": [first.to_json()], "events": [], "confirmed": None, "dismissed": None, "lockdown": None}
-    return add_detections(doc, dets[1:])
+    return checked_card(add_detections(doc, dets[1:]))
 
 
 def add_detections(doc: dict[str, Any], dets: list[Detection]) -> dict[str, Any]:
@@ -140,7 +142,7 @@ class Deliverer:
             remaining = list(groups.values())
             while remaining:
                 group = remaining.pop(0)
-                outcome = await self._guard(conv, lambda g=group: self._user_group(tenant_name, conv, g))
+                outcome = await self._guard(conv, functools.partial(self._user_group, tenant_name, conv, group))
                 if outcome is None:
                     folded.extend(group)
                     continue
@@ -227,7 +229,7 @@ class Deliverer:
                 raise
             log.info("alert card %s is gone from %s; posting a new one", card_id, conv)
             return False  # the message was deleted (or the bot removed: the new send will say so)
-        await update(self.storage, card_key(card_id), lambda v: add_detections(v or value, dets))
+        await update(self.storage, card_key(card_id), lambda v: checked_card(add_detections(v or value, dets)))
         return True
 
     async def _reserve(self, conv: str, user_key: str, card_id: str, now: dt.datetime) -> bool:
@@ -270,7 +272,7 @@ class Deliverer:
         doc = new_card_doc(card_id, tenant_name, conv, dets, now)
         await self.storage.put(card_key(card_id), doc, None)  # before sending: a press may come at once
         message_id = await self._call(lambda: self.messenger.send(conv, Reply(card=alert_card(doc))))
-        await update(self.storage, card_key(card_id), lambda v: {**(v or doc), "message_id": message_id})
+        await update(self.storage, card_key(card_id), lambda v: checked_card({**(v or doc), "message_id": message_id}))
 
     async def _fold_into_digest(self, conv: str, dets: list[Detection]) -> Outcome:
         now = self.services.clock()

@@ -40,6 +40,14 @@ class RiskSource(Protocol):
     async def enrich(self, tenant_id: str, detections: list[Detection]) -> list[Detection]: ...
 
 
+class RiskActions(RiskSource, Protocol):
+    """The poller's source plus what the alert buttons do with it."""
+
+    async def confirm_compromised(self, tenant_id: str, user_ids: list[str]) -> None: ...
+
+    async def dismiss(self, tenant_id: str, user_ids: list[str]) -> None: ...
+
+
 @dataclass(frozen=True)
 class SendResult:
     """One line of `poll-once --json`."""

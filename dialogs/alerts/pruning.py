@@ -21,6 +21,7 @@ import logging
 import re
 from typing import Any
 
+from adapters.day_buckets import sweep_days
 from adapters.storage import Conflict, Document, Storage
 from dialogs.alerts.delivery import CARD_PREFIX, CONV_PREFIX, STORM_WINDOW, USER_CARD_WINDOW
 from dialogs.alerts.model import iso, parse_time
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 CURSOR_KEY = "alerts/retention"
 EVERY = dt.timedelta(hours=1)
-MAX_DAYS_PER_PASS = 366
 _DAY = re.compile(r"^(\d{8})[0-9a-f]{24}$")
 
 
@@ -40,7 +40,7 @@ def _card_day(card_id: str) -> dt.date | None:
     try:
         return dt.datetime.strptime(match.group(1), "%Y%m%d").date()
     except ValueError:
-        return None  # an older random id
+        return None
 
 
 async def prune(storage: Storage, now: dt.datetime, card_retention: dt.timedelta, *, force: bool = False) -> int:
@@ -58,16 +58,10 @@ async def prune(storage: Storage, now: dt.datetime, card_retention: dt.timedelta
     cutoff = now - card_retention
     last_due = cutoff.astimezone(dt.UTC).date() - dt.timedelta(days=1)
     if "cards_done_through" not in state:  # the first pass on this store lists every card, once
-        oldest_day, newest_legacy = await _first_scan(storage, now)
+        oldest_day = await _oldest_card_day(storage)
         state["cards_done_through"] = (min(oldest_day, last_due + dt.timedelta(days=1)) - dt.timedelta(days=1)
                                        if oldest_day else last_due).isoformat()
-        state["legacy_after"] = None if newest_legacy is None else iso(newest_legacy + card_retention)
     deleted, state["cards_done_through"] = await _old_cards(storage, state["cards_done_through"], last_due)
-    legacy_after = parse_time(state.get("legacy_after"))
-    if legacy_after is not None and now >= legacy_after:
-        removed, left = await _legacy_cards(storage, cutoff)
-        deleted += removed
-        state["legacy_after"] = iso(now + EVERY) if left else None
     deleted += await _idle_conversations(storage, now)
     try:
         await storage.put(CURSOR_KEY, state, version)
@@ -88,50 +82,27 @@ async def _delete(storage: Storage, key: str, doc: Document) -> bool:
 
 async def _old_cards(storage: Storage, done_through: str, last_due: dt.date) -> tuple[int, str]:
     """Delete the cards of every day that is now wholly older than the retention; (deleted, last day done)."""
-    done = dt.date.fromisoformat(done_through)
     deleted = 0
-    for _ in range(MAX_DAYS_PER_PASS):
-        day = done + dt.timedelta(days=1)
-        if day > last_due:
-            break
+
+    async def purge_day(day: dt.date) -> bool:
+        nonlocal deleted
         complete = True
         for key, doc in await storage.list(f"{CARD_PREFIX}{day:%Y%m%d}"):
             if _card_day(key[len(CARD_PREFIX):]) != day:
-                continue  # an older random id that happens to start with these digits: the legacy pass sees it
+                continue  # not a card id of this day
             if await _delete(storage, key, doc):
                 deleted += 1
             else:
                 complete = False
-        if not complete:
-            break
-        done = day
+        return complete
+
+    done = await sweep_days(dt.date.fromisoformat(done_through), last_due, purge_day)
     return deleted, done.isoformat()
 
 
-async def _first_scan(storage: Storage, now: dt.datetime) -> tuple[dt.date | None, dt.datetime | None]:
-    """(the oldest card day, when the newest card with an older random id was posted); None where there is none."""
-    days, legacy = [], []
-    for key, doc in await storage.list(CARD_PREFIX):
-        day = _card_day(key[len(CARD_PREFIX):])
-        if day is None:
-            legacy.append(parse_time(doc.value.get("posted_at")) or now)
-        else:
-            days.append(day)
-    return min(days, default=None), max(legacy, default=None)
-
-
-async def _legacy_cards(storage: Storage, cutoff: dt.datetime) -> tuple[int, bool]:
-    """Cards with random ids from an older version: deleted by their posting time; (deleted, any left)."""
-    deleted, left = 0, False
-    for key, doc in await storage.list(CARD_PREFIX):
-        if _card_day(key[len(CARD_PREFIX):]) is not None:
-            continue
-        posted = parse_time(doc.value.get("posted_at"))
-        if posted is not None and posted < cutoff and await _delete(storage, key, doc):
-            deleted += 1
-        else:
-            left = True
-    return deleted, left
+async def _oldest_card_day(storage: Storage) -> dt.date | None:
+    days = [_card_day(key[len(CARD_PREFIX):]) for key, _ in await storage.list(CARD_PREFIX)]
+    return min((d for d in days if d is not None), default=None)
 
 
 def _idle(value: dict[str, Any], now: dt.datetime) -> bool:

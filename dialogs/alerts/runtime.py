@@ -1,6 +1,6 @@
 """Per-process alert machinery: the risk source (Identity Protection over the Graph gateway) and the poller task.
 
-Kept in `Services.extras["alerts"]`, made on first use. Tests put their own `source` there. `start(app, services)`
+Kept in `Services.runtimes`, made on first use. Tests put their own `source` there. `start(app, services)`
 is the background hook app.py runs at start-up (`BACKGROUND`); it returns the poller task.
 """
 
@@ -9,32 +9,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogs.contract import Services
 
+if TYPE_CHECKING:
+    from adapters.graph.tenants import TenantDirectory
+    from dialogs.alerts.poller import Poller, RiskActions
+
 log = logging.getLogger(__name__)
-
-KEY = "alerts"
-
 
 @dataclass
 class AlertsRuntime:
-    source: Any = None  # a poller.RiskSource with confirm_compromised/dismiss (adapters.graph.identity_protection)
-    poller: Any = None
+    source: RiskActions | None = None  # Identity Protection (adapters.graph.identity_protection); tests set their own
+    poller: Poller | None = None
     task: asyncio.Task[Any] | None = None
     stop: asyncio.Event | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def runtime(services: Services) -> AlertsRuntime:
-    rt = services.extras.get(KEY)
-    if rt is None:
-        rt = services.extras[KEY] = AlertsRuntime()
-    return rt
+    return services.runtimes.of(AlertsRuntime)
 
 
-def risk_source(services: Services) -> Any:
+def risk_source(services: Services) -> RiskActions:
     """Identity Protection for this process: the poller and the buttons share one pacer, kept in the store."""
     rt = runtime(services)
     if rt.source is None:
@@ -51,12 +49,13 @@ def risk_source(services: Services) -> Any:
     return rt.source
 
 
-def tenants(services: Services) -> Any:
-    """The configured tenants (`adapters.graph.tenants.TenantDirectory`)."""
-    directory = getattr(services.graph, "directory", None)
+def tenants(services: Services) -> TenantDirectory:
+    """The configured tenants."""
+    from adapters.graph.tenants import TenantDirectory
+
+    directory: TenantDirectory | None = getattr(services.graph, "directory", None)  # tests' stand-ins too
     if directory is not None:
         return directory
-    from adapters.graph.tenants import TenantDirectory
 
     return TenantDirectory(services.config.tenants)
 

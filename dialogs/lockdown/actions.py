@@ -52,17 +52,17 @@ async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | N
     if stored is None:
         return None, await _refuse(ctx, act, None, "unknown request", "This lock-down request does not exist "
                                    "(any more). Nothing was changed.")
-    request = stored.request
+    request, typed = stored.request, stored.model
     nonce = act.data.get("nonce")
-    if not isinstance(nonce, str) or not secrets.compare_digest(nonce.encode(), request["nonce"].encode()):
+    if not isinstance(nonce, str) or not secrets.compare_digest(nonce.encode(), typed.nonce.encode()):
         return None, await _refuse(ctx, act, request, "card nonce mismatch", "This card does not match the stored "
                                    "request; nothing was changed.")
-    home = request["requested_in"].get("tenant_id")
+    home = typed.requested_in.tenant_id
     if home and not state.same_id(home, act.tenant_id):
         return None, await _refuse(ctx, act, request, f"pressed from tenant {act.tenant_id}",
                                    "This request belongs to another organisation; nothing was changed.")
-    if state.same_id(act.actor.aad_id, request["requester"].get("aad_id")):
-        hint = (f" To withdraw it, type `lockdown cancel {request['id']}`." if act.verb == lcards.REJECT_VERB
+    if state.same_id(act.actor.aad_id, typed.requester.aad_id):
+        hint = (f" To withdraw it, type `lockdown cancel {typed.id}`." if act.verb == lcards.REJECT_VERB
                 else "")
         return None, await _refuse(ctx, act, request, "self-approval", "You asked for this, so another approver must "
                                    f"decide (four eyes).{hint}")

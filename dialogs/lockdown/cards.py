@@ -126,7 +126,7 @@ def _steps(request: dict[str, Any]) -> list[dict[str, Any]]:
             body.append(cards.text(f"➖ {spec.title}: skipped — not chosen by the approver", spacing="Small"))
             continue
         result = results.get(key) or {}
-        status = result.get("status")
+        status = str(result.get("status"))
         icon = STATUS_ICONS.get(status, "🕒")
         label = {OK: "done", FAILED: "failed", NOT_RUN: "not run", STARTED: "running…"}.get(status, "waiting")
         body.append(cards.text(f"{icon} **{spec.title}**: {label}", spacing="Small"))

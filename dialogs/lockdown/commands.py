@@ -109,11 +109,11 @@ def _cannot_ask(cmd: Command, ctx: DialogContext, kind: str) -> list[Reply] | No
 
 async def ask(cmd: Command, ctx: DialogContext, kind: str) -> list[Reply]:
     """Typed by a technician: the tenant is the one owning the user's domain (or the conversation's)."""
-    refusal = _cannot_ask(cmd, ctx, kind)
-    if refusal is not None:
-        return refusal
+    refusal, graph = _cannot_ask(cmd, ctx, kind), ctx.services.graph
+    if refusal is not None or graph is None:
+        return refusal or []
     try:
-        tenant, user = ctx.services.graph.directory.resolve_user(cmd.args[0], conversation_tenant_id=cmd.tenant_id)
+        tenant, user = graph.directory.resolve_user(cmd.args[0], conversation_tenant_id=cmd.tenant_id)
     except BadUserInput as exc:
         return [Reply(text=str(exc))]
     return await _ask_in(cmd, ctx, kind, tenant, user)
@@ -125,13 +125,13 @@ async def ask_in_tenant(cmd: Command, ctx: DialogContext, kind: str, tenant_id: 
     domain, which a tenant need not list in cordon.toml (and a listed parent domain could name another tenant).
     `offered` replaces the usual steps (kind "remediate": one step an investigation's button asks for) and
     `params` says what it acts on (a rule id, a grant id), read by the server, never taken from a card."""
-    refusal = _cannot_ask(cmd, ctx, kind)
-    if refusal is not None:
-        return refusal
-    tenant = ctx.services.graph.directory.by_id(tenant_id)
+    refusal, graph = _cannot_ask(cmd, ctx, kind), ctx.services.graph
+    if refusal is not None or graph is None:
+        return refusal or []
+    tenant = graph.directory.by_id(tenant_id)
     if tenant is None:
         return [Reply(text=f"Tenant {lcards.safe(tenant_id, 40)} is not one Cordon acts in "
-                      f"(configured: {ctx.services.graph.directory.listing()}).")]
+                      f"(configured: {graph.directory.listing()}).")]
     try:
         user = parse_user(cmd.args[0])
     except BadUserInput as exc:

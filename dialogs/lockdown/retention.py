@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from adapters.day_buckets import sweep_days
 from adapters.storage import Conflict, Storage
 from dialogs.lockdown import state
 from dialogs.lockdown.state import RequestStore
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 
 INDEX_KEY = "lockdown/index"  # present once every stored request has its live or ended marker
 CURSOR_KEY = "lockdown/retention"  # {"done_through": "YYYY-MM-DD"}: ended-days already purged
-MAX_DAYS_PER_SWEEP = 366  # after a long stop, catch up (an empty day costs one index lookup)
 
 
 async def ensure_indexed(st: RequestStore) -> bool:
@@ -73,24 +73,25 @@ async def purge_ended(st: RequestStore, retention: dt.timedelta) -> int:
         cursor = await storage.get(CURSOR_KEY)
         if cursor is None:
             return 0
-    done, version = _day(cursor.value["done_through"]), cursor.version
+    version = cursor.version
     deleted = 0
-    for _ in range(MAX_DAYS_PER_SWEEP):
-        day = done + dt.timedelta(days=1)
-        if day > last_due:
-            break
+
+    async def purge_day(day: dt.date) -> bool:
+        nonlocal deleted, version
         complete = True
         for key, marker in await storage.list(f"{state.ENDED_PREFIX}{day.isoformat()}/"):
             outcome = await _purge_one(st, key, marker.version, key.rsplit("/", 1)[-1], cutoff)
             deleted += outcome == "deleted"
             complete = complete and outcome != "busy"
         if not complete:
-            break  # a request changed under us: this day again next sweep
+            return False  # a request changed under us: this day again next sweep
         try:
             version = await storage.put(CURSOR_KEY, {"done_through": day.isoformat()}, version)
         except Conflict:
-            break  # another process purges too; it moved the cursor
-        done = day
+            return False  # another process purges too; it moved the cursor
+        return True
+
+    await sweep_days(_day(cursor.value["done_through"]), last_due, purge_day)
     if deleted:
         log.info("lock-down: deleted %d requests ended more than %s ago", deleted, retention)
     return deleted

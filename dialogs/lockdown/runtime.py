@@ -1,6 +1,6 @@
 """Per-process lock-down machinery: the runner's identity, its background tasks, and how Graph is reached.
 
-Kept in `Services.extras["lockdown"]`, created on first use. `owner` names this process in a running request's
+Kept in `Services.runtimes`, created on first use. `owner` names this process in a running request's
 lease, so two Cordon processes on one store never run the same request at once. `outboxes` holds the turn outbox
 of a request only when there is no messenger (the console). Tests `await drain()` to wait for background runs.
 """
@@ -12,24 +12,25 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.config import TenantConfig
 from dialogs.contract import Outbox, Services
 from dialogs.lockdown.state import RequestStore
 
+if TYPE_CHECKING:
+    from adapters.graph.containment import Containment
+    from adapters.graph.investigation import Investigation
+
 log = logging.getLogger(__name__)
-
-KEY = "lockdown"
-
 
 @dataclass
 class TenantGraph:
     """What the lock-down needs in one tenant."""
 
     tenant: TenantConfig
-    containment: Any  # adapters.graph.containment.Containment
-    investigation: Any  # adapters.graph.investigation.Investigation
+    containment: Containment
+    investigation: Investigation
     licence: str | None
 
 
@@ -40,6 +41,9 @@ async def gateway_graph(services: Services, tenant: TenantConfig) -> TenantGraph
     from adapters.graph.investigation import Investigation
 
     gateway = services.graph
+    if gateway is None:
+        raise GraphProblem("credentials", "Microsoft Graph is not configured in this Cordon (no tenants or "
+                           "credentials).")
     try:
         licence: str | None = await gateway.licence(tenant)
     except GraphProblem as problem:
@@ -73,10 +77,7 @@ class Runtime:
 
 
 def runtime(services: Services) -> Runtime:
-    rt = services.extras.get(KEY)
-    if rt is None:
-        rt = services.extras[KEY] = Runtime()
-    return rt
+    return services.runtimes.of(Runtime)
 
 
 def store(services: Services) -> RequestStore:

@@ -1,7 +1,8 @@
 """The lock-down request as a state machine in storage; every transition is one compare-and-set write.
 
 pending → approved → running → done | partial | failed, or pending → rejected | expired | cancelled.
-The state check happens inside the CAS write, so 50 concurrent Approve presses, or two Cordon processes sharing
+Documents are checked against the typed, versioned `model.LockdownRequest` on every read and write. The state
+check happens inside the CAS write, so 50 concurrent Approve presses, or two Cordon processes sharing
 one SQLite file, see exactly one winner. A per-user index document makes "one live request per user" a CAS too.
 
 Two more indexes keep the background sweep from reading every request ever made: `lockdown/live/<id>` exists
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.storage import Conflict, Storage
+from dialogs.lockdown.model import LockdownRequest, checked
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +89,13 @@ class WrongState(Exception):
 
 @dataclass(frozen=True)
 class Stored:
-    request: dict[str, Any]
+    request: dict[str, Any]  # the stored document, already checked against the model
     version: int
+
+    @property
+    def model(self) -> LockdownRequest:
+        """The typed request (what a security decision reads)."""
+        return LockdownRequest.from_document(self.request)
 
 
 def same_id(a: str | None, b: str | None) -> bool:
@@ -140,7 +147,7 @@ class RequestStore:
         if not valid_request_id(request_id):
             return None
         doc = await self.storage.get(self.key(request_id))
-        return None if doc is None else Stored(doc.value, doc.version)
+        return None if doc is None else Stored(checked(doc.value), doc.version)
 
     async def live_for(self, tenant_id: str, user_id: str) -> dict[str, Any] | None:
         """The live request for this user, if any (an expired pending one does not count)."""
@@ -160,6 +167,7 @@ class RequestStore:
         # The request is stored before the index points to it: an index entry always names a readable request,
         # so a concurrent asker never mistakes a half-made request for a free user.
         try:
+            request = checked(request)
             await self.storage.put(self.key(request["id"]), request, None)
         except BaseException:
             await self._drop_live_marker(request["id"])
@@ -255,6 +263,7 @@ class RequestStore:
             request["updated_at"] = now
             if change is not None:
                 change(request)
+            request = checked(request)
             try:
                 await self.storage.put(self.key(request_id), request, stored.version)
             except Conflict:
@@ -275,9 +284,10 @@ class RequestStore:
             if stored is None:
                 return None
             change(stored.request)
+            request = checked(stored.request)
             try:
-                await self.storage.put(self.key(request_id), stored.request, stored.version)
-                return stored.request
+                await self.storage.put(self.key(request_id), request, stored.version)
+                return request
             except Conflict:
                 continue
         raise Conflict(self.key(request_id))

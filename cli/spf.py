@@ -33,7 +33,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help='print {"result","mechanism","explanation","path"}')
 
 
-def run(name: str, args: argparse.Namespace) -> int:
+def run(name: str, args: argparse.Namespace, wiring: object = None) -> int:
     from adapters.dns.resolver import parse_nameserver
     from dialogs.spf import evaluate, parse_request
 

@@ -18,9 +18,9 @@ import sqlite3
 import sys
 import uuid
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from dialogs.console_render import (
+from cli.console_render import (
     CardRenderer,
     CardView,
     find_element,
@@ -28,7 +28,12 @@ from dialogs.console_render import (
     is_visible,
     walk_inputs,
 )
-from dialogs.contract import ActionResult, Actor, Conversation, Reply, Role, Services
+from dialogs.contract import ActionResult, Actor, Conversation, Reply, Role
+
+if TYPE_CHECKING:
+    from adapters.storage import Storage
+    from adapters.config import BotSettings, CordonConfig
+    from wiring import Wiring
 
 log = logging.getLogger(__name__)
 
@@ -301,33 +306,29 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant", metavar="GUID", help="tenant id the commands run in (default: [console])")
 
 
-def run(name: str, args: argparse.Namespace) -> int:
-    from adapters.config import ConfigError, load_environment
-
+def run(name: str, args: argparse.Namespace, wiring: Wiring) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")
     logging.getLogger().setLevel(logging.WARNING)  # the terminal is for the conversation; warnings still show
+    # settings: the default tenant, as the server uses it
+    settings, config = wiring.load_or_exit(args.config, prog="app.py chat")
     try:
-        settings, config = load_environment(args.config)  # settings: the default tenant, as the server uses it
         actor, tenant_id = _actor(config, args)
-    except (ConfigError, ValueError) as exc:
-        print(f"app.py chat: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        wiring.exit_usage("app.py chat", str(exc))
     screen = Screen(sys.stdout)
     # One event loop for the whole session, but input is read outside it, so Ctrl-C at the prompt just quits.
     with asyncio.Runner() as runner:
         try:
-            storage = _open_storage(config, args)  # only this may mean "cannot open the state file"
-        except ConfigError as exc:
-            print(f"app.py chat: {exc}", file=sys.stderr)
-            return 2
+            # only this may mean "cannot open the state file"
+            storage = wiring.open_storage(config, memory=args.memory, prog="app.py chat")
         except (OSError, sqlite3.Error) as exc:
             print(f"app.py chat: cannot open the state file {config.storage.path}: {exc} "
                   "(fix [storage] path in cordon.toml, or use --memory)", file=sys.stderr)
             return 1
         session: ConsoleSession | None = None
         try:
-            session = runner.run(_start(screen, config, settings, args, actor, tenant_id, storage))
+            session = runner.run(_start(wiring, screen, config, settings, args, actor, tenant_id, storage))
             interactive = sys.stdin.isatty()
             while (line := _read(interactive)) is not None:
                 line = line.strip()
@@ -343,7 +344,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         except BrokenPipeError:  # the reader went away (`app.py chat | head`): stop quietly, like other CLI tools
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes and closes it at exit
         finally:
-            runner.run(_close(session.router.services) if session is not None else storage.close())
+            runner.run(wiring.close_services(session.router.services) if session is not None else storage.close())
     return 0
 
 
@@ -359,41 +360,20 @@ def _actor(config: Any, args: argparse.Namespace) -> tuple[Actor, str | None]:
 
 
 def _guid(value: str, flag: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise ValueError(f"{flag} must be a GUID (an Entra object or tenant id), got {value!r}") from None
+    from adapters.config import parse_guid
+
+    return parse_guid(value, flag)
 
 
-def _open_storage(config: Any, args: argparse.Namespace) -> Any:
-    """The state store `[storage]` names, opened before anything is printed (SQLite opens its file at once)."""
-    from adapters.storage import MemoryStorage, open_storage
-
-    return MemoryStorage() if args.memory else open_storage(config.storage)
-
-
-async def _start(screen: Screen, config: Any, settings: Any, args: argparse.Namespace, actor: Actor,
-                 tenant_id: str | None, storage: Any) -> ConsoleSession:
-    """Services, roles and router wired as `app.build_app` wires them for Teams (no server, no background work)."""
-    from adapters.graph import GraphGateway
-    from adapters.roles import RoleResolver
-    from dialogs.router import Router
-
-    graph = GraphGateway(config, settings)
-    services = Services(config=config, storage=storage, graph=graph, messenger=ConsoleMessenger(screen))
+async def _start(wiring: Wiring, screen: Screen, config: CordonConfig, settings: BotSettings,
+                 args: argparse.Namespace, actor: Actor, tenant_id: str | None, storage: Storage) -> ConsoleSession:
+    """Services, roles and router built as for Teams (no server, no background work)."""
+    services = wiring.build_services(settings, config, storage, messenger=ConsoleMessenger(screen))
     # the same resolver as Teams (groups through Graph when tenants are configured): no roles for free
-    resolver = RoleResolver(config.roles, graph.check_groups if graph.tenants else None)
-    session = ConsoleSession(Router(services, resolver), actor, tenant_id, screen)
+    resolver = wiring.role_resolver(config, services.graph)
+    session = ConsoleSession(wiring.build_router(services, resolver), actor, tenant_id, screen)
     _banner(screen, config, args, actor, tenant_id, await resolver.roles(actor.aad_id, tenant_id))
     return session
-
-
-async def _close(services: Services) -> None:
-    try:
-        if services.graph is not None:
-            await services.graph.close()
-    finally:
-        await services.storage.close()
 
 
 def _read(interactive: bool) -> str | None:

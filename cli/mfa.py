@@ -13,7 +13,10 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wiring import Wiring
 
 DONE, FAILED, USAGE_ERROR, REFUSED = 0, 1, 2, 3
 
@@ -36,17 +39,9 @@ def _exit_code(problem: Any) -> int:
     return USAGE_ERROR if problem.kind in ("not_found", "bad_request") else FAILED
 
 
-def run(name: str, args: argparse.Namespace) -> int:
-    from adapters.config import ConfigError, load_environment
-
-    try:
-        settings, config = load_environment()
-    except ConfigError as exc:
-        print(f"cordon: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    from adapters.graph import GraphGateway
-
-    gateway = GraphGateway(config, settings)
+def run(name: str, args: argparse.Namespace, wiring: Wiring) -> int:
+    settings, config = wiring.load_or_exit()
+    gateway = wiring.graph_gateway(settings, config)
     work = _user(gateway, args) if name == "mfa" else _report(gateway, args)
     return asyncio.run(work)
 

@@ -13,7 +13,11 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adapters.config import BotSettings, CordonConfig
+    from wiring import Wiring
 
 USAGE_ERROR = 2
 REFUSED = 3
@@ -34,38 +38,21 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                         help="as for the server: no app id, unauthenticated sends to loopback service URLs only")
 
 
-def run(name: str, args: argparse.Namespace) -> int:
-    from adapters.config import ConfigError, load_environment
-
-    try:
-        settings, config = load_environment()
-    except ConfigError as exc:
-        print(f"cordon: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+def run(name: str, args: argparse.Namespace, wiring: Wiring) -> int:
+    settings, config = wiring.load_or_exit()
     if not settings.app_id and not args.dev:
-        print("cordon: MicrosoftAppId is not set, so alerts cannot be sent to Teams; set it (see the README) or use "
-              "--dev to send to a local Bot Framework Emulator / connector on loopback.", file=sys.stderr)
-        return USAGE_ERROR
-    return asyncio.run(_poll_once(settings, config, args))
+        wiring.exit_usage("cordon", "MicrosoftAppId is not set, so alerts cannot be sent to Teams; set it (see the "
+                          "README) or use --dev to send to a local Bot Framework Emulator / connector on loopback.")
+    return asyncio.run(_poll_once(wiring, settings, config, args))
 
 
-async def _poll_once(settings: Any, config: Any, args: argparse.Namespace) -> int:
-    import app as entry
+async def _poll_once(wiring: Wiring, settings: BotSettings, config: CordonConfig, args: argparse.Namespace) -> int:
     from adapters.graph.errors import GraphProblem
     from adapters.graph.tenants import UnknownTenant
-    from bot.server import SERVICES
     from dialogs.alerts.poller import Poller, tenant_name
     from dialogs.alerts.runtime import risk_source, tenants
 
-    web_app = entry.build_app(settings, config, dev=args.dev, background=[])  # same storage and messenger wiring
-    services = web_app[SERVICES]
-    made_gateway = False
-    try:
-        if services.graph is None:
-            from adapters.graph import GraphGateway
-
-            services.graph = GraphGateway(config, settings)
-            made_gateway = True
+    async with wiring.bot_services(settings, config, dev=args.dev) as services:  # the server's storage, messenger
         wanted = None
         if args.tenant:
             try:
@@ -75,12 +62,6 @@ async def _poll_once(settings: Any, config: Any, args: argparse.Namespace) -> in
                 return USAGE_ERROR
         poller = Poller(services, risk_source(services))
         outcomes = await poller.cycle(wanted, force=True)
-    finally:
-        if made_gateway:
-            await services.graph.close()
-        web_app.freeze()
-        await web_app.shutdown()
-        await web_app.cleanup()  # closes the storage build_app opened
     results = [r for o in outcomes for r in o.results or []]
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2))

@@ -1,7 +1,7 @@
 """`python app.py check DOMAIN [DOMAIN ...]`: the e-mail authentication report for scripts (text or --json).
 
 Exit 0 when the checks ran, whatever they found; exit 2 with one line on stderr for a bad argument. Imports
-nothing of Graph or the Bot Framework, so it starts fast. (`spf` lives in dialogs/spf_cli.py.)
+nothing of Graph or the Bot Framework, so it starts fast. (`spf` lives in cli/spf.py.)
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _lean_dnspython() -> None:
         dns._features.force(feature, False)
 
 
-def run(name: str, args: argparse.Namespace) -> int:
+def run(name: str, args: argparse.Namespace, wiring: object = None) -> int:
     _lean_dnspython()
     from adapters.dns.resolver import parse_nameserver
     from adapters.emailauth.dkim_selectors import valid_selector
