@@ -109,8 +109,8 @@ def build_app(settings: BotSettings, config: CordonConfig, *, dev: bool, storage
     """The running bot: storage, the Bot Framework connection, services, roles, router, the aiohttp app and its
     background work.
 
-    `storage` defaults to what `[storage]` names (SQLite or Azure Table storage; closed on cleanup); `token_provider(app_id, scope)`
-    replaces MSAL for outbound tokens (tests); `background` defaults to BACKGROUND.
+    `storage` defaults to what `[storage]` names (SQLite or Azure Table storage; closed on cleanup);
+    `token_provider(app_id, scope)` replaces MSAL for outbound tokens (tests); `background` defaults to BACKGROUND.
     """
     from bot.server import connect, create_app
 

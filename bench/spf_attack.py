@@ -140,7 +140,7 @@ async def _run(address: tuple[str, int], attackers_list: list[int]) -> None:
     counter = Counter()
     counter.install()
     services = Services(config=CordonConfig(), storage=MemoryStorage(),
-                        extras={"emailauth": CheckOptions(nameservers=[address], budget=10, query_timeout=2)})
+                        check_options=CheckOptions(nameservers=[address], budget=10, query_timeout=2))
     router = Router(services, RoleResolver(RolesConfig()))
     await _attack(router, 1, "mx.atk.t")  # warm-up: modules imported, caches filled (untimed)
     idle = await _help_schedule(router, 3.0)

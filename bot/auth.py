@@ -40,6 +40,7 @@ from botframework.connector.auth import (
 from botframework.connector.auth.emulator_validation import EmulatorValidation
 from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 from botframework.connector.auth.skill_validation import SkillValidation
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
 
 from adapters.config import BotSettings
@@ -328,7 +329,10 @@ class InboundAuth:
         try:
             public_key = self._public_keys.get(key["kid"])
             if public_key is None or public_key[0] is not key:
-                public_key = (key, RSAAlgorithm.from_jwk(json.dumps(key)))
+                loaded = RSAAlgorithm.from_jwk(json.dumps(key))
+                if not isinstance(loaded, RSAPublicKey):  # a JWKS never publishes a private key; refuse one
+                    raise jwt.InvalidKeyError("the signing key is not an RSA public key")
+                public_key = (key, loaded)
                 self._public_keys = {**self._public_keys, key["kid"]: public_key}
             return jwt.decode(token, public_key[1], algorithms=list(ALLOWED_ALGORITHMS), audience=self.settings.app_id,
                               issuer=CHANNEL_ISSUER, leeway=CLOCK_SKEW_SECONDS,

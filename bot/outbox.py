@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ActivityTypes
 
@@ -10,11 +12,14 @@ from bot.proactive import BotMessenger
 from bot.references import tenant_of
 from dialogs.contract import DeliveryError, Reply
 
+if TYPE_CHECKING:
+    from bot.posted_cards import RecordingMessenger
+
 
 class TurnOutbox:
     """Sends into the conversation of this turn; other conversations and 1:1 chats go through the messenger."""
 
-    def __init__(self, context: TurnContext, messenger: BotMessenger) -> None:
+    def __init__(self, context: TurnContext, messenger: BotMessenger | RecordingMessenger) -> None:
         self.context = context
         self.messenger = messenger
 

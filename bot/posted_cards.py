@@ -54,7 +54,8 @@ def buttons(card: dict[str, Any] | None) -> tuple[set[str], set[str]]:
     families: set[str] = set()
     subjects: set[str] = set()
     for action in _actions(card or {}):
-        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        raw = action.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         verb = action.get("verb") if isinstance(action.get("verb"), str) else data.get("verb")
         if isinstance(verb, str) and verb:
             families.add(family(verb))

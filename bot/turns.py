@@ -22,7 +22,7 @@ from botbuilder.schema import Activity, ActivityTypes
 
 from adapters.safe_text import for_log
 from bot.outbox import TurnOutbox
-from bot.posted_cards import PostedCards, RecordingOutbox
+from bot.posted_cards import PostedCards, RecordingMessenger, RecordingOutbox
 from bot.proactive import BotMessenger
 from bot.references import ReferenceStore, as_dict, conversation_of, tenant_of
 from dialogs.contract import ActionResult, Actor, DeliveryError, Reply
@@ -96,7 +96,8 @@ def action_response(result: ActionResult) -> dict[str, Any]:
 class CordonBot:
     """The SDK's `Bot`: `on_turn(context)` for every authenticated, tenant-checked activity."""
 
-    def __init__(self, router: Router, references: ReferenceStore, messenger: BotMessenger, *, dev: bool,
+    def __init__(self, router: Router, references: ReferenceStore, messenger: BotMessenger | RecordingMessenger, *,
+                 dev: bool,
                  roster: RosterCache | None = None, posted: PostedCards | None = None) -> None:
         self.posted = posted
         self.router = router

@@ -31,8 +31,8 @@ from cli.console_render import (
 from dialogs.contract import ActionResult, Actor, Conversation, Reply, Role
 
 if TYPE_CHECKING:
-    from adapters.storage import Storage
     from adapters.config import BotSettings, CordonConfig
+    from adapters.storage import Storage
     from wiring import Wiring
 
 log = logging.getLogger(__name__)

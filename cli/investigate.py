@@ -11,7 +11,10 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wiring import Wiring
 
 DONE, FAILED, USAGE_ERROR, REFUSED = 0, 1, 2, 3
 
@@ -25,17 +28,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def run(name: str, args: argparse.Namespace) -> int:
-    from adapters.config import ConfigError, load_environment
-
-    try:
-        settings, config = load_environment()
-    except ConfigError as exc:
-        print(f"cordon: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    from adapters.graph import GraphGateway
-
-    return asyncio.run(_run(name, GraphGateway(config, settings), args))
+def run(name: str, args: argparse.Namespace, wiring: Wiring) -> int:
+    settings, config = wiring.load_or_exit()
+    return asyncio.run(_run(name, wiring.graph_gateway(settings, config), args))
 
 
 def _exit_code(problem: Any) -> int:

@@ -160,6 +160,11 @@ class Runtimes:
             found = self._by_type[kind] = kind()
         return cast(T, found)
 
+    def put(self, value: T) -> T:
+        """Use `value` as this process's object of its type (a test's own throttle, say)."""
+        self._by_type[type(value)] = value
+        return value
+
 
 @dataclass
 class Services:

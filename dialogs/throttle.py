@@ -6,7 +6,7 @@ the domain's records. The resolver bounds one run (`adapters/dns/limits.py`); th
 process — the next `max_waiting` wait their turn (up to `wait_seconds`), anyone beyond is told that Cordon is
 busy. Cheap commands (`help`) never wait here, so they keep answering while checks queue.
 
-One `Throttle` per process: it lives in `Services.extras["dns_throttle"]` (a test may put its own there).
+One `Throttle` per process: `services.runtimes.of(Throttle)` (a test may `put` its own there).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from dialogs.contract import Actor, Services
 
 log = logging.getLogger(__name__)
 
-EXTRAS_KEY = "dns_throttle"
 BUSY = "Cordon is busy with other checks right now; try again in a minute."
 
 
@@ -118,11 +117,7 @@ class Throttle:
 
 def throttle_for(services: Services) -> Throttle:
     """The process's throttle (created on first use)."""
-    throttle = services.extras.get(EXTRAS_KEY)
-    if not isinstance(throttle, Throttle):
-        throttle = Throttle()
-        services.extras[EXTRAS_KEY] = throttle
-    return throttle
+    return services.runtimes.of(Throttle)
 
 
 @contextlib.asynccontextmanager

@@ -15,7 +15,7 @@ from adapters.roles import RoleResolver
 from adapters.storage import MemoryStorage
 from dialogs.contract import Actor, Conversation, Reply, Services
 from dialogs.router import Router
-from dialogs.throttle import BUSY, EXTRAS_KEY, Busy, Throttle, ThrottleSettings
+from dialogs.throttle import BUSY, Busy, Throttle, ThrottleSettings
 
 ANN = Actor(aad_id="aaaaaaaa-0000-0000-0000-00000000000a", upn="ann@example.com")
 BOB = Actor(aad_id="bbbbbbbb-0000-0000-0000-00000000000b", upn="bob@example.com")
@@ -54,9 +54,9 @@ def proxy(server, dns_proxy_factory):
 
 
 def router_for(address: tuple[str, int], settings: ThrottleSettings) -> Router:
-    services = Services(config=CordonConfig(), storage=MemoryStorage(), extras={
-        "emailauth": CheckOptions(nameservers=[address], query_timeout=2, budget=20),
-        EXTRAS_KEY: Throttle(settings)})
+    services = Services(config=CordonConfig(), storage=MemoryStorage(),
+                        check_options=CheckOptions(nameservers=[address], query_timeout=2, budget=20))
+    services.runtimes.put(Throttle(settings))
     return Router(services, RoleResolver(RolesConfig()))
 
 

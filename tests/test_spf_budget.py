@@ -156,7 +156,7 @@ CONVERSATION = Conversation(id="19:budget@thread.tacv2", kind="channel", tenant_
 
 def router_for(address: tuple[str, int]) -> Router:
     services = Services(config=CordonConfig(), storage=MemoryStorage(),
-                        extras={"emailauth": CheckOptions(nameservers=[address], query_timeout=2, budget=20)})
+                        check_options=CheckOptions(nameservers=[address], query_timeout=2, budget=20))
     return Router(services, RoleResolver(RolesConfig()))
 
 

@@ -12,6 +12,8 @@ import asyncio
 import ipaddress
 from dataclasses import dataclass, field
 
+from dns.rdtypes.mxbase import MXBase
+
 from adapters.dns.resolver import CheckResolver, DnsAnswer, DnsFailure
 from adapters.emailauth.spf_macros import MacroContext, MacroSyntaxError, expand
 from adapters.emailauth.spf_parse import SpfRecord, SpfSyntaxError, Term, is_spf_record, parse_record
@@ -272,8 +274,8 @@ class _Evaluator:
     async def _mx(self, target: str, term: Term) -> bool:
         answer = await self._query(target, "MX")
         self._void(answer)
-        exchanges = sorted((r.preference, r.exchange.to_text().rstrip(".").lower()) for r in answer.rdatas
-                           if hasattr(r, "exchange"))
+        exchanges = sorted((int(r.preference), r.exchange.to_text().rstrip(".").lower()) for r in answer.rdatas
+                           if isinstance(r, MXBase))
         hosts = [host for _, host in exchanges]
         hosts = [h for h in hosts if h and h != "."]  # a null MX (RFC 7505) names no host
         if len(hosts) > MAX_ADDRESS_LOOKUPS:

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from adapters.dns.resolver import CheckResolver
-from adapters.emailauth.findings import Finding, finding, quote, status_from
+from adapters.emailauth.findings import Finding, Severity, finding, quote, status_from
 from adapters.emailauth.spf_eval import MAX_DNS_TERMS, MAX_VOID_LOOKUPS
 from adapters.emailauth.spf_lint_dns import dns_failed, probe_dns_findings
 from adapters.emailauth.spf_parse import SpfRecord, Term
@@ -245,7 +245,7 @@ def _included_plus_all(node: SpfNode, term: Term) -> Finding:
                        f"{_where(node)} ends in `{term.text}`, but `{_qualified(node)}` on its way turns that match "
                        "into a result that the include above it counts as no match: it lets no server pass "
                        f"({SPF_RFC} §5.2).", "Remove that include, or ask its owner to fix it.")
-    severity = "warning" if result == "neutral" else "info"
+    severity: Severity = "warning" if result == "neutral" else "info"
     return finding(severity, "spf.plus_all_not_pass",
                    f"{_where(node)} ends in `{term.text}`, but it is reached through `{_qualified(node)}`, so "
                    f"every server that gets that far gets {result}, never pass ({SPF_RFC} §5.2); the terms after "

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from dns.rdtypes.mxbase import MXBase
+
 from adapters.dns.resolver import CheckResolver, DnsAnswer, DnsFailure
 from adapters.emailauth.spf_parse import Term
 
@@ -88,7 +90,7 @@ async def run_probe(resolver: CheckResolver, probe: TermProbe, hosts: HostLookup
     probe.void = not found
     if name == "mx" and found:
         exchanges = sorted((int(r.preference), r.exchange.to_text().rstrip(".").lower()) for r in found[0].rdatas
-                           if hasattr(r, "exchange"))
+                           if isinstance(r, MXBase))
         probe.hosts = list(dict.fromkeys(h for _, h in exchanges if h and h != "."))
         probe.mx_hosts = len([h for _, h in exchanges if h and h != "."])
         if probe.mx_hosts <= MAX_MX_LOOKUPS:  # over 10 is a permerror (§4.6.4): no host is looked up

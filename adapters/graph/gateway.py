@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -174,7 +174,7 @@ class GraphGateway:
         return await self.request_json(tenant, need, "GET", path, params=params) or {}
 
     async def pages(self, tenant: TenantConfig, need: Need, path: str, params: Mapping[str, Any] | None = None,
-                    *, options: list[Any] | None = None) -> AsyncIterator[list[dict[str, Any]]]:
+                    *, options: list[Any] | None = None) -> AsyncGenerator[list[dict[str, Any]], None]:
         """Each page's `value` list, following @odata.nextLink; the next page is fetched while this one is used."""
         from adapters.graph.transport import origin
 

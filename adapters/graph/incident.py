@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -87,8 +87,8 @@ def sign_in_from(row: dict[str, Any]) -> SignIn | None:
     code = status.get("errorCode")
     return SignIn(
         at=at, ip=str(row.get("ipAddress") or "unknown"), country=str(location.get("countryOrRegion") or "unknown"),
-        city=str(location.get("city") or ""), latitude=float(lat) if has_geo else None,
-        longitude=float(lon) if has_geo else None, app=str(row.get("appDisplayName") or "unknown"),
+        city=str(location.get("city") or ""), latitude=float(lat) if has_geo and lat is not None else None,
+        longitude=float(lon) if has_geo and lon is not None else None, app=str(row.get("appDisplayName") or "unknown"),
         client=str(row.get("clientAppUsed") or ""), success=code in (0, None), error_code=int(code or 0),
         risk_level=str(row.get("riskLevelDuringSignIn") or "none"), risk_state=str(row.get("riskState") or "none"),
         risk_events=tuple(str(e) for e in row.get("riskEventTypes_v2") or ()),
@@ -178,7 +178,7 @@ class IncidentReader:
         self.tenant = tenant
 
     async def user_sign_ins(self, user_id: str, since: dt.datetime,
-                            until: dt.datetime | None = None) -> AsyncIterator[list[SignIn]]:
+                            until: dt.datetime | None = None) -> AsyncGenerator[list[SignIn], None]:
         """The user's sign-ins from `since` (to before `until`), a page at a time (newest first, as Graph sends
         them)."""
         text = f"userId eq {odata_string(user_id)} and createdDateTime ge {odata_time(since)}"
@@ -189,7 +189,7 @@ class IncidentReader:
             yield [s for s in map(sign_in_from, page) if s is not None]
 
     async def sign_ins_from(self, ips: list[str], since: dt.datetime, *,
-                            successes_only: bool = False) -> AsyncIterator[list[SignIn]]:
+                            successes_only: bool = False) -> AsyncGenerator[list[SignIn], None]:
         """The tenant's sign-ins from any of `ips` since `since` (`successes_only`: error code 0), a page at a time.
         Each IP must parse as an IP address (ValueError otherwise) and is quoted as an OData string."""
         if not ips:
@@ -203,14 +203,14 @@ class IncidentReader:
         async for page in self._tenant_pages(text):
             yield page
 
-    async def risky_sign_ins(self, since: dt.datetime) -> AsyncIterator[list[SignIn]]:
+    async def risky_sign_ins(self, since: dt.datetime) -> AsyncGenerator[list[SignIn], None]:
         """The tenant's sign-ins that Identity Protection rated medium or high risk during sign-in, since `since`
         (the levels need Entra ID P2: without it Graph shows them as hidden and this finds nothing)."""
         levels = " or ".join(odata_eq("riskLevelDuringSignIn", level) for level in RISKY_LEVELS)
         async for page in self._tenant_pages(f"({levels}) and createdDateTime ge {odata_time(since)}"):
             yield page
 
-    async def _tenant_pages(self, text: str) -> AsyncIterator[list[SignIn]]:
+    async def _tenant_pages(self, text: str) -> AsyncGenerator[list[SignIn], None]:
         params = {"$filter": text, "$top": PAGE, "$select": HUNT_SELECT}
         async with aclosing(self.gateway.pages(self.tenant, needs.TENANT_SIGN_INS, "/auditLogs/signIns",
                                                params)) as pages:

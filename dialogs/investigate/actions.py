@@ -141,6 +141,8 @@ async def hunt_from_here(act: CardAction, ctx: DialogContext) -> ActionResult:
     if doc is None:
         return refusal or ActionResult(message=GONE)
     gateway = ctx.services.graph
+    if gateway is None:  # _load refused it already
+        return ActionResult(message=GONE)
     tenant = gateway.directory.by_id(doc["tenant_id"])
     if tenant is None:
         return ActionResult(message="That tenant is no longer configured in Cordon.")
@@ -161,6 +163,8 @@ async def investigate_account(act: CardAction, ctx: DialogContext) -> ActionResu
     if doc is None:
         return refusal or ActionResult(message=GONE)
     gateway = ctx.services.graph
+    if gateway is None:  # _load refused it already
+        return ActionResult(message=GONE)
     tenant = gateway.directory.by_id(doc["tenant_id"])
     if tenant is None:
         return ActionResult(message="That tenant is no longer configured in Cordon.")

@@ -126,15 +126,15 @@ async def hunt_reply(ctx: DialogContext, result: Hunt, home_tenant: str | None) 
          "risky sign-ins, MFA and consent changes, inbox rules, devices — with buttons to act.",
          usage=USAGE["investigate"], role=Role.TECHNICIAN, slow=True)
 async def investigate_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
-    refusal = _not_configured(ctx)
-    if refusal is not None:
-        return refusal
+    refusal, graph = _not_configured(ctx), ctx.services.graph
+    if refusal is not None or graph is None:
+        return refusal or []
     try:
         subject, days_text, tenant_name = split_args(cmd.args)
         if subject is None:
             return [Reply(text=f"Name the user: `{USAGE['investigate']}` (days: 1–{MAX_DAYS}, default 7).")]
         days = parse_days(days_text)
-        report = await run_investigation(ctx.services.graph, subject, days, ctx.services.clock(),
+        report = await run_investigation(graph, subject, days, ctx.services.clock(),
                                          tenant_name=tenant_name, conversation_tenant_id=cmd.tenant_id)
     except BadUserInput as exc:
         return [Reply(text=str(exc))]
@@ -146,15 +146,15 @@ async def investigate_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
 @command("hunt", summary="Find the other accounts an intruder reached: sign-ins from the same IPs, risky sign-ins, "
          "forwarding rules.", usage=USAGE["hunt"], role=Role.TECHNICIAN, slow=True)
 async def hunt_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
-    refusal = _not_configured(ctx)
-    if refusal is not None:
-        return refusal
+    refusal, graph = _not_configured(ctx), ctx.services.graph
+    if refusal is not None or graph is None:
+        return refusal or []
     try:
         subject, days_text, tenant_name = split_args(cmd.args)
         if subject is None:
             return [Reply(text=f"Name a compromised user or an IP: `{USAGE['hunt']}`.")]
         days = parse_days(days_text)
-        result, report = await run_hunt(ctx.services.graph, subject, days, ctx.services.clock(),
+        result, report = await run_hunt(graph, subject, days, ctx.services.clock(),
                                         tenant_name=tenant_name, conversation_tenant_id=cmd.tenant_id)
     except BadUserInput as exc:
         return [Reply(text=str(exc))]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,7 +197,7 @@ async def _from_ips(reader: IncidentReader, result: Hunt, ips: list[str],
     return problem
 
 
-async def _read(result: Hunt, part: str, stream: AsyncIterator[list[SignIn]],
+async def _read(result: Hunt, part: str, stream: AsyncGenerator[list[SignIn], None],
                 gate: asyncio.Semaphore) -> GraphProblem | None:
     """Judge one filtered stream, at most MAX_PAGES pages; a refusal is noted (and returned) instead of raised."""
     pages = 0

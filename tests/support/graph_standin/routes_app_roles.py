@@ -27,7 +27,8 @@ GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_ROLES = (
     "Application.Read.All", "AuditLog.Read.All", "DelegatedPermissionGrant.Read.All",
     "DelegatedPermissionGrant.ReadWrite.All", "DeviceManagementManagedDevices.PrivilegedOperations.All",
-    "DeviceManagementManagedDevices.Read.All", "Directory.Read.All", "GroupMember.Read.All", "IdentityRiskEvent.Read.All",
+    "DeviceManagementManagedDevices.Read.All", "Directory.Read.All", "GroupMember.Read.All",
+    "IdentityRiskEvent.Read.All",
     "IdentityRiskyUser.ReadWrite.All", "LicenseAssignment.Read.All", "MailboxSettings.ReadWrite",
     "Policy.Read.All", "RoleManagement.Read.Directory", "SecurityEvents.Read.All", "ThreatHunting.Read.All",
     "User-PasswordProfile.ReadWrite.All", "User.EnableDisableAccount.All", "User.Read.All",
