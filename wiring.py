@@ -72,13 +72,24 @@ def graph_gateway(settings: BotSettings, config: CordonConfig) -> GraphGateway:
     return GraphGateway(config, settings)
 
 
-def build_services(settings: BotSettings, config: CordonConfig, storage: Storage, *, clock: Clock | None = None,
-                   messenger: Messenger | None = None) -> Services:
+def build_services(
+    settings: BotSettings,
+    config: CordonConfig,
+    storage: Storage,
+    *,
+    clock: Clock | None = None,
+    messenger: Messenger | None = None,
+) -> Services:
     """Everything dialogs may use, with Microsoft Graph per configured tenant."""
     from dialogs.contract import Services, utc_now
 
-    return Services(config=config, storage=storage, clock=clock or utc_now, messenger=messenger,
-                    graph=graph_gateway(settings, config))
+    return Services(
+        config=config,
+        storage=storage,
+        clock=clock or utc_now,
+        messenger=messenger,
+        graph=graph_gateway(settings, config),
+    )
 
 
 def role_resolver(config: CordonConfig, graph: GraphGateway | None) -> RoleResolver:
@@ -103,9 +114,16 @@ async def close_services(services: Services, *, storage: bool = True) -> None:
             await services.storage.close()
 
 
-def build_app(settings: BotSettings, config: CordonConfig, *, dev: bool, storage: Storage | None = None,
-              clock: Clock | None = None, token_provider: Any = None,
-              background: list[str] | None = None) -> web.Application:
+def build_app(
+    settings: BotSettings,
+    config: CordonConfig,
+    *,
+    dev: bool,
+    storage: Storage | None = None,
+    clock: Clock | None = None,
+    token_provider: Any = None,
+    background: list[str] | None = None,
+) -> web.Application:
     """The running bot: storage, the Bot Framework connection, services, roles, router, the aiohttp app and its
     background work.
 

@@ -68,10 +68,12 @@ def unescape_key(row_key: str) -> str:
 
 
 def _chunks(text: str, letter: str, what: str) -> dict[str, str]:
-    parts = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+    parts = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
     if len(parts) > MAX_CHUNKS:
-        raise DocumentTooLarge(f"{what} is {len(text)} characters of JSON; Azure Table storage holds at most "
-                               f"{CHUNK * MAX_CHUNKS} in one document")
+        raise DocumentTooLarge(
+            f"{what} is {len(text)} characters of JSON; Azure Table storage holds at most "
+            f"{CHUNK * MAX_CHUNKS} in one document"
+        )
     return {f"{letter}{n}": part for n, part in enumerate(parts)}
 
 
@@ -92,8 +94,14 @@ class AzureTableStorage:
 
     kind = "azure"
 
-    def __init__(self, *, prefix: str = "cordon", connection_string: str | None = None,
-                 account_url: str | None = None, credential: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        prefix: str = "cordon",
+        connection_string: str | None = None,
+        account_url: str | None = None,
+        credential: Any = None,
+    ) -> None:
         if (connection_string is None) == (account_url is None):
             raise ValueError("give exactly one of connection_string / account_url")
         self.prefix = prefix
@@ -174,8 +182,12 @@ class AzureTableStorage:
         docs, _ = await self._open()
         data = json.dumps(value, separators=(",", ":"), ensure_ascii=True)  # ASCII: characters = UTF-16 units
         version = 1 if expected_version is None else expected_version + 1
-        entity = {"PartitionKey": DOC_PARTITION, "RowKey": escape_key(key), "version": version,
-                  **_chunks(data, "v", f"document {key[:80]}")}
+        entity = {
+            "PartitionKey": DOC_PARTITION,
+            "RowKey": escape_key(key),
+            "version": version,
+            **_chunks(data, "v", f"document {key[:80]}"),
+        }
         if expected_version is None:
             try:
                 meta = await docs.create_entity(entity)
@@ -191,8 +203,9 @@ class AzureTableStorage:
                     raise Conflict(key)
                 known = self._etags[key]
             try:
-                meta = await docs.update_entity(entity, mode=UpdateMode.REPLACE, etag=known[1],
-                                                match_condition=MatchConditions.IfNotModified)
+                meta = await docs.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=known[1], match_condition=MatchConditions.IfNotModified
+                )
             except (ResourceModifiedError, ResourceNotFoundError):
                 if fresh:
                     raise Conflict(key) from None
@@ -211,10 +224,13 @@ class AzureTableStorage:
             raise Conflict(key)
         statuses: list[int] = []
         try:
-            await docs.delete_entity(DOC_PARTITION, escape_key(key), etag=current.metadata["etag"],
-                                     match_condition=MatchConditions.IfNotModified,
-                                     raw_response_hook=lambda response: statuses.append(
-                                         response.http_response.status_code))
+            await docs.delete_entity(
+                DOC_PARTITION,
+                escape_key(key),
+                etag=current.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+                raw_response_hook=lambda response: statuses.append(response.http_response.status_code),
+            )
         except ResourceModifiedError:
             raise Conflict(key) from None
         finally:
@@ -253,8 +269,11 @@ class AzureTableStorage:
         _, audit = await self._open()
         stamped = entry.stamped()
         data = json.dumps(asdict(stamped), separators=(",", ":"), ensure_ascii=True)
-        row: dict[str, Any] = {"PartitionKey": AUDIT_PARTITION, "RowKey": self._audit_row_key(),
-                               **_chunks(data, "e", "audit entry")}
+        row: dict[str, Any] = {
+            "PartitionKey": AUDIT_PARTITION,
+            "RowKey": self._audit_row_key(),
+            **_chunks(data, "e", "audit entry"),
+        }
         if stamped.tenant is not None:
             row["tenant"] = stamped.tenant
         await audit.create_entity(row)

@@ -108,16 +108,20 @@ class StorageConfig(_Section):
         if value is None:
             return None
         if not value.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
-            raise ValueError("must be an https:// URL such as https://<account>.table.core.windows.net "
-                             "(plain http only on loopback, for Azurite)")
+            raise ValueError(
+                "must be an https:// URL such as https://<account>.table.core.windows.net "
+                "(plain http only on loopback, for Azurite)"
+            )
         return value.rstrip("/")
 
     @field_validator("connection_string_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(f"must be the name of an environment variable (the connection string itself never "
-                             f"goes in this file), got {value[:20]!r}")
+            raise ValueError(
+                f"must be the name of an environment variable (the connection string itself never "
+                f"goes in this file), got {value[:20]!r}"
+            )
         return value
 
     @field_validator("prefix")
@@ -131,9 +135,11 @@ class StorageConfig(_Section):
     def _one_source(self) -> StorageConfig:
         if self.backend == "azure":
             if (self.account_url is None) == (self.connection_string_env is None):
-                raise ValueError('with backend = "azure", set exactly one of storage.account_url (managed '
-                                 "identity) or storage.connection_string_env (a connection string from the "
-                                 "environment)")
+                raise ValueError(
+                    'with backend = "azure", set exactly one of storage.account_url (managed '
+                    "identity) or storage.connection_string_env (a connection string from the "
+                    "environment)"
+                )
             if "path" in self.model_fields_set:
                 raise ValueError('storage.path is for backend = "sqlite"; remove it with backend = "azure"')
         else:

@@ -12,8 +12,13 @@ from collections.abc import Awaitable, Callable
 MAX_DAYS_PER_SWEEP = 366  # after a long stop, catch up (an empty day costs one key-range listing)
 
 
-async def sweep_days(done_through: dt.date, last_due: dt.date, purge_day: Callable[[dt.date], Awaitable[bool]],
-                     *, max_days: int = MAX_DAYS_PER_SWEEP) -> dt.date:
+async def sweep_days(
+    done_through: dt.date,
+    last_due: dt.date,
+    purge_day: Callable[[dt.date], Awaitable[bool]],
+    *,
+    max_days: int = MAX_DAYS_PER_SWEEP,
+) -> dt.date:
     """Call `purge_day(day)` for each day after `done_through` up to `last_due`; it returns whether the day is
     finished. Returns the last day finished."""
     done = done_through

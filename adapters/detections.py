@@ -18,6 +18,7 @@ _RANK = {"low": 1, "medium": 2, "high": 3, "hidden": 3}  # "hidden": Graph withh
 # when whoever signed in passed MFA under a risk policy, which an adversary-in-the-middle attacker does.
 QUIET_STATES = frozenset({"dismissed", "confirmedSafe"})
 
+
 def rank(level: str | None) -> int:
     return _RANK.get((level or "").strip(), 0)
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:  # aiohttp is imported when a fetch happens, not when `check` starts
     from aiohttp.abc import AbstractResolver
 
-FetchErrorKind = Literal["dns", "private", "timeout", "connect", "tls", "redirect", "status", "content_type",
-                         "too_large", "error"]
+FetchErrorKind = Literal[
+    "dns", "private", "timeout", "connect", "tls", "redirect", "status", "content_type", "too_large", "error"
+]
 
 
 class FetchError(Exception):
@@ -73,30 +74,43 @@ def default_ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-async def fetch_https(url: str, *, resolver: AbstractResolver | None = None, ssl_context: ssl.SSLContext | None = None,
-                      max_bytes: int = 65_536, timeout: float = 5.0,
-                      content_types: tuple[str, ...] = ("text/plain",)) -> Fetched:
+async def fetch_https(
+    url: str,
+    *,
+    resolver: AbstractResolver | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    max_bytes: int = 65_536,
+    timeout: float = 5.0,
+    content_types: tuple[str, ...] = ("text/plain",),
+) -> Fetched:
     import aiohttp
 
     if not url.startswith("https://"):
         raise FetchError("error", "only https:// URLs are fetched")
     context = ssl_context or default_ssl_context()
-    connector = aiohttp.TCPConnector(resolver=resolver, ssl=context, use_dns_cache=False) if resolver else \
-        aiohttp.TCPConnector(ssl=context, use_dns_cache=False)
+    connector = (
+        aiohttp.TCPConnector(resolver=resolver, ssl=context, use_dns_cache=False)
+        if resolver
+        else aiohttp.TCPConnector(ssl=context, use_dns_cache=False)
+    )
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     try:
         async with aiohttp.ClientSession(connector=connector, timeout=client_timeout, trust_env=False) as session:
             async with session.get(url, allow_redirects=False, headers={"Accept": "text/plain"}) as response:
                 if 300 <= response.status < 400:
                     where = response.headers.get("Location", "")[:200]
-                    raise FetchError("redirect", f"HTTP {response.status} redirect to {where or '(no Location)'}; "
-                                     "redirects are not followed")
+                    raise FetchError(
+                        "redirect",
+                        f"HTTP {response.status} redirect to {where or '(no Location)'}; redirects are not followed",
+                    )
                 if response.status != 200:
                     raise FetchError("status", f"HTTP {response.status} instead of 200")
                 content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
                 if content_type not in content_types:
-                    raise FetchError("content_type", f"Content-Type is {content_type or '(none)'!s} instead of "
-                                     f"{' or '.join(content_types)}")
+                    raise FetchError(
+                        "content_type",
+                        f"Content-Type is {content_type or '(none)'!s} instead of {' or '.join(content_types)}",
+                    )
                 body = await response.content.read(max_bytes + 1)
                 if len(body) > max_bytes:
                     raise FetchError("too_large", f"the body is larger than {max_bytes} bytes")

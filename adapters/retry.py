@@ -48,12 +48,14 @@ class RetryPolicy:
 
 
 # compare-and-set writes: many quick tries (a lost write means someone else just wrote), no time budget
-CAS_POLICY = RetryPolicy(budget_seconds=math.inf, max_attempts=20, base_delay=0.002, max_delay=0.2,
-                         full_jitter=True)
+CAS_POLICY = RetryPolicy(budget_seconds=math.inf, max_attempts=20, base_delay=0.002, max_delay=0.2, full_jitter=True)
 
 
-async def retrying(attempt: Callable[[], Awaitable[T]], retry_on: type[BaseException] | tuple[type[BaseException], ...],
-                   policy: RetryPolicy) -> T:
+async def retrying(
+    attempt: Callable[[], Awaitable[T]],
+    retry_on: type[BaseException] | tuple[type[BaseException], ...],
+    policy: RetryPolicy,
+) -> T:
     """`await attempt()` until it returns; on `retry_on` wait per `policy`, and re-raise the last one past it."""
     started = policy.monotonic()
     number = 0

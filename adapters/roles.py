@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 class Role(enum.StrEnum):
     """Who may run a command. An approver is not implicitly a technician: each is configured on its own."""
 

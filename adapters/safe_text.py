@@ -40,6 +40,7 @@ def for_log(value: object, limit: int = LOG_LIMIT) -> str:
     lines) escaped as `\\xNN`, length bounded, so a request cannot write more than its one line."""
     text = "" if value is None else str(value)
     clipped = len(text) > limit
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else
-                        f"\\u{ord(m.group()):04x}", text[:limit])
+    text = _CONTROL.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text[:limit]
+    )
     return text + ("…" if clipped else "")

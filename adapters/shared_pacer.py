@@ -29,8 +29,14 @@ LATE = 0.02  # seconds past its slot after which a request moves the next slot (
 class SharedPacer:
     """The `Pacer` interface (`acquire`, `hold_off`) with its schedule kept in the store."""
 
-    def __init__(self, storage: Storage, interval: float = 1.0, *, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        interval: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
         self.storage = storage
         self.interval = interval
         self.clock = clock
@@ -67,7 +73,7 @@ class SharedPacer:
                 await self.storage.put(doc_key, {"next_at": next_at}, None if doc is None else doc.version)
                 return
             except Conflict:
-                await asyncio.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))
+                await asyncio.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
 
     async def _reserve(self, key: str) -> float:
         doc_key = PREFIX + key
@@ -76,10 +82,9 @@ class SharedPacer:
             booked = float(doc.value.get("next_at", 0.0)) if doc else 0.0
             slot = max(self.clock(), booked, self._hold.get(key, 0.0))
             try:
-                await self.storage.put(doc_key, {"next_at": slot + self.interval},
-                                       None if doc is None else doc.version)
+                await self.storage.put(doc_key, {"next_at": slot + self.interval}, None if doc is None else doc.version)
             except Conflict:
-                await asyncio.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))
+                await asyncio.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
                 continue
             if self._hold.get(key, 0.0) <= slot:
                 self._hold.pop(key, None)

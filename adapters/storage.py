@@ -89,7 +89,7 @@ class Storage(Protocol):
 
 
 def storage_kind(storage: Storage) -> str:
-    """"sqlite", "azure" or "memory": what /readyz and the logs say (never a path or a connection string)."""
+    """ "sqlite", "azure" or "memory": what /readyz and the logs say (never a path or a connection string)."""
     return str(getattr(storage, "kind", type(storage).__name__))
 
 
@@ -105,26 +105,32 @@ def open_storage(config: StorageConfig, environ: Mapping[str, str] | None = None
     if config.connection_string_env is not None:
         connection_string = env.get(config.connection_string_env, "")
         if not connection_string.strip():
-            raise ConfigError(f"storage.connection_string_env: the environment variable "
-                              f"{config.connection_string_env} is not set (it must hold the storage account's "
-                              f"connection string)")
+            raise ConfigError(
+                f"storage.connection_string_env: the environment variable "
+                f"{config.connection_string_env} is not set (it must hold the storage account's "
+                f"connection string)"
+            )
         try:
             from azure.data.tables._base_client import parse_connection_str
 
             parse_connection_str(connection_string, None, {})  # no network: the same parse the client does
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"storage.connection_string_env: {config.connection_string_env} does not hold a "
-                              f"usable connection string ({str(exc).split(chr(10))[0][:120]})") from None
+            raise ConfigError(
+                f"storage.connection_string_env: {config.connection_string_env} does not hold a "
+                f"usable connection string ({str(exc).split(chr(10))[0][:120]})"
+            ) from None
         return AzureTableStorage(prefix=config.prefix, connection_string=connection_string)
-    return AzureTableStorage(prefix=config.prefix, account_url=config.account_url,
-                             credential=managed_identity_credential())
+    return AzureTableStorage(
+        prefix=config.prefix, account_url=config.account_url, credential=managed_identity_credential()
+    )
 
 
 Change = Callable[[dict[str, Any] | None], dict[str, Any]]
 
 
-async def update(storage: Storage, key: str, change: Change, *,
-                 policy: RetryPolicy = CAS_POLICY) -> tuple[dict[str, Any], int]:
+async def update(
+    storage: Storage, key: str, change: Change, *, policy: RetryPolicy = CAS_POLICY
+) -> tuple[dict[str, Any], int]:
     """Read-modify-write, tried again on `Conflict` (jittered backoff: writers that collided spread out).
     `change(value_or_None)` returns the new value; `Conflict` when writers kept colliding past the policy."""
 
@@ -330,8 +336,9 @@ class SQLiteStorage:
         sql += " ORDER BY seq DESC LIMIT ?"
         rows = self._conn().execute(sql, (*params, max(limit, 0)))
         return [
-            AuditEntry(at=at, actor=a, tenant=t, conversation=c, command=cmd, target=tg, outcome=o, detail=d,
-                       actor_name=n)
+            AuditEntry(
+                at=at, actor=a, tenant=t, conversation=c, command=cmd, target=tg, outcome=o, detail=d, actor_name=n
+            )
             for at, a, t, c, cmd, tg, o, d, n in rows
         ]
 

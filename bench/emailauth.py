@@ -28,8 +28,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DOMAINS = ("ea-good.test", "ea-weak.test", "ea-none.test", "ea-nullmx.test", "ea-m365.test", "ea-m365ok.test",
-           "ea-ext.test", "shop.ea-good.test", "a.b.ea-psd.test", "ea-many.test")
+DOMAINS = (
+    "ea-good.test",
+    "ea-weak.test",
+    "ea-none.test",
+    "ea-nullmx.test",
+    "ea-m365.test",
+    "ea-m365ok.test",
+    "ea-ext.test",
+    "shop.ea-good.test",
+    "a.b.ea-psd.test",
+    "ea-many.test",
+)
 
 CHECKDMARC = """
 import sys, time, dns.nameserver, checkdmarc
@@ -99,23 +109,32 @@ def main(argv: list[str] | None = None) -> int:
             o = sorted(ours)[len(ours) // 2]
             t = sorted(theirs)[len(theirs) // 2]
             rows.append((domain, o, t))
-            print(f"{domain:<20} cordon {o[0] * 1000:6.0f} ms ({o[2]:5d} in check) {o[1]:4d} queries   "
-                  f"checkdmarc {t[0] * 1000:6.0f} ms ({t[2]:5d} in check) {t[1]:4d} queries", flush=True)
+            print(
+                f"{domain:<20} cordon {o[0] * 1000:6.0f} ms ({o[2]:5d} in check) {o[1]:4d} queries   "
+                f"checkdmarc {t[0] * 1000:6.0f} ms ({t[2]:5d} in check) {t[1]:4d} queries",
+                flush=True,
+            )
     finally:
         proxy.stop()
         server.stop()
     cordon_median = statistics.median(r[1][0] for r in rows)
     checkdmarc_median = statistics.median(r[2][0] for r in rows)
     print(f"\n{len(rows)} domains, {args.delay_ms:g} ms per DNS answer, whole processes")
-    print(f"cordon check:  median {cordon_median * 1000:.0f} ms, median {statistics.median(r[1][1] for r in rows):.0f} "
-          f"queries (total {sum(r[1][1] for r in rows)})")
-    print(f"checkdmarc:    median {checkdmarc_median * 1000:.0f} ms, median "
-          f"{statistics.median(r[2][1] for r in rows):.0f} queries (total {sum(r[2][1] for r in rows)})")
+    print(
+        f"cordon check:  median {cordon_median * 1000:.0f} ms, median {statistics.median(r[1][1] for r in rows):.0f} "
+        f"queries (total {sum(r[1][1] for r in rows)})"
+    )
+    print(
+        f"checkdmarc:    median {checkdmarc_median * 1000:.0f} ms, median "
+        f"{statistics.median(r[2][1] for r in rows):.0f} queries (total {sum(r[2][1] for r in rows)})"
+    )
     print(f"ratio (cordon / checkdmarc), whole processes: {cordon_median / checkdmarc_median:.2f}  (goal <= 0.25)")
     inner_ours = statistics.median(r[1][2] for r in rows)
     inner_theirs = statistics.median(r[2][2] for r in rows)
-    print(f"check alone (start-up and imports excluded): cordon median {inner_ours:.0f} ms, checkdmarc median "
-          f"{inner_theirs:.0f} ms, ratio {inner_ours / max(inner_theirs, 1):.2f}")
+    print(
+        f"check alone (start-up and imports excluded): cordon median {inner_ours:.0f} ms, checkdmarc median "
+        f"{inner_theirs:.0f} ms, ratio {inner_ours / max(inner_theirs, 1):.2f}"
+    )
     return 0
 
 

@@ -34,16 +34,21 @@ def measure(tenants: int, shared: bool) -> dict[str, float]:
     from adapters.graph import GraphGateway
     from adapters.graph.transport import build_client
 
-    config = parse_config({"tenants": [{"name": f"T{i}", "tenant_id": f"20000000-0000-4000-8000-{i:012d}"}
-                                       for i in range(tenants)]})
+    config = parse_config(
+        {"tenants": [{"name": f"T{i}", "tenant_id": f"20000000-0000-4000-8000-{i:012d}"} for i in range(tenants)]}
+    )
     gateway = GraphGateway(config)
 
     async def main() -> dict[str, float]:
         def make(tenant):  # noqa: ANN001, ANN202
             if shared:
                 return gateway.client(tenant)
-            return build_client(gateway.token_source(tenant), endpoint=gateway.graph.endpoint,
-                                timeout=gateway.graph.timeout_seconds, policy=gateway.retry_policy)
+            return build_client(
+                gateway.token_source(tenant),
+                endpoint=gateway.graph.endpoint,
+                timeout=gateway.graph.timeout_seconds,
+                policy=gateway.retry_policy,
+            )
 
         kept = [make(gateway.tenants[0])]
         gc.collect()
@@ -67,14 +72,20 @@ def main() -> int:
         return 0
     results = {}
     for side in ("shared", "own"):
-        out = subprocess.run([sys.executable, __file__, "--tenants", str(args.tenants), "--side", side],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--tenants", str(args.tenants), "--side", side],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         results[side] = json.loads(out)
     cordon, peer = results["shared"], results["own"]
     print(f"{args.tenants} tenants' Graph clients")
     for name, r in (("one shared SSL context", cordon), ("SSL context per tenant (peer)", peer)):
-        print(f"  {name:28} RSS {r['start']:.0f} -> {r['end']:.0f} MB  (+{r['end'] - r['start']:.1f} MB, "
-              f"{r['per_tenant_kb']:.0f} KB per tenant)")
+        print(
+            f"  {name:28} RSS {r['start']:.0f} -> {r['end']:.0f} MB  (+{r['end'] - r['start']:.1f} MB, "
+            f"{r['per_tenant_kb']:.0f} KB per tenant)"
+        )
     grown = max(cordon["end"] - cordon["start"], 0.1)
     print(f"  growth ratio peer/Cordon     {(peer['end'] - peer['start']) / grown:.0f}x")
     return 0

@@ -52,20 +52,38 @@ def serve(window: int, tenant_rows: int, latency: float) -> None:
 
     victim = payloads.user("victim@contoso.com", id="00000000-0000-4000-8000-000000000001")
     places = ["paris", "lyon", "stockholm", "newyork"]
-    window_rows = [ip.sign_in(victim, NOW - dt.timedelta(minutes=1 + i * 7 * 24 * 60 / window),
-                              ip=f"198.51.100.{i % 50}", place=places[i % 4 if i % 97 == 0 else 0],
-                              client="IMAP4" if i % 501 == 0 else "Browser")
-                   for i in range(window)]
-    baseline_rows = [ip.sign_in(victim, NOW - dt.timedelta(days=7, minutes=1 + i * 30 * 24 * 60 / BASELINE_SIGN_INS),
-                             ip=f"198.51.100.{i % 20}") for i in range(BASELINE_SIGN_INS)]
+    window_rows = [
+        ip.sign_in(
+            victim,
+            NOW - dt.timedelta(minutes=1 + i * 7 * 24 * 60 / window),
+            ip=f"198.51.100.{i % 50}",
+            place=places[i % 4 if i % 97 == 0 else 0],
+            client="IMAP4" if i % 501 == 0 else "Browser",
+        )
+        for i in range(window)
+    ]
+    baseline_rows = [
+        ip.sign_in(
+            victim,
+            NOW - dt.timedelta(days=7, minutes=1 + i * 30 * 24 * 60 / BASELINE_SIGN_INS),
+            ip=f"198.51.100.{i % 20}",
+        )
+        for i in range(BASELINE_SIGN_INS)
+    ]
     select = "id,createdDateTime,userId,userPrincipalName,ipAddress,status,riskLevelDuringSignIn,riskState,location"
 
     def tenant_row(i: int) -> dict[str, Any]:
-        full = ip.sign_in({"id": f"00000000-0000-4000-8000-{i % USERS:012d}",
-                           "userPrincipalName": f"user{i % USERS:05d}@contoso.com", "displayName": ""},
-                          NOW - dt.timedelta(seconds=i * 3), ip=SEED_IP if i % 20_011 == 0 or i % 61 == 0
-                          else f"198.51.{i % 200}.9", error_code=50126 if i % 61 == 0 and i % 20_011 else 0,
-                          risk_level="high" if i % 50_021 == 0 else "medium" if i % 9_973 == 0 else "none")
+        full = ip.sign_in(
+            {
+                "id": f"00000000-0000-4000-8000-{i % USERS:012d}",
+                "userPrincipalName": f"user{i % USERS:05d}@contoso.com",
+                "displayName": "",
+            },
+            NOW - dt.timedelta(seconds=i * 3),
+            ip=SEED_IP if i % 20_011 == 0 or i % 61 == 0 else f"198.51.{i % 200}.9",
+            error_code=50126 if i % 61 == 0 and i % 20_011 else 0,
+            risk_level="high" if i % 50_021 == 0 else "medium" if i % 9_973 == 0 else "none",
+        )
         return {k: full[k] for k in select.split(",")}
 
     tenant = [tenant_row(i) for i in range(tenant_rows)]  # made up front: the stand-in costs ~nothing per request
@@ -88,12 +106,16 @@ def serve(window: int, tenant_rows: int, latency: float) -> None:
                 filtering[0] += time.perf_counter() - started
             else:
                 rows = filtered[text]
-            return standin.page(request, len(rows), lambda start, size: rows[start:start + size])
+            return standin.page(request, len(rows), lambda start, size: rows[start : start + size])
 
         async def stats(request: web.Request) -> web.Response:
-            return web.json_response({"graph_requests": standin.request_count,
-                                      "filtered": {text: len(rows) for text, rows in filtered.items()},
-                                      "filtering_seconds": filtering[0]})
+            return web.json_response(
+                {
+                    "graph_requests": standin.request_count,
+                    "filtered": {text: len(rows) for text, rows in filtered.items()},
+                    "filtering_seconds": filtering[0],
+                }
+            )
 
         async def nothing(request: web.Request) -> web.Response:
             return web.json_response({"value": []})
@@ -103,8 +125,9 @@ def serve(window: int, tenant_rows: int, latency: float) -> None:
         router.add_get("/_stats", stats)
 
     async def main() -> None:
-        standin = GraphStandin(home_tenant=TENANT, extensions=[routes, incident_routes.register], latency=latency,
-                               record=False)
+        standin = GraphStandin(
+            home_tenant=TENANT, extensions=[routes, incident_routes.register], latency=latency, record=False
+        )
         state = standin.state
         state.users[victim["id"]] = victim
         state.skus = payloads.premium_skus("P2")
@@ -145,8 +168,9 @@ async def run(url: str, args: argparse.Namespace) -> None:
     from dialogs.investigate.commands import run_investigation
     from dialogs.investigate.hunt import hunt
 
-    config = parse_config({"graph": {"endpoint": url}, "tenants": [
-        {"name": "Contoso", "tenant_id": TENANT, "domains": ["contoso.com"]}]})
+    config = parse_config(
+        {"graph": {"endpoint": url}, "tenants": [{"name": "Contoso", "tenant_id": TENANT, "domains": ["contoso.com"]}]}
+    )
     gateway = GraphGateway(config)
     tenant = gateway.tenant("Contoso")
     await gateway.licence(tenant)  # warm the token and the connection, as a running server would be
@@ -163,11 +187,15 @@ async def run(url: str, args: argparse.Namespace) -> None:
     made = await graph_requests(url) - before
     pages = math.ceil(args.window / 999) + math.ceil(BASELINE_SIGN_INS / 999)
     floor = max(math.ceil(args.window / 999), math.ceil(BASELINE_SIGN_INS / 999)) * args.latency  # two streams
-    print(f"investigate: {len(report.window):,} sign-ins in the window, {report.baseline.sign_ins:,} in the baseline, "
-          f"{len(report.findings)} findings, not read: {len(report.not_read)}")
+    print(
+        f"investigate: {len(report.window):,} sign-ins in the window, {report.baseline.sign_ins:,} in the baseline, "
+        f"{len(report.findings)} findings, not read: {len(report.not_read)}"
+    )
     print(f"  requests made   {made}  (sign-in pages {pages}; goal <= pages + 10 = {pages + 10})")
-    print(f"  wall time       {seconds:.2f} s = {seconds / floor:.2f} x the floor ({floor:.2f} s: the window's "
-          f"{math.ceil(args.window / 999)} pages one after another, the baseline's beside them)")
+    print(
+        f"  wall time       {seconds:.2f} s = {seconds / floor:.2f} x the floor ({floor:.2f} s: the window's "
+        f"{math.ceil(args.window / 999)} pages one after another, the baseline's beside them)"
+    )
     print(f"  peak RSS        {rss_mb():.0f} MB (at start {rss_start:.0f} MB; goal <= 200 MB)")
 
     before = await graph_requests(url)
@@ -179,21 +207,38 @@ async def run(url: str, args: argparse.Namespace) -> None:
     streams = [math.ceil(n / 999) or 1 for n in served["filtered"].values()]  # each asked once at least
     pages = sum(streams)
     floor = max(streams) * args.latency
-    print(f"hunt: {args.tenant_sign_ins:,} sign-ins in the tenant log, {result.sign_ins_read:,} sent by Graph through "
-          f"{len(streams)} filters, {len(result.checked):,} accounts checked, {len(result.accounts)} with evidence, "
-          f"cut short: {len(result.cut_short)}")
+    print(
+        f"hunt: {args.tenant_sign_ins:,} sign-ins in the tenant log, {result.sign_ins_read:,} sent by Graph through "
+        f"{len(streams)} filters, {len(result.checked):,} accounts checked, {len(result.accounts)} with evidence, "
+        f"cut short: {len(result.cut_short)}"
+    )
     print(f"  requests made   {made}  (pages of the filtered results {pages}; goal <= pages + 10 = {pages + 10})")
-    print(f"  wall time       {seconds:.2f} s = {seconds / floor:.2f} x the floor of {max(streams)} x "
-          f"{args.latency * 1000:.0f} ms ({floor:.2f} s: the longest stream's pages one after another); the stand-in "
-          f"spent {served['filtering_seconds']:.2f} s of it filtering the log (Graph's side)")
+    print(
+        f"  wall time       {seconds:.2f} s = {seconds / floor:.2f} x the floor of {max(streams)} x "
+        f"{args.latency * 1000:.0f} ms ({floor:.2f} s: the longest stream's pages one after another); the stand-in "
+        f"spent {served['filtering_seconds']:.2f} s of it filtering the log (Graph's side)"
+    )
     print(f"  peak RSS        {rss_mb():.0f} MB (goal <= 200 MB)")
     await gateway.close()
 
 
 async def bench(args: argparse.Namespace) -> None:
-    child = subprocess.Popen([sys.executable, __file__, "--serve", "--window", str(args.window), "--tenant-sign-ins",
-                              str(args.tenant_sign_ins), "--latency", str(args.latency)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            "--window",
+            str(args.window),
+            "--tenant-sign-ins",
+            str(args.tenant_sign_ins),
+            "--latency",
+            str(args.latency),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         info = json.loads(child.stdout.readline())  # type: ignore[union-attr]
         os.environ.update(info["environ"])

@@ -28,16 +28,26 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 TENANT = "3f1e6f43-7d38-4b0e-9a51-1c0f3f0c7a11"
-METHOD_MIX = [["microsoftAuthenticatorPush"], ["fido2", "microsoftAuthenticatorPush"], ["mobilePhone"], [],
-              ["softwareOneTimePasscode", "email"], ["email"], ["windowsHelloForBusiness"],
-              ["microsoftAuthenticatorPush"]]
+METHOD_MIX = [
+    ["microsoftAuthenticatorPush"],
+    ["fido2", "microsoftAuthenticatorPush"],
+    ["mobilePhone"],
+    [],
+    ["softwareOneTimePasscode", "email"],
+    ["email"],
+    ["windowsHelloForBusiness"],
+    ["microsoftAuthenticatorPush"],
+]
 
 
 def synthetic(i: int) -> dict[str, Any]:
     from tests.support.graph_standin import payloads
 
-    user = {"id": f"00000000-0000-4000-8000-{i:012d}", "userPrincipalName": f"user{i:06d}@contoso.com",
-            "displayName": f"User {i}"}
+    user = {
+        "id": f"00000000-0000-4000-8000-{i:012d}",
+        "userPrincipalName": f"user{i:06d}@contoso.com",
+        "displayName": f"User {i}",
+    }
     return payloads.registration(user, METHOD_MIX[i % len(METHOD_MIX)], is_admin=i % 400 == 0)
 
 
@@ -82,8 +92,9 @@ async def run_cordon(url: str) -> dict[str, Any]:
     from adapters.graph import GraphGateway
     from adapters.graph.mfa_report import CSV_FIELDS, build_report, csv_row
 
-    config = parse_config({"graph": {"endpoint": url}, "tenants": [
-        {"name": "Contoso", "tenant_id": TENANT, "domains": ["contoso.com"]}]})
+    config = parse_config(
+        {"graph": {"endpoint": url}, "tenants": [{"name": "Contoso", "tenant_id": TENANT, "domains": ["contoso.com"]}]}
+    )
     gateway = GraphGateway(config)
     tenant = gateway.tenant("Contoso")
     await gateway.licence(tenant)  # warm the token and the connection, as a running server would be
@@ -95,8 +106,13 @@ async def run_cordon(url: str) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
     made = await graph_requests(url) - before
     await gateway.close()
-    return {"users": report.users, "pages": report.pages, "requests": made, "seconds": elapsed,
-            "enforcement": report.enforcement}
+    return {
+        "users": report.users,
+        "pages": report.pages,
+        "requests": made,
+        "seconds": elapsed,
+        "enforcement": report.enforcement,
+    }
 
 
 async def run_sdk_peer(url: str) -> dict[str, Any]:
@@ -107,8 +123,9 @@ async def run_sdk_peer(url: str) -> dict[str, Any]:
     from adapters.config import parse_config
     from adapters.graph import GraphGateway
 
-    config = parse_config({"graph": {"endpoint": url}, "tenants": [
-        {"name": "Contoso", "tenant_id": TENANT, "domains": ["contoso.com"]}]})
+    config = parse_config(
+        {"graph": {"endpoint": url}, "tenants": [{"name": "Contoso", "tenant_id": TENANT, "domains": ["contoso.com"]}]}
+    )
     gateway = GraphGateway(config)
     client = gateway.client(gateway.tenant("Contoso"))
     builder = client.reports.authentication_methods.user_registration_details
@@ -130,8 +147,12 @@ async def run_sdk_peer(url: str) -> dict[str, Any]:
 
 
 async def bench(args: argparse.Namespace) -> None:
-    child = subprocess.Popen([sys.executable, __file__, "--serve", "--users", str(args.users), "--latency",
-                              str(args.latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--users", str(args.users), "--latency", str(args.latency)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         info = json.loads(child.stdout.readline())  # type: ignore[union-attr]
         os.environ.update(info["environ"])
@@ -141,17 +162,23 @@ async def bench(args: argparse.Namespace) -> None:
         rss_cordon = rss_mb()
         pages = math.ceil(args.users / 999)
         floor = pages * args.latency
-        print(f"users {cordon['users']:,} · pages {cordon['pages']} (expected {pages}) · enforcement: "
-              f"{cordon['enforcement']}")
+        print(
+            f"users {cordon['users']:,} · pages {cordon['pages']} (expected {pages}) · enforcement: "
+            f"{cordon['enforcement']}"
+        )
         print(f"requests made          {cordon['requests']}  (goal <= pages + 5 = {pages + 5})")
-        print(f"wall time              {cordon['seconds']:.2f} s  = {cordon['seconds'] / floor:.2f} x the floor of "
-              f"{pages} x {args.latency * 1000:.0f} ms ({floor:.2f} s)  (goal <= 1.5)")
+        print(
+            f"wall time              {cordon['seconds']:.2f} s  = {cordon['seconds'] / floor:.2f} x the floor of "
+            f"{pages} x {args.latency * 1000:.0f} ms ({floor:.2f} s)  (goal <= 1.5)"
+        )
         print(f"peak RSS               {rss_cordon:.0f} MB  (at start {rss_start:.0f} MB; goal <= 250 MB)")
         if not args.no_sdk_peer:
             peer = await run_sdk_peer(url)
-            print(f"peer: typed msgraph-sdk PageIterator  {peer['seconds']:.2f} s for {peer['users']:,} users = "
-                  f"{peer['seconds'] / floor:.2f} x the floor; Cordon takes {cordon['seconds'] / peer['seconds']:.2f} "
-                  f"x the peer's time (peak RSS after the peer {rss_mb():.0f} MB)")
+            print(
+                f"peer: typed msgraph-sdk PageIterator  {peer['seconds']:.2f} s for {peer['users']:,} users = "
+                f"{peer['seconds'] / floor:.2f} x the floor; Cordon takes {cordon['seconds'] / peer['seconds']:.2f} "
+                f"x the peer's time (peak RSS after the peer {rss_mb():.0f} MB)"
+            )
     finally:
         child.stdin.close()  # type: ignore[union-attr]
         child.wait(timeout=30)

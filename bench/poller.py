@@ -55,8 +55,7 @@ def serve(tenants: int, detections: int, latency: float) -> None:
         router.add_get("/_stats", handler)
 
     async def main() -> None:
-        standin = GraphStandin(home_tenant=tenant_id(0), extensions=[ip.register, stats], latency=latency,
-                               record=False)
+        standin = GraphStandin(home_tenant=tenant_id(0), extensions=[ip.register, stats], latency=latency, record=False)
         now = dt.datetime.now(dt.UTC)
         tokens = {}
         for t in range(tenants):
@@ -115,14 +114,38 @@ async def prepare(store: Any, info: dict[str, Any], tenants: int, now: dt.dateti
 
     for t in range(tenants):
         conv = f"19:bench-{t}@thread.tacv2"
-        reference = {"activityId": None, "bot": {"id": BOT_ID, "name": "Cordon"},
-                     "conversation": {"id": conv, "conversationType": "channel", "isGroup": True},
-                     "channelId": "msteams", "serviceUrl": info["connector"], "locale": "en-US"}
-        await store.put(f"convref/{conv}", {"reference": reference, "tenant_id": None, "kind": "channel",
-                                            "team_id": conv, "channel_id": conv, "saved_at": now.isoformat()}, None)
-        await st.subscribe(store, st.Subscription(tenant_id=tenant_id(t), tenant_name=f"T{t}", conversation_id=conv,
-                                                  conversation_kind="channel", level="low", created_by="bench",
-                                                  created_at=st.iso(now)))
+        reference = {
+            "activityId": None,
+            "bot": {"id": BOT_ID, "name": "Cordon"},
+            "conversation": {"id": conv, "conversationType": "channel", "isGroup": True},
+            "channelId": "msteams",
+            "serviceUrl": info["connector"],
+            "locale": "en-US",
+        }
+        await store.put(
+            f"convref/{conv}",
+            {
+                "reference": reference,
+                "tenant_id": None,
+                "kind": "channel",
+                "team_id": conv,
+                "channel_id": conv,
+                "saved_at": now.isoformat(),
+            },
+            None,
+        )
+        await st.subscribe(
+            store,
+            st.Subscription(
+                tenant_id=tenant_id(t),
+                tenant_name=f"T{t}",
+                conversation_id=conv,
+                conversation_kind="channel",
+                level="low",
+                created_by="bench",
+                created_at=st.iso(now),
+            ),
+        )
 
 
 class MemoryMessenger:
@@ -149,8 +172,9 @@ def _timed_source() -> type:
             super().__init__(gateway, **kw)
             self.sent: dict[str, list[float]] = {}
 
-        async def _request(self, tenant: Any, need: Any, method: str, url: str, body: Any = None,
-                           retry_seconds: float = 0) -> Any:
+        async def _request(
+            self, tenant: Any, need: Any, method: str, url: str, body: Any = None, retry_seconds: float = 0
+        ) -> Any:
             if "/identityProtection/" in url:
                 self.sent.setdefault(tenant.tenant_id, []).append(time.perf_counter())
             return await super()._request(tenant, need, method, url, body, retry_seconds)
@@ -162,8 +186,9 @@ def _timed_source() -> type:
     return Timed
 
 
-async def run_cordon(info: dict[str, Any], args: argparse.Namespace, workdir: Path,
-                     memory: bool = False) -> dict[str, Any]:
+async def run_cordon(
+    info: dict[str, Any], args: argparse.Namespace, workdir: Path, memory: bool = False
+) -> dict[str, Any]:
     import app as entry
     from adapters.config import BotSettings, parse_config
     from adapters.storage import SQLiteStorage
@@ -172,13 +197,25 @@ async def run_cordon(info: dict[str, Any], args: argparse.Namespace, workdir: Pa
 
     TimedSource = _timed_source()  # noqa: N806 - a class
 
-    config = parse_config({
-        "graph": {"endpoint": info["url"]}, "storage": {"path": str(workdir / "cordon.db")},
-        "alerts": {"concurrency": args.concurrency},
-        "tenants": [{"name": f"T{t}", "tenant_id": tenant_id(t), "domains": [f"t{t}.example"]}
-                    for t in range(args.tenants)]})
-    settings = BotSettings(app_id="", app_password="", app_type="MultiTenant", app_tenant_id="", host="127.0.0.1",
-                           port=0, openid_metadata=None)
+    config = parse_config(
+        {
+            "graph": {"endpoint": info["url"]},
+            "storage": {"path": str(workdir / "cordon.db")},
+            "alerts": {"concurrency": args.concurrency},
+            "tenants": [
+                {"name": f"T{t}", "tenant_id": tenant_id(t), "domains": [f"t{t}.example"]} for t in range(args.tenants)
+            ],
+        }
+    )
+    settings = BotSettings(
+        app_id="",
+        app_password="",
+        app_type="MultiTenant",
+        app_tenant_id="",
+        host="127.0.0.1",
+        port=0,
+        openid_metadata=None,
+    )
     store = SQLiteStorage(config.storage.path)
     web_app = entry.build_app(settings, config, dev=True, storage=store, background=[])
     services = web_app[SERVICES]
@@ -216,11 +253,21 @@ async def run_cordon(info: dict[str, Any], args: argparse.Namespace, workdir: Pa
     await web_app.shutdown()
     await web_app.cleanup()
     await store.close()
-    return {"seconds": elapsed, "cpu": cpu, "alerts": len(results), "statuses": statuses, "errors": errors,
-            "ip_requests": source.requests, "closest_gap": source.closest_gap(),
-            "graph_requests": after["graph_requests"] - before["graph_requests"],
-            "connector_calls": after["connector_calls"] - before["connector_calls"], "connector_clients": clients,
-            "rss_built": rss_built, "rss_before": rss_before, "rss_peak": rss_mb()}
+    return {
+        "seconds": elapsed,
+        "cpu": cpu,
+        "alerts": len(results),
+        "statuses": statuses,
+        "errors": errors,
+        "ip_requests": source.requests,
+        "closest_gap": source.closest_gap(),
+        "graph_requests": after["graph_requests"] - before["graph_requests"],
+        "connector_calls": after["connector_calls"] - before["connector_calls"],
+        "connector_clients": clients,
+        "rss_built": rss_built,
+        "rss_before": rss_before,
+        "rss_peak": rss_mb(),
+    }
 
 
 async def run_peer(info: dict[str, Any], args: argparse.Namespace) -> float:
@@ -234,14 +281,18 @@ async def run_peer(info: dict[str, Any], args: argparse.Namespace) -> float:
         headers = {"Authorization": f"Bearer {info['tokens'][tid]}"}
         async with bound:
             first = time.perf_counter()
-            async with session.get(f"{info['url']}/v1.0/identityProtection/riskDetections",
-                                   params={"$filter": f"detectedDateTime ge {since}", "$top": "500"},
-                                   headers=headers) as response:
+            async with session.get(
+                f"{info['url']}/v1.0/identityProtection/riskDetections",
+                params={"$filter": f"detectedDateTime ge {since}", "$top": "500"},
+                headers=headers,
+            ) as response:
                 await response.read()
             await asyncio.sleep(max(0.0, first + 1.0 - time.perf_counter()))
-            async with session.get(f"{info['url']}/v1.0/identityProtection/riskyUsers",
-                                   params={"$filter": f"riskLastUpdatedDateTime ge {since}", "$top": "500"},
-                                   headers=headers) as response:
+            async with session.get(
+                f"{info['url']}/v1.0/identityProtection/riskyUsers",
+                params={"$filter": f"riskLastUpdatedDateTime ge {since}", "$top": "500"},
+                headers=headers,
+            ) as response:
                 await response.read()
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -251,9 +302,22 @@ async def run_peer(info: dict[str, Any], args: argparse.Namespace) -> float:
 
 
 async def bench(args: argparse.Namespace) -> None:
-    child = subprocess.Popen([sys.executable, __file__, "--serve", "--tenants", str(args.tenants), "--detections",
-                              str(args.detections), "--latency", str(args.latency)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            "--tenants",
+            str(args.tenants),
+            "--detections",
+            str(args.detections),
+            "--latency",
+            str(args.latency),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         info = json.loads(child.stdout.readline())  # type: ignore[union-attr]
         with tempfile.TemporaryDirectory() as workdir:
@@ -267,26 +331,42 @@ async def bench(args: argparse.Namespace) -> None:
     detections = args.tenants * args.detections
     waves = math.ceil(args.tenants / args.concurrency)
     floor = waves * (1.0 + args.latency)
-    print(f"{args.tenants} tenants x {args.detections} detections = {detections:,}; stand-in latency "
-          f"{args.latency * 1000:.0f} ms; concurrency {args.concurrency}")
-    print(f"alerts: {cordon['alerts']:,} {cordon['statuses']}; errors: {len(cordon['errors'])}"
-          + (f" (first: {cordon['errors'][0]})" if cordon["errors"] else ""))
-    print(f"requests: {cordon['ip_requests']} Identity Protection, {cordon['graph_requests']} Graph in all "
-          f"(sign-in enrichment included); {cordon['connector_calls']} Bot Connector calls through "
-          f"{cordon['connector_clients']} new connector client(s) (pooled per service URL, warmed before the cycle)")
-    print(f"cycle wall time        {cordon['seconds']:.1f} s = {cordon['seconds'] / floor:.2f} x the rate-limit floor "
-          f"({waves} waves x (1 s + {args.latency * 1000:.0f} ms) = {floor:.1f} s); the interval is 300 s")
-    print(f"rate limit kept        closest two Identity Protection requests to one tenant: "
-          f"{min(cordon['closest_gap'], alone['closest_gap']):.3f} s apart (limit: 1 request per second)")
+    print(
+        f"{args.tenants} tenants x {args.detections} detections = {detections:,}; stand-in latency "
+        f"{args.latency * 1000:.0f} ms; concurrency {args.concurrency}"
+    )
+    print(
+        f"alerts: {cordon['alerts']:,} {cordon['statuses']}; errors: {len(cordon['errors'])}"
+        + (f" (first: {cordon['errors'][0]})" if cordon["errors"] else "")
+    )
+    print(
+        f"requests: {cordon['ip_requests']} Identity Protection, {cordon['graph_requests']} Graph in all "
+        f"(sign-in enrichment included); {cordon['connector_calls']} Bot Connector calls through "
+        f"{cordon['connector_clients']} new connector client(s) (pooled per service URL, warmed before the cycle)"
+    )
+    print(
+        f"cycle wall time        {cordon['seconds']:.1f} s = {cordon['seconds'] / floor:.2f} x the rate-limit floor "
+        f"({waves} waves x (1 s + {args.latency * 1000:.0f} ms) = {floor:.1f} s); the interval is 300 s"
+    )
+    print(
+        f"rate limit kept        closest two Identity Protection requests to one tenant: "
+        f"{min(cordon['closest_gap'], alone['closest_gap']):.3f} s apart (limit: 1 request per second)"
+    )
     print(f"peer (bare paced fetch) {peer:.1f} s; Cordon takes {cordon['seconds'] / peer:.2f} x the peer's time")
-    print(f"CPU                    {cordon['cpu']:.2f} s = {cordon['cpu'] / detections * 1000:.3f} s per 1,000 "
-          "detections (Cordon process only, Bot Framework sends included)")
-    print(f"poller alone (alerts accepted in process, no Bot Framework): {alone['seconds']:.1f} s wall = "
-          f"{alone['seconds'] / floor:.2f} x the floor; CPU {alone['cpu'] / detections * 1000:.3f} s per 1,000 "
-          f"detections; {alone['alerts']:,} alerts {alone['statuses']}")
-    print(f"peak RSS               {cordon['rss_peak']:.0f} MB (app built {cordon['rss_built']:.0f} MB; after warming "
-          f"one Graph client per tenant {cordon['rss_before']:.0f} MB; the cycle adds "
-          f"{cordon['rss_peak'] - cordon['rss_before']:.0f} MB)")
+    print(
+        f"CPU                    {cordon['cpu']:.2f} s = {cordon['cpu'] / detections * 1000:.3f} s per 1,000 "
+        "detections (Cordon process only, Bot Framework sends included)"
+    )
+    print(
+        f"poller alone (alerts accepted in process, no Bot Framework): {alone['seconds']:.1f} s wall = "
+        f"{alone['seconds'] / floor:.2f} x the floor; CPU {alone['cpu'] / detections * 1000:.3f} s per 1,000 "
+        f"detections; {alone['alerts']:,} alerts {alone['statuses']}"
+    )
+    print(
+        f"peak RSS               {cordon['rss_peak']:.0f} MB (app built {cordon['rss_built']:.0f} MB; after warming "
+        f"one Graph client per tenant {cordon['rss_before']:.0f} MB; the cycle adds "
+        f"{cordon['rss_peak'] - cordon['rss_before']:.0f} MB)"
+    )
 
 
 def main() -> None:

@@ -119,8 +119,12 @@ async def _attack(router: Any, attackers: int, domain: str) -> list[str]:
     from dialogs.contract import Actor, Conversation
 
     conversation = Conversation(id="19:attack@thread.tacv2", kind="channel", tenant_id="t-1")
-    runs = [router.handle_text(f"check {domain}", Actor(aad_id=f"aaaaaaaa-0000-0000-0000-{i:012d}"), "t-1",
-                               conversation, _Outbox()) for i in range(attackers)]
+    runs = [
+        router.handle_text(
+            f"check {domain}", Actor(aad_id=f"aaaaaaaa-0000-0000-0000-{i:012d}"), "t-1", conversation, _Outbox()
+        )
+        for i in range(attackers)
+    ]
     outcomes = []
     for replies in await asyncio.gather(*runs):
         last = replies[-1]
@@ -139,13 +143,18 @@ async def _run(address: tuple[str, int], attackers_list: list[int]) -> None:
 
     counter = Counter()
     counter.install()
-    services = Services(config=CordonConfig(), storage=MemoryStorage(),
-                        check_options=CheckOptions(nameservers=[address], budget=10, query_timeout=2))
+    services = Services(
+        config=CordonConfig(),
+        storage=MemoryStorage(),
+        check_options=CheckOptions(nameservers=[address], budget=10, query_timeout=2),
+    )
     router = Router(services, RoleResolver(RolesConfig()))
     await _attack(router, 1, "mx.atk.t")  # warm-up: modules imported, caches filled (untimed)
     idle = await _help_schedule(router, 3.0)
-    print(f"peer (no attack): help p50 {statistics.median(idle) * 1000:.1f} ms, max {max(idle) * 1000:.1f} ms "
-          f"({len(idle)} requests)")
+    print(
+        f"peer (no attack): help p50 {statistics.median(idle) * 1000:.1f} ms, max {max(idle) * 1000:.1f} ms "
+        f"({len(idle)} requests)"
+    )
     for domain in ("atk.t", "vatk.t"):
         for attackers in attackers_list:
             counter.reset()
@@ -158,13 +167,15 @@ async def _run(address: tuple[str, int], attackers_list: list[int]) -> None:
             elapsed = time.perf_counter() - started
             growth = _rss_mb("VmHWM") - base if exact_peak else float("nan")
             worst = max(latencies)
-            print(f"{domain} × {attackers} attacker(s): {elapsed:.2f} s; outcomes {dict(_count(outcomes))}; "
-                  f"DNS queries {counter.sent} ({counter.sent / attackers:.0f} per check), at most "
-                  f"{counter.max_in_flight} in flight; peak RSS growth {growth:.1f} MB; other user's help "
-                  f"p50 {statistics.median(latencies) * 1000:.1f} ms, max {worst * 1000:.1f} ms "
-                  f"({len(latencies)} requests) — ratio to the peer: p50 "
-                  f"{statistics.median(latencies) / statistics.median(idle):.1f}, max {worst / max(idle):.1f}; "
-                  f"max {'within' if worst <= 1.0 else 'OVER'} the 1 s goal")
+            print(
+                f"{domain} × {attackers} attacker(s): {elapsed:.2f} s; outcomes {dict(_count(outcomes))}; "
+                f"DNS queries {counter.sent} ({counter.sent / attackers:.0f} per check), at most "
+                f"{counter.max_in_flight} in flight; peak RSS growth {growth:.1f} MB; other user's help "
+                f"p50 {statistics.median(latencies) * 1000:.1f} ms, max {worst * 1000:.1f} ms "
+                f"({len(latencies)} requests) — ratio to the peer: p50 "
+                f"{statistics.median(latencies) / statistics.median(idle):.1f}, max {worst / max(idle):.1f}; "
+                f"max {'within' if worst <= 1.0 else 'OVER'} the 1 s goal"
+            )
 
 
 def _count(items: list[str]) -> dict[str, int]:
@@ -184,9 +195,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="cordon-attack-") as directory:
         Path(directory, "attack.zone").write_text(zone_file(ORIGIN, attack_zone()), encoding="utf-8")
-        server = subprocess.Popen([sys.executable, "-m", "tests.support.dns_server", directory, "--delay-ms",
-                                   str(args.delay_ms)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.dns_server", directory, "--delay-ms", str(args.delay_ms)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         try:
             assert server.stdout is not None
             host, port = server.stdout.readline().split()

@@ -75,8 +75,16 @@ async def contention(spec: str, env: dict[str, str], n: int, tmp: Path) -> dict[
     script = tmp / "contender.py"
     script.write_text(_CONTENDER, encoding="utf-8")
     start = tmp / f"go-{time.monotonic_ns()}"
-    procs = [subprocess.Popen([sys.executable, str(script), str(ROOT), spec, str(start), str(n)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(ROOT), spec, str(start), str(n)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
     await asyncio.sleep(1.0)
     start.write_text("go")
     lat: list[float] = []
@@ -103,11 +111,16 @@ async def storage_ops(spec: str, env: dict[str, str], tmp: Path, scale: int) -> 
         await store.put(f"list/{i:04d}", {"i": i, "pad": "x" * 200}, None)
     await store.put("read-me", {"state": "pending", "pad": "y" * 500}, None)
     results["get"] = await timed(60 * scale, lambda i: store.get("read-me"))
-    results["audit append"] = await timed(40 * scale, lambda i: store.append_audit(
-        AuditEntry(actor="bench", command="lockdown:step", outcome="ok", tenant="t", target=f"u{i}")))
+    results["audit append"] = await timed(
+        40 * scale,
+        lambda i: store.append_audit(
+            AuditEntry(actor="bench", command="lockdown:step", outcome="ok", tenant="t", target=f"u{i}")
+        ),
+    )
     results["list (200 docs)"] = await timed(4 * scale, lambda i: store.list("list/"))
-    results["CAS update, 1 process"] = await timed(40 * scale, lambda i: update(
-        store, "solo", lambda v: {"n": (v or {"n": 0})["n"] + 1}))
+    results["CAS update, 1 process"] = await timed(
+        40 * scale, lambda i: update(store, "solo", lambda v: {"n": (v or {"n": 0})["n"] + 1})
+    )
     await store.close()
     results["CAS update, 2 processes on 1 key"] = await contention(spec, env, 20 * scale, tmp)
     return results
@@ -167,16 +180,21 @@ async def main(quick: bool) -> int:
                     open_spec(spec)  # the schema, as the server makes it at start
                 table[name] = await storage_ops(spec, env, tmp, scale)
                 table[name]["lock-down approval round trip"] = await approval_round_trips(
-                    spec if name == "SQLite" else f"azure:{azurite.new_prefix()}", rounds)
+                    spec if name == "SQLite" else f"azure:{azurite.new_prefix()}", rounds
+                )
         finally:
             azurite.process.terminate()
             azurite.process.wait(10)
-    print(f"{'operation':36} {'SQLite ops/s':>12} {'p99 ms':>8} {'Azurite ops/s':>14} {'p99 ms':>8} "
-          f"{'ops/s ratio':>11} {'p99 ratio':>9}")
+    print(
+        f"{'operation':36} {'SQLite ops/s':>12} {'p99 ms':>8} {'Azurite ops/s':>14} {'p99 ms':>8} "
+        f"{'ops/s ratio':>11} {'p99 ratio':>9}"
+    )
     for op in table["SQLite"]:
         s, a = table["SQLite"][op], table["Azurite"][op]
-        print(f"{op:36} {s['ops_s']:12.1f} {s['p99_ms']:8.2f} {a['ops_s']:14.1f} {a['p99_ms']:8.2f} "
-              f"{a['ops_s'] / s['ops_s']:11.2f} {a['p99_ms'] / s['p99_ms']:9.2f}")
+        print(
+            f"{op:36} {s['ops_s']:12.1f} {s['p99_ms']:8.2f} {a['ops_s']:14.1f} {a['p99_ms']:8.2f} "
+            f"{a['ops_s'] / s['ops_s']:11.2f} {a['p99_ms'] / s['p99_ms']:9.2f}"
+        )
     print("ratio = Azurite / SQLite (ops/s below 1: Azurite slower; p99 above 1: Azurite slower)")
     return 0
 

@@ -85,6 +85,7 @@ async def _load(url: str, body: bytes, token: str, requests: int, concurrency: i
     remaining = iter(range(requests))
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
+
         async def worker() -> None:
             for _ in remaining:
                 started = time.perf_counter()
@@ -121,22 +122,31 @@ async def main(argv: list[str] | None = None) -> int:
     from tests.support.connector import ConnectorStandIn
     from tests.support.openid import OpenIdServer
 
-    with OpenIdServer() as openid, ConnectorStandIn(expected_app_id=APP_ID, openid=openid) as connector, \
-            tempfile.TemporaryDirectory() as tmp:
-        harness = BotApp(config=BotApp.config(), storage=None, clock=None, dev=False, background=[], app_id=APP_ID,
-                         tenant="")
+    with (
+        OpenIdServer() as openid,
+        ConnectorStandIn(expected_app_id=APP_ID, openid=openid) as connector,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        harness = BotApp(
+            config=BotApp.config(), storage=None, clock=None, dev=False, background=[], app_id=APP_ID, tenant=""
+        )
         harness.openid, harness.connector = openid, connector
         connector.add_member(TECH.aad_id, TECH.upn, TECH.name, tenant_id=TECH.tenant)
         storage = SQLiteStorage(Path(tmp) / "bench.db")
-        cordon_app = entry.build_app(harness.settings, harness.config, dev=False, storage=storage,
-                                     token_provider=openid.outbound_token)
+        cordon_app = entry.build_app(
+            harness.settings, harness.config, dev=False, storage=storage, token_provider=openid.outbound_token
+        )
         echo_app = _echo_app(harness.settings, openid.outbound_token)
         cordon_runner, cordon_url = await _serve(cordon_app)
         echo_runner, echo_url = await _serve(echo_app)
         at = "<at>Cordon</at>"
-        activity = harness.activity("message", actor=TECH, text=f"{at} help", textFormat="plain",
-                                    entities=[{"type": "mention", "mentioned": {"id": f"28:{APP_ID}",
-                                                                                "name": "Cordon"}, "text": at}])
+        activity = harness.activity(
+            "message",
+            actor=TECH,
+            text=f"{at} help",
+            textFormat="plain",
+            entities=[{"type": "mention", "mentioned": {"id": f"28:{APP_ID}", "name": "Cordon"}, "text": at}],
+        )
         body = json.dumps(activity).encode()
         token = openid.channel_token(APP_ID, connector.url)
         try:
@@ -161,8 +171,10 @@ async def main(argv: list[str] | None = None) -> int:
     print(f"  cordon `help`  {cordon[0]:8.1f} req/s   p50 {cordon[1]:7.2f} ms   p99 {cordon[2]:7.2f} ms")
     print(f"  echo bot       {echo[0]:8.1f} req/s   p50 {echo[1]:7.2f} ms   p99 {echo[2]:7.2f} ms")
     ratio = echo[0] / cordon[0]
-    print(f"  ratio (cordon time per turn / echo): {ratio:.2f}  (p50 {cordon[1] / echo[1]:.2f}, "
-          f"p99 {cordon[2] / echo[2]:.2f}; goal <= 1.3)")
+    print(
+        f"  ratio (cordon time per turn / echo): {ratio:.2f}  (p50 {cordon[1] / echo[1]:.2f}, "
+        f"p99 {cordon[2] / echo[2]:.2f}; goal <= 1.3)"
+    )
     return 0
 
 

@@ -32,10 +32,16 @@ FLOOD_MEMBERS = 20_000
 
 
 def flood_body() -> bytes:
-    activity = {"type": "conversationUpdate", "id": "x", "channelId": "msteams",
-                "serviceUrl": "https://smba.trafficmanager.net/amer/", "conversation": {"id": "19:x@thread.tacv2"},
-                "from": {"id": "29:x"}, "recipient": {"id": "28:x"},
-                "membersAdded": [{"id": str(n % 10)} for n in range(FLOOD_MEMBERS)]}
+    activity = {
+        "type": "conversationUpdate",
+        "id": "x",
+        "channelId": "msteams",
+        "serviceUrl": "https://smba.trafficmanager.net/amer/",
+        "conversation": {"id": "19:x@thread.tacv2"},
+        "from": {"id": "29:x"},
+        "recipient": {"id": "28:x"},
+        "membersAdded": [{"id": str(n % 10)} for n in range(FLOOD_MEMBERS)],
+    }
     return json.dumps(activity, separators=(",", ":")).encode()
 
 
@@ -108,8 +114,10 @@ async def _flooded(url: str, flooders: int, measure: Any) -> tuple[Any, float]:
         result = await measure()
         elapsed = time.perf_counter() - started
         rate = (counter.value - start_count) / elapsed
-        print(f"    (server process CPU {100 * (time.process_time() - cpu) / elapsed:.0f} % of a core during the "
-              f"flood, {counter.value - start_count} flood requests)")
+        print(
+            f"    (server process CPU {100 * (time.process_time() - cpu) / elapsed:.0f} % of a core during the "
+            f"flood, {counter.value - start_count} flood requests)"
+        )
     finally:
         stop.set()
         process.join(10)
@@ -139,41 +147,54 @@ async def main(argv: list[str] | None = None) -> int:
     from tests.support.openid import OpenIdServer
 
     assert len(flood_body()) <= MAX_BODY, "the flood body must be under the limit"
-    with OpenIdServer() as openid, ConnectorStandIn(expected_app_id=APP_ID, openid=openid) as connector, \
-            tempfile.TemporaryDirectory() as tmp:
-        harness = BotApp(config=BotApp.config(), storage=None, clock=None, dev=False, background=[], app_id=APP_ID,
-                         tenant="")
+    with (
+        OpenIdServer() as openid,
+        ConnectorStandIn(expected_app_id=APP_ID, openid=openid) as connector,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        harness = BotApp(
+            config=BotApp.config(), storage=None, clock=None, dev=False, background=[], app_id=APP_ID, tenant=""
+        )
         harness.openid, harness.connector = openid, connector
         connector.add_member(TECH.aad_id, TECH.upn, TECH.name, tenant_id=TECH.tenant)
         storage = SQLiteStorage(Path(tmp) / "bench.db")
-        cordon_app = entry.build_app(harness.settings, harness.config, dev=False, storage=storage,
-                                     token_provider=openid.outbound_token)
+        cordon_app = entry.build_app(
+            harness.settings, harness.config, dev=False, storage=storage, token_provider=openid.outbound_token
+        )
         runners = []
         urls = {}
         from aiohttp import web
 
-        for name, app, runner_class in (("cordon", cordon_app, GuardedAppRunner),
-                                        ("peer", _echo_app(harness.settings, openid.outbound_token), web.AppRunner)):
+        for name, app, runner_class in (
+            ("cordon", cordon_app, GuardedAppRunner),
+            ("peer", _echo_app(harness.settings, openid.outbound_token), web.AppRunner),
+        ):
             runner = runner_class(app, access_log=None)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", 0).start()
             runners.append(runner)
             urls[name] = f"http://127.0.0.1:{runner.addresses[0][1]}/api/messages"
         at = "<at>Cordon</at>"
-        activity = harness.activity("message", actor=TECH, text=f"{at} help", textFormat="plain",
-                                    entities=[{"type": "mention", "mentioned": {"id": f"28:{APP_ID}",
-                                                                                "name": "Cordon"}, "text": at}])
+        activity = harness.activity(
+            "message",
+            actor=TECH,
+            text=f"{at} help",
+            textFormat="plain",
+            entities=[{"type": "mention", "mentioned": {"id": f"28:{APP_ID}", "name": "Cordon"}, "text": at}],
+        )
         body = json.dumps(activity).encode()
         token = openid.channel_token(APP_ID, connector.url)
         try:
             for url in urls.values():
                 await _legit(url, body, token, 30)  # warm up: keys, roster cache, first-message reference
             alone = await _legit(urls["cordon"], body, token, args.requests)
-            loaded, rate = await _flooded(urls["cordon"], args.flooders,
-                                          lambda: _legit(urls["cordon"], body, token, args.requests))
+            loaded, rate = await _flooded(
+                urls["cordon"], args.flooders, lambda: _legit(urls["cordon"], body, token, args.requests)
+            )
             peer_alone = await _legit(urls["peer"], body, token, args.peer_requests)
-            peer_loaded, peer_rate = await _flooded(urls["peer"], args.flooders,
-                                                    lambda: _legit(urls["peer"], body, token, args.peer_requests))
+            peer_loaded, peer_rate = await _flooded(
+                urls["peer"], args.flooders, lambda: _legit(urls["peer"], body, token, args.peer_requests)
+            )
         finally:
             for runner in runners:
                 await runner.cleanup()
@@ -182,8 +203,10 @@ async def main(argv: list[str] | None = None) -> int:
     def line(name: str, values: list[float]) -> str:
         return f"p50 {_pct(values, 0.5):8.1f} ms   p99 {_pct(values, 0.99):8.1f} ms   (n={len(values)})"
 
-    print(f"unauthenticated flood: {args.flooders} flooders, {len(flood_body()) // 1024} KB bodies "
-          f"({FLOOD_MEMBERS} membersAdded), legit `help` one at a time")
+    print(
+        f"unauthenticated flood: {args.flooders} flooders, {len(flood_body()) // 1024} KB bodies "
+        f"({FLOOD_MEMBERS} membersAdded), legit `help` one at a time"
+    )
     print(f"  cordon alone         {line('alone', alone)}")
     print(f"  cordon under flood   {line('loaded', loaded)}   flood answered {rate:7.0f} req/s")
     print(f"  peer alone           {line('peer', peer_alone)}")

@@ -109,8 +109,9 @@ class TokenProviderCredentialFactory(ServiceClientCredentialsFactory):
     async def is_authentication_disabled(self) -> bool:
         return not self.app_id
 
-    async def create_credentials(self, app_id: str, oauth_scope: str, login_endpoint: str,
-                                 validate_authority: bool) -> Any:
+    async def create_credentials(
+        self, app_id: str, oauth_scope: str, login_endpoint: str, validate_authority: bool
+    ) -> Any:
         if not self.app_id:
             return MicrosoftAppCredentials.empty()
         if app_id != self.app_id:
@@ -134,8 +135,17 @@ def _own_retries(client: Any) -> Any:
     is followed: a 307 would re-send the message elsewhere (off loopback, in --dev)."""
     from urllib3.util.retry import Retry
 
-    policy = Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0, status_forcelist=(),
-                   respect_retry_after_header=False, raise_on_status=False)
+    policy = Retry(
+        total=2,
+        connect=2,
+        read=0,
+        redirect=0,
+        status=0,
+        other=0,
+        status_forcelist=(),
+        respect_retry_after_header=False,
+        raise_on_status=False,
+    )
     policy.BACKOFF_MAX = 2  # type: ignore[attr-defined]  # msrest's ClientRetryPolicy reads this attribute
     client.config.retry_policy.policy = policy
     client.config.redirect_policy.allow = False
@@ -195,8 +205,9 @@ def channel_metadata_url(settings: BotSettings) -> str:
     return settings.openid_metadata or AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
 
 
-def build_authentication(settings: BotSettings, *, dev: bool,
-                         token_provider: TokenProvider | None = None) -> BotFrameworkAuthentication:
+def build_authentication(
+    settings: BotSettings, *, dev: bool, token_provider: TokenProvider | None = None
+) -> BotFrameworkAuthentication:
     """The SDK's authentication for the public cloud, with `BotOpenIdMetadata` honoured for inbound tokens."""
     if token_provider is not None:
         credentials: ServiceClientCredentialsFactory = TokenProviderCredentialFactory(settings.app_id, token_provider)
@@ -246,8 +257,12 @@ class InboundAuth:
                 await asyncio.wait_for(fetch, KEY_FETCH_TIMEOUT_SECONDS)  # the SDK's requests.get has no timeout
             except Exception as exc:
                 self._last_failed_fetch = now
-                log.warning("could not fetch the Bot Framework signing keys from %s (%s)%s", self._metadata.url,
-                            type(exc).__name__, "; using the keys in hand" if self._metadata.keys else "")
+                log.warning(
+                    "could not fetch the Bot Framework signing keys from %s (%s)%s",
+                    self._metadata.url,
+                    type(exc).__name__,
+                    "; using the keys in hand" if self._metadata.keys else "",
+                )
                 raise
 
     def _key_age(self) -> float:
@@ -334,14 +349,21 @@ class InboundAuth:
                     raise jwt.InvalidKeyError("the signing key is not an RSA public key")
                 public_key = (key, loaded)
                 self._public_keys = {**self._public_keys, key["kid"]: public_key}
-            return jwt.decode(token, public_key[1], algorithms=list(ALLOWED_ALGORITHMS), audience=self.settings.app_id,
-                              issuer=CHANNEL_ISSUER, leeway=CLOCK_SKEW_SECONDS,
-                              options={"require": ["exp", "iss", "aud"]})
+            return jwt.decode(
+                token,
+                public_key[1],
+                algorithms=list(ALLOWED_ALGORITHMS),
+                audience=self.settings.app_id,
+                issuer=CHANNEL_ISSUER,
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": ["exp", "iss", "aud"]},
+            )
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
             raise AuthError(f"{type(exc).__name__}: {exc}"[:200]) from None
 
-    async def authenticate(self, checked: CheckedToken, channel_id: str | None,
-                           service_url: str | None) -> AuthenticateRequestResult:
+    async def authenticate(
+        self, checked: CheckedToken, channel_id: str | None, service_url: str | None
+    ) -> AuthenticateRequestResult:
         """The checks that need the body, from a cheap parse of it (before msrest builds the `Activity`): the
         channel, the key's endorsement for it, the `serviceurl` claim; then the SDK's own validation, which yields
         the connector factory for replies."""
@@ -353,8 +375,9 @@ class InboundAuth:
             return self._anonymous()
         if checked.key is not None:
             if channel_id not in (checked.key.get("endorsements") or []):
-                raise AuthError(f"key {checked.key.get('kid', '')[:60]!r} is not endorsed for channel "
-                                f"{for_log(channel_id, 40)!r}")
+                raise AuthError(
+                    f"key {checked.key.get('kid', '')[:60]!r} is not endorsed for channel {for_log(channel_id, 40)!r}"
+                )
             if checked.claims.get("serviceurl") != service_url:
                 raise AuthError("the token's serviceurl claim is not the activity's serviceUrl")
         activity = Activity(channel_id=channel_id, service_url=service_url)  # all the SDK reads from it here

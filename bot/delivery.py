@@ -16,8 +16,12 @@ ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 
 def reply_activity(reply: Reply, *, message_id: str | None = None) -> Activity:
     attachments = [Attachment(content_type=ADAPTIVE_CARD, content=reply.card)] if reply.card else None
-    activity = Activity(type=ActivityTypes.message, text=reply.text, attachments=attachments,
-                        text_format="markdown" if reply.text else None)
+    activity = Activity(
+        type=ActivityTypes.message,
+        text=reply.text,
+        attachments=attachments,
+        text_format="markdown" if reply.text else None,
+    )
     if message_id:
         activity.id = message_id
     return activity
@@ -60,8 +64,9 @@ def delivery_error(exc: BaseException, what: str) -> DeliveryError:
         return exc
     status, headers = _status_and_headers(exc)
     if status in (403, 404):
-        return DeliveryError(f"{what}: the conversation is gone or the bot was removed (HTTP {status})",
-                             status=status, gone=True)
+        return DeliveryError(
+            f"{what}: the conversation is gone or the bot was removed (HTTP {status})", status=status, gone=True
+        )
     if status == 429:
         return DeliveryError(f"{what}: throttled (HTTP 429)", status=429, retry_after=_retry_after(headers))
     if status is not None:

@@ -26,8 +26,10 @@ from adapters.safe_text import for_log
 
 log = logging.getLogger(__name__)
 
-BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
-                 b"Connection: close\r\nRetry-After: 1\r\n\r\ntoo many open")
+BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
+    b"Connection: close\r\nRetry-After: 1\r\n\r\ntoo many open"
+)
 BUSY_LOG_SECONDS = 60.0  # at most one warning a minute about refused connections (with how many)
 
 
@@ -94,8 +96,11 @@ class GuardedRequestHandler(RequestHandler):
         if self._request_count != count or self._current_request is not None or self._messages:
             return  # a request head did arrive, or a request is being handled
         peer = self.transport.get_extra_info("peername")
-        log.warning("closed a connection from %s: no complete request head within %g s", for_log(peer, 60),
-                    self.limits.head_timeout)
+        log.warning(
+            "closed a connection from %s: no complete request head within %g s",
+            for_log(peer, 60),
+            self.limits.head_timeout,
+        )
         self.force_close()
 
     def data_received(self, data: bytes) -> None:
@@ -157,8 +162,9 @@ class GuardedAppRunner(web.AppRunner):
         return server
 
 
-async def start(app: web.Application, host: str, port: int, *, limits: Limits | None = None,
-                handle_signals: bool = False) -> GuardedAppRunner:
+async def start(
+    app: web.Application, host: str, port: int, *, limits: Limits | None = None, handle_signals: bool = False
+) -> GuardedAppRunner:
     """Serve `app` on host:port through the guarded server; the caller cleans the runner up."""
     runner = GuardedAppRunner(app, limits=limits, handle_signals=handle_signals)
     await runner.setup()

@@ -85,8 +85,12 @@ class PostedCards:
             return
         now = self.clock()
         keep = max(self.retention.get(name, DEFAULT_RETENTION) for name in families)
-        value = {"conversation": channel_root(conversation_id), "families": sorted(families),
-                 "subjects": sorted(subjects), "expires_at": (now + keep).isoformat(timespec="seconds")}
+        value = {
+            "conversation": channel_root(conversation_id),
+            "families": sorted(families),
+            "subjects": sorted(subjects),
+            "expires_at": (now + keep).isoformat(timespec="seconds"),
+        }
         key = _key(conversation_id, message_id)
         try:
             await update(self.storage, key, lambda _: value)
@@ -96,8 +100,7 @@ class PostedCards:
         except Exception:  # noqa: BLE001 - without the record a press posts a new card instead: degraded, safe
             log.warning("could not record posted card %s", for_log(message_id, 80), exc_info=True)
 
-    async def may_replace(self, conversation_id: str, message_id: str | None, verb: str,
-                          data: dict[str, Any]) -> bool:
+    async def may_replace(self, conversation_id: str, message_id: str | None, verb: str, data: dict[str, Any]) -> bool:
         """Whether a press of `verb` (with `data`) may update the message `message_id` in this conversation."""
         if not message_id:
             return False

@@ -39,8 +39,9 @@ def addressed(reply: Reply, reference: ConversationReference, *, message_id: str
 
 
 class BotMessenger:
-    def __init__(self, adapter: Any, app_id: str, references: ReferenceStore,
-                 connectors: ConnectorPool | None = None) -> None:
+    def __init__(
+        self, adapter: Any, app_id: str, references: ReferenceStore, connectors: ConnectorPool | None = None
+    ) -> None:
         self.adapter = adapter
         self.app_id = app_id
         self.references = references
@@ -73,8 +74,9 @@ class BotMessenger:
         except Exception as exc:  # noqa: BLE001
             raise delivery_error(exc, f"updating {message_id} in {conversation_id}") from exc
 
-    async def send_private(self, tenant_id: str, user_aad_id: str, reply: Reply,
-                           via: ConversationReference | None = None) -> str | None:
+    async def send_private(
+        self, tenant_id: str, user_aad_id: str, reply: Reply, via: ConversationReference | None = None
+    ) -> str | None:
         """Post to the user's 1:1 chat with the bot (`via`: a reference in that tenant, to open one from).
 
         A stored personal chat is reused; otherwise a new chat is opened with the user's Teams id (`29:…`, seen in
@@ -96,7 +98,10 @@ class BotMessenger:
             raise DeliveryError(f"no conversation with tenant {tenant_id} to open a chat from (install the app first)")
         member_id = await self._member_id(tenant_id, user_aad_id, base)
         parameters = ConversationParameters(
-            is_group=False, bot=base.bot, members=[ChannelAccount(id=member_id)], tenant_id=tenant_id,
+            is_group=False,
+            bot=base.bot,
+            members=[ChannelAccount(id=member_id)],
+            tenant_id=tenant_id,
             channel_data={"tenant": {"id": tenant_id}},
         )
         sent: dict[str, Any] = {}
@@ -107,8 +112,9 @@ class BotMessenger:
             sent["activity"] = context.activity  # remembered only once the message went through
 
         try:
-            await self.adapter.create_conversation(self.app_id, work, parameters, channel_id=base.channel_id,
-                                                   service_url=base.service_url)
+            await self.adapter.create_conversation(
+                self.app_id, work, parameters, channel_id=base.channel_id, service_url=base.service_url
+            )
         except Exception as exc:  # noqa: BLE001
             raise _open_error(exc, member_id) from exc
         activity = sent.get("activity")
@@ -130,10 +136,15 @@ class BotMessenger:
             try:
                 client = await self.connectors.client(base.service_url)
                 member = await asyncio.wait_for(
-                    client.conversations.get_conversation_member(conversation, user_aad_id), ROSTER_TIMEOUT_SECONDS)
+                    client.conversations.get_conversation_member(conversation, user_aad_id), ROSTER_TIMEOUT_SECONDS
+                )
             except Exception as exc:  # noqa: BLE001 - fall back to the object id
-                log.info("roster lookup of %s in %s failed (%s); opening the chat with the object id",
-                         user_aad_id, conversation, type(exc).__name__)
+                log.info(
+                    "roster lookup of %s in %s failed (%s); opening the chat with the object id",
+                    user_aad_id,
+                    conversation,
+                    type(exc).__name__,
+                )
             else:
                 teams_id = getattr(member, "id", None)
                 if teams_id and teams_id.lower() != user_aad_id.lower():
@@ -148,5 +159,8 @@ def _open_error(exc: BaseException, member_id: str) -> DeliveryError:
     if error.status not in (400, 404):
         return error
     code = getattr(getattr(getattr(exc, "error", None), "error", None), "code", None)
-    return DeliveryError(f"opening a chat with {member_id}: the channel does not know that user (HTTP {error.status}"
-                         + (f" {code})" if code else ")"), status=error.status)
+    return DeliveryError(
+        f"opening a chat with {member_id}: the channel does not know that user (HTTP {error.status}"
+        + (f" {code})" if code else ")"),
+        status=error.status,
+    )

@@ -54,8 +54,13 @@ def conversation_of(activity: Activity) -> Conversation:
     kind: ConversationKind = "personal"
     if kind_text in ("personal", "groupChat", "channel"):
         kind = cast(ConversationKind, kind_text)
-    return Conversation(id=conv.id if conv else "", kind=kind, tenant_id=tenant_of(activity),
-                        team_id=team.get("id"), channel_id=channel.get("id"))
+    return Conversation(
+        id=conv.id if conv else "",
+        kind=kind,
+        tenant_id=tenant_of(activity),
+        team_id=team.get("id"),
+        channel_id=channel.get("id"),
+    )
 
 
 def channel_root(conversation_id: str) -> str:
@@ -122,8 +127,11 @@ class ReferenceStore:
             await self._put_plain(f"{MEMBER_PREFIX}{tenant}/{aad_id}", {"teams_id": sender.id})
             self._noted.add(("member", tenant, aad_id, sender.id))
         conversation = conversation_of(activity)
-        if conversation.kind == "personal" and conversation.id and \
-                ("chat", tenant, aad_id, conversation.id) not in self._noted:
+        if (
+            conversation.kind == "personal"
+            and conversation.id
+            and ("chat", tenant, aad_id, conversation.id) not in self._noted
+        ):
             await self.remember_private_chat(tenant, aad_id, conversation.id)
             self._noted.add(("chat", tenant, aad_id, conversation.id))
 
@@ -148,7 +156,7 @@ class ReferenceStore:
                 continue
             user = (value.get("reference") or {}).get("user") or {}
             if str(user.get("aadObjectId") or "").lower() == user_aad_id.lower():
-                return key[len(PREFIX):]
+                return key[len(PREFIX) :]
         return None
 
     async def _put(self, conv_id: str, document: dict[str, Any], *, replace: bool) -> None:

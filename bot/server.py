@@ -90,10 +90,15 @@ def _parse_json(body: bytes) -> dict[str, Any] | web.Response:
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str) or not payload["type"]:
         return _problem(400, "body is not a Bot Framework activity (no type)")
     conversation = payload.get("conversation")
-    if (not isinstance(payload.get("serviceUrl"), str) or not payload["serviceUrl"]
-            or not isinstance(payload.get("channelId"), str) or not payload["channelId"]
-            or not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str)
-            or not conversation["id"]):
+    if (
+        not isinstance(payload.get("serviceUrl"), str)
+        or not payload["serviceUrl"]
+        or not isinstance(payload.get("channelId"), str)
+        or not payload["channelId"]
+        or not isinstance(conversation, dict)
+        or not isinstance(conversation.get("id"), str)
+        or not conversation["id"]
+    ):
         return _problem(400, "activity lacks serviceUrl, channelId or conversation.id")
     return payload
 
@@ -130,9 +135,15 @@ async def access_log(request: web.Request, handler: Any) -> web.StreamResponse:
         raise
     finally:
         seen = request.get(ACCESS) or {}
-        access.info("%s %s %d type=%s tenant=%s %.1f ms", for_log(request.method, 16), for_log(request.path, 80),
-                    status, for_log(seen.get("type") or "-", 40), for_log(seen.get("tenant") or "-", 60),
-                    (time.perf_counter() - started) * 1000)
+        access.info(
+            "%s %s %d type=%s tenant=%s %.1f ms",
+            for_log(request.method, 16),
+            for_log(request.path, 80),
+            status,
+            for_log(seen.get("type") or "-", 40),
+            for_log(seen.get("tenant") or "-", 60),
+            (time.perf_counter() - started) * 1000,
+        )
 
 
 @dataclass(frozen=True)
@@ -146,8 +157,15 @@ class BotConnection:
     posted: PostedCards
 
 
-def connect(settings: BotSettings, config: CordonConfig, storage: Storage, clock: Clock | None, *, dev: bool,
-            token_provider: Any = None) -> BotConnection:
+def connect(
+    settings: BotSettings,
+    config: CordonConfig,
+    storage: Storage,
+    clock: Clock | None,
+    *,
+    dev: bool,
+    token_provider: Any = None,
+) -> BotConnection:
     """Authentication, the adapter, stored conversation references and the proactive messenger.
     `token_provider(app_id, scope) -> token` replaces MSAL for outbound calls (tests)."""
     from botbuilder.integration.aiohttp import CloudAdapter
@@ -161,14 +179,22 @@ def connect(settings: BotSettings, config: CordonConfig, storage: Storage, clock
     authentication = build_authentication(settings, dev=dev, token_provider=token_provider)
     adapter = CloudAdapter(authentication)
     references = ReferenceStore(storage, clock or utc_now)
-    posted = PostedCards(storage, clock or utc_now,
-                         retention={"alerts": dt.timedelta(days=config.alerts.card_retention_days)})
+    posted = PostedCards(
+        storage, clock or utc_now, retention={"alerts": dt.timedelta(days=config.alerts.card_retention_days)}
+    )
     messenger = RecordingMessenger(BotMessenger(adapter, settings.app_id, references), posted)
     return BotConnection(authentication, adapter, references, messenger, posted)
 
 
-def create_app(settings: BotSettings, config: CordonConfig, services: Services, router: Router,
-               connection: BotConnection, *, dev: bool) -> web.Application:
+def create_app(
+    settings: BotSettings,
+    config: CordonConfig,
+    services: Services,
+    router: Router,
+    connection: BotConnection,
+    *,
+    dev: bool,
+) -> web.Application:
     """The aiohttp app for the bot (`services.messenger` is expected to be `connection.messenger`)."""
     from botbuilder.schema import ActivityTypes
 
@@ -183,8 +209,10 @@ def create_app(settings: BotSettings, config: CordonConfig, services: Services, 
     inbound = InboundAuth(authentication, settings, dev=dev)
     tenants = {t.lower() for t in allowed_tenants(config, settings)}
     if not tenants:
-        log.warning("no tenant configured (allowed_tenants / MicrosoftAppTenantId): %s",
-                    "--dev accepts any tenant" if dev else "every activity will be refused")
+        log.warning(
+            "no tenant configured (allowed_tenants / MicrosoftAppTenantId): %s",
+            "--dev accepts any tenant" if dev else "every activity will be refused",
+        )
 
     async def messages(request: web.Request) -> web.Response:
         if request.content_type != "application/json":
@@ -199,8 +227,11 @@ def create_app(settings: BotSettings, config: CordonConfig, services: Services, 
         try:
             body = await asyncio.wait_for(_read_body(request), limits.body_timeout)
         except TimeoutError:
-            log.warning("408 for /api/messages from %s: the body did not arrive within %g s",
-                        for_log(request.remote, 60), limits.body_timeout)
+            log.warning(
+                "408 for /api/messages from %s: the body did not arrive within %g s",
+                for_log(request.remote, 60),
+                limits.body_timeout,
+            )
             response = _problem(408, "the body did not arrive in time")
             response.force_close()
             return response
@@ -218,14 +249,19 @@ def create_app(settings: BotSettings, config: CordonConfig, services: Services, 
             return activity
         request[ACCESS] = {"type": activity.type, "tenant": tenant_of(activity)}
         if dev and not is_loopback(activity.service_url):
-            log.warning("--dev: refused an activity whose serviceUrl %s is not on loopback",
-                        for_log(activity.service_url))
+            log.warning(
+                "--dev: refused an activity whose serviceUrl %s is not on loopback", for_log(activity.service_url)
+            )
             return _problem(403, "--dev answers only loopback service URLs")
         invoke = activity.type == ActivityTypes.invoke
         tenant = tenant_of(activity)
         if (tenants or not dev) and tenant not in tenants:
-            log.warning("dropped %s %s from tenant %s: not in allowed_tenants", for_log(activity.type, 40),
-                        for_log(activity.name or "", 60), for_log(tenant or "(none)", 60))
+            log.warning(
+                "dropped %s %s from tenant %s: not in allowed_tenants",
+                for_log(activity.type, 40),
+                for_log(activity.name or "", 60),
+                for_log(tenant or "(none)", 60),
+            )
             return _problem(403, "tenant not allowed") if invoke else web.Response(status=202)
         try:
             result = await adapter.process_activity(auth_result, activity, bot.on_turn)
@@ -288,9 +324,11 @@ NO_TENANT = (
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dev", action="store_true",
-                        help="local try-out: bind 127.0.0.1 only, accept unauthenticated requests, reply only to "
-                             "loopback service URLs")
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="local try-out: bind 127.0.0.1 only, accept unauthenticated requests, reply only to loopback service URLs",
+    )
     parser.add_argument("--port", type=int, default=None, help="port to listen on (default: PORT or 3978)")
 
 

@@ -71,11 +71,15 @@ class RosterCache:
         from botbuilder.core.teams import TeamsInfo
 
         try:
-            member = await asyncio.wait_for(TeamsInfo.get_member(context, context.activity.from_property.id),
-                                            ROSTER_TIMEOUT_SECONDS)
+            member = await asyncio.wait_for(
+                TeamsInfo.get_member(context, context.activity.from_property.id), ROSTER_TIMEOUT_SECONDS
+            )
         except Exception as exc:  # noqa: BLE001 - carry on with what the activity has
-            log.warning("roster lookup for %s failed (%s); using the name in the message", for_log(aad_id, 80),
-                        type(exc).__name__)
+            log.warning(
+                "roster lookup for %s failed (%s); using the name in the message",
+                for_log(aad_id, 80),
+                type(exc).__name__,
+            )
             return None, None
         upn = getattr(member, "user_principal_name", None) or getattr(member, "email", None)
         name = getattr(member, "name", None)
@@ -96,9 +100,16 @@ def action_response(result: ActionResult) -> dict[str, Any]:
 class CordonBot:
     """The SDK's `Bot`: `on_turn(context)` for every authenticated, tenant-checked activity."""
 
-    def __init__(self, router: Router, references: ReferenceStore, messenger: BotMessenger | RecordingMessenger, *,
-                 dev: bool,
-                 roster: RosterCache | None = None, posted: PostedCards | None = None) -> None:
+    def __init__(
+        self,
+        router: Router,
+        references: ReferenceStore,
+        messenger: BotMessenger | RecordingMessenger,
+        *,
+        dev: bool,
+        roster: RosterCache | None = None,
+        posted: PostedCards | None = None,
+    ) -> None:
         self.posted = posted
         self.router = router
         self.references = references
@@ -146,8 +157,12 @@ class CordonBot:
             await self._submit(context, outbox)
             return
         replies = await self.router.handle_text(
-            strip_mention(activity), await self._actor(context), tenant_of(activity), conversation_of(activity),
-            outbox, message_id=activity.id,
+            strip_mention(activity),
+            await self._actor(context),
+            tenant_of(activity),
+            conversation_of(activity),
+            outbox,
+            message_id=activity.id,
         )
         for reply in replies:
             await self._post(outbox, reply)
@@ -159,8 +174,11 @@ class CordonBot:
             log.warning("could not deliver a reply: %s", for_log(exc, 300))
 
     def _outbox(self, context: TurnContext) -> TurnOutbox:
-        return RecordingOutbox(context, self.messenger, self.posted) if self.posted else TurnOutbox(context,
-                                                                                                 self.messenger)
+        return (
+            RecordingOutbox(context, self.messenger, self.posted)
+            if self.posted
+            else TurnOutbox(context, self.messenger)
+        )
 
     async def _own_card(self, activity: Activity, verb: str, data: dict[str, Any]) -> str | None:
         """The pressed card's message id, if Cordon posted it for this verb's family and request (see
@@ -170,8 +188,11 @@ class CordonBot:
             return card_id if self.posted is None else None
         if await self.posted.may_replace(conversation_of(activity).id, card_id, verb, data):
             return card_id
-        log.warning("a %s press named message %s, which is not a card Cordon posted for it: it will not be "
-                    "updated", for_log(verb, 60), for_log(card_id, 80))
+        log.warning(
+            "a %s press named message %s, which is not a card Cordon posted for it: it will not be updated",
+            for_log(verb, 60),
+            for_log(card_id, 80),
+        )
         return None
 
     async def _submit(self, context: TurnContext, outbox: TurnOutbox) -> None:
@@ -181,7 +202,12 @@ class CordonBot:
         verb = data.pop("verb")
         card_id = await self._own_card(activity, verb, data)
         result = await self.router.handle_action(
-            verb, data, await self._actor(context), tenant_of(activity), conversation_of(activity), outbox,
+            verb,
+            data,
+            await self._actor(context),
+            tenant_of(activity),
+            conversation_of(activity),
+            outbox,
             card_message_id=card_id,
         )
         if result.card is not None and card_id:
@@ -189,8 +215,11 @@ class CordonBot:
                 await outbox.update(card_id, Reply(card=result.card))
                 return
             except DeliveryError as exc:
-                log.warning("could not update card %s in place (%s); posting it instead", for_log(card_id, 80),
-                            for_log(exc, 300))
+                log.warning(
+                    "could not update card %s in place (%s); posting it instead",
+                    for_log(card_id, 80),
+                    for_log(exc, 300),
+                )
         reply = Reply(card=result.card) if result.card is not None else Reply(text=result.message or "Done.")
         await self._post(outbox, reply)
 
@@ -204,17 +233,24 @@ class CordonBot:
         verb = action.get("verb")
         data = as_dict(action.get("data"))
         if not isinstance(verb, str) or not verb:
-            body = {"statusCode": 400, "type": "application/vnd.microsoft.error",
-                    "value": {"code": "BadRequest", "message": "the card action has no verb"}}
+            body = {
+                "statusCode": 400,
+                "type": "application/vnd.microsoft.error",
+                "value": {"code": "BadRequest", "message": "the card action has no verb"},
+            }
             await _answer(context, InvokeResponse(status=200, body=body))
             return
         result = await self.router.handle_action(
-            verb, data, await self._actor(context), tenant_of(activity), conversation_of(activity),
-            self._outbox(context), card_message_id=await self._own_card(activity, verb, data),
+            verb,
+            data,
+            await self._actor(context),
+            tenant_of(activity),
+            conversation_of(activity),
+            self._outbox(context),
+            card_message_id=await self._own_card(activity, verb, data),
         )
         await _answer(context, InvokeResponse(status=200, body=action_response(result)))
 
 
 async def _answer(context: TurnContext, response: InvokeResponse) -> None:
     await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=response))
-

@@ -24,25 +24,32 @@ REFUSED = 3
 NOTES = {
     "busy": "another Cordon process is polling this tenant right now (it holds the lease); try again shortly",
     "not licensed": "not licensed: risk detections need Entra ID P2, so this tenant is not polled (`alerts status` "
-                    "shows its licence)",
+    "shows its licence)",
     "no subscriptions": "no channel or chat subscribes to its alerts (or every subscription stopped working): run "
-                        "`alerts on --tenant NAME` there",
+    "`alerts on --tenant NAME` there",
 }
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tenant", help="poll only this tenant (name, tenant id or domain); default: every "
-                        "subscribed tenant")
+    parser.add_argument(
+        "--tenant", help="poll only this tenant (name, tenant id or domain); default: every subscribed tenant"
+    )
     parser.add_argument("--json", action="store_true", help="print the alerts sent as JSON")
-    parser.add_argument("--dev", action="store_true",
-                        help="as for the server: no app id, unauthenticated sends to loopback service URLs only")
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="as for the server: no app id, unauthenticated sends to loopback service URLs only",
+    )
 
 
 def run(name: str, args: argparse.Namespace, wiring: Wiring) -> int:
     settings, config = wiring.load_or_exit()
     if not settings.app_id and not args.dev:
-        wiring.exit_usage("cordon", "MicrosoftAppId is not set, so alerts cannot be sent to Teams; set it (see the "
-                          "README) or use --dev to send to a local Bot Framework Emulator / connector on loopback.")
+        wiring.exit_usage(
+            "cordon",
+            "MicrosoftAppId is not set, so alerts cannot be sent to Teams; set it (see the "
+            "README) or use --dev to send to a local Bot Framework Emulator / connector on loopback.",
+        )
     return asyncio.run(_poll_once(wiring, settings, config, args))
 
 

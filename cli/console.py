@@ -176,8 +176,9 @@ class ConsoleSession:
     async def typed(self, text: str) -> None:
         """A message typed (or sent by an imBack button): through the router, replies printed in order."""
         message_id = self.screen.new_message_id("you-")
-        replies = await self.router.handle_text(text, self.actor, self.tenant_id, self.conversation, self.outbox,
-                                                message_id=message_id)
+        replies = await self.router.handle_text(
+            text, self.actor, self.tenant_id, self.conversation, self.outbox, message_id=message_id
+        )
         for reply in replies or []:
             await self.outbox.send(reply)
 
@@ -185,8 +186,10 @@ class ConsoleSession:
         button = self.screen.buttons.get(number)
         if button is None:
             if number in self.screen.replaced:
-                self.screen.print(f"Button {number} belonged to a card that has since been updated "
-                                  f"([{self.screen.replaced[number]}]); use the buttons shown on the new card.")
+                self.screen.print(
+                    f"Button {number} belonged to a card that has since been updated "
+                    f"([{self.screen.replaced[number]}]); use the buttons shown on the new card."
+                )
             else:
                 self.screen.print(f"There is no button {number} on screen. Buttons are the [numbers] on cards.")
             return
@@ -233,8 +236,9 @@ class ConsoleSession:
             if element.get("type") == "Input.Toggle":
                 if value.lower() not in _TRUE + _FALSE:
                     return f"{key} is a switch: give on or off."
-                value = str(element.get("valueOn", "true") if value.lower() in _TRUE else element.get("valueOff",
-                                                                                                        "false"))
+                value = str(
+                    element.get("valueOn", "true") if value.lower() in _TRUE else element.get("valueOff", "false")
+                )
             elif element.get("type") == "Input.ChoiceSet":
                 allowed = {str(c.get("value")) for c in element.get("choices") or [] if isinstance(c, dict)}
                 chosen = value.split(",") if element.get("isMultiSelect") else [value]
@@ -268,8 +272,11 @@ class ConsoleSession:
         data = action.get("data")
         data = dict(data) if isinstance(data, dict) else {}
         teams = data.pop("msteams", None)
-        if action["type"] == "Action.Submit" and isinstance(teams, dict) and teams.get("type") in ("imBack",
-                                                                                                   "messageBack"):
+        if (
+            action["type"] == "Action.Submit"
+            and isinstance(teams, dict)
+            and teams.get("type") in ("imBack", "messageBack")
+        ):
             text = teams.get("value") if teams.get("type") == "imBack" else teams.get("text")
             if isinstance(text, str) and text.strip():
                 self.screen.print(f"> {text}")
@@ -284,13 +291,15 @@ class ConsoleSession:
             missing = [e for e in scope if e.get("isRequired") and not view.inputs.get(e["id"])]
             if missing:
                 names = ", ".join(str(e.get("label") or e["id"]) for e in missing)
-                self.screen.print(f"Fill in {names} first: type the button number followed by id=value, e.g. "
-                                  f"`{view.numbers.get(id(action), 0)} {missing[0]['id']}=\"...\"`.")
+                self.screen.print(
+                    f"Fill in {names} first: type the button number followed by id=value, e.g. "
+                    f'`{view.numbers.get(id(action), 0)} {missing[0]["id"]}="..."`.'
+                )
                 return
             data.update({element["id"]: view.inputs.get(element["id"], "") for element in scope})
-        result: ActionResult = await self.router.handle_action(verb, data, self.actor, self.tenant_id,
-                                                               self.conversation, self.outbox,
-                                                               card_message_id=view.message_id)
+        result: ActionResult = await self.router.handle_action(
+            verb, data, self.actor, self.tenant_id, self.conversation, self.outbox, card_message_id=view.message_id
+        )
         if result.card is not None:
             self.screen.show(Reply(card=result.card), "Cordon (updated)", message_id=view.message_id)
         if result.message:
@@ -323,8 +332,11 @@ def run(name: str, args: argparse.Namespace, wiring: Wiring) -> int:
             # only this may mean "cannot open the state file"
             storage = wiring.open_storage(config, memory=args.memory, prog="app.py chat")
         except (OSError, sqlite3.Error) as exc:
-            print(f"app.py chat: cannot open the state file {config.storage.path}: {exc} "
-                  "(fix [storage] path in cordon.toml, or use --memory)", file=sys.stderr)
+            print(
+                f"app.py chat: cannot open the state file {config.storage.path}: {exc} "
+                "(fix [storage] path in cordon.toml, or use --memory)",
+                file=sys.stderr,
+            )
             return 1
         session: ConsoleSession | None = None
         try:
@@ -365,8 +377,16 @@ def _guid(value: str, flag: str) -> str:
     return parse_guid(value, flag)
 
 
-async def _start(wiring: Wiring, screen: Screen, config: CordonConfig, settings: BotSettings,
-                 args: argparse.Namespace, actor: Actor, tenant_id: str | None, storage: Storage) -> ConsoleSession:
+async def _start(
+    wiring: Wiring,
+    screen: Screen,
+    config: CordonConfig,
+    settings: BotSettings,
+    args: argparse.Namespace,
+    actor: Actor,
+    tenant_id: str | None,
+    storage: Storage,
+) -> ConsoleSession:
     """Services, roles and router built as for Teams (no server, no background work)."""
     services = wiring.build_services(settings, config, storage, messenger=ConsoleMessenger(screen))
     # the same resolver as Teams (groups through Graph when tenants are configured): no roles for free
@@ -383,14 +403,21 @@ def _read(interactive: bool) -> str | None:
         return None
 
 
-def _banner(screen: Screen, config: Any, args: argparse.Namespace, actor: Actor, tenant_id: str | None,
-            roles: frozenset[Role]) -> None:
+def _banner(
+    screen: Screen, config: Any, args: argparse.Namespace, actor: Actor, tenant_id: str | None, roles: frozenset[Role]
+) -> None:
     who = actor.name or actor.upn or actor.aad_id
     upn = f" <{actor.upn}>" if actor.upn and actor.upn != who else ""
     held = ", ".join(sorted(role.value for role in roles)) or "none (only the commands open to anyone)"
-    state = "in memory only (--memory): nothing is kept" if args.memory else (
-        f"SQLite file {config.storage.path}" if config.storage.backend == "sqlite"
-        else f"Azure Table storage (tables {config.storage.prefix}docs, {config.storage.prefix}audit)")
+    state = (
+        "in memory only (--memory): nothing is kept"
+        if args.memory
+        else (
+            f"SQLite file {config.storage.path}"
+            if config.storage.backend == "sqlite"
+            else f"Azure Table storage (tables {config.storage.prefix}docs, {config.storage.prefix}audit)"
+        )
+    )
     screen.print("Cordon console: the same router, role gate and dialogs as in Teams.")
     screen.print(f"You are acting as {who}{upn}, Entra object id {actor.aad_id}.")
     screen.print(f"Tenant: {tenant_id or 'none (set [console] tenant_id or --tenant)'}. State: {state}.")
@@ -398,6 +425,8 @@ def _banner(screen: Screen, config: Any, args: argparse.Namespace, actor: Actor,
     if len(roles) < 2:
         screen.print("To try technician or approver commands, add this id to cordon.toml, then start again:")
         screen.print(f'    [roles]\n    technicians = ["{actor.aad_id}"]\n    approvers   = ["{actor.aad_id}"]')
-    screen.print("Type `help` for the commands you may run, a button's [number] to press it "
-                 "(`3 id=value` fills the card's inputs first), `quit` to leave.")
+    screen.print(
+        "Type `help` for the commands you may run, a button's [number] to press it "
+        "(`3 id=value` fills the card's inputs first), `quit` to leave."
+    )
     screen.print()

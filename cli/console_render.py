@@ -216,8 +216,9 @@ class CardRenderer:
         return lines
 
     def _facts(self, facts: list[Any]) -> list[str]:
-        pairs = [(markdown(str(f.get("title", ""))), markdown(str(f.get("value", "")))) for f in facts
-                 if isinstance(f, dict)]
+        pairs = [
+            (markdown(str(f.get("title", ""))), markdown(str(f.get("value", "")))) for f in facts if isinstance(f, dict)
+        ]
         width = max((display_width(title) for title, _ in pairs), default=0)
         lines: list[str] = []
         for title, value in pairs:
@@ -228,8 +229,9 @@ class CardRenderer:
 
     def _columns(self, columns: list[Any]) -> list[str]:
         buttons_before = len(self.view.shown)
-        blocks = [self._items(c.get("items") or []) for c in columns
-                  if isinstance(c, dict) and is_visible(self.view, c)]
+        blocks = [
+            self._items(c.get("items") or []) for c in columns if isinstance(c, dict) and is_visible(self.view, c)
+        ]
         blocks = [b for b in blocks if b]
         holds_buttons = len(self.view.shown) > buttons_before
         if len(blocks) <= 1:
@@ -239,14 +241,22 @@ class CardRenderer:
             return [line for block in blocks for line in block]  # too wide (or holds buttons): one after another
         height = max(len(block) for block in blocks)
         return [
-            "   ".join(pad(block[row] if row < len(block) else "", width)
-                       for block, width in zip(blocks, widths, strict=True)).rstrip()
+            "   ".join(
+                pad(block[row] if row < len(block) else "", width) for block, width in zip(blocks, widths, strict=True)
+            ).rstrip()
             for row in range(height)
         ]
 
     def _table(self, table: dict[str, Any]) -> list[str]:
-        grid = [[" ".join(self._items(cell.get("items") or [])) for cell in row.get("cells") or []
-                 if isinstance(cell, dict)] for row in table.get("rows") or [] if isinstance(row, dict)]
+        grid = [
+            [
+                " ".join(self._items(cell.get("items") or []))
+                for cell in row.get("cells") or []
+                if isinstance(cell, dict)
+            ]
+            for row in table.get("rows") or []
+            if isinstance(row, dict)
+        ]
         if not grid:
             return []
         count = max(len(row) for row in grid)
@@ -269,8 +279,11 @@ class CardRenderer:
         shown = value if value else "(empty)"
         line = f"{label}{required}: {shown}   ‹{input_id}›"
         if kind == "Input.ChoiceSet":
-            choices = ", ".join(f"{c.get('value')} = {c.get('title')}" if c.get("title") != c.get("value")
-                                else str(c.get("value")) for c in element.get("choices") or [] if isinstance(c, dict))
+            choices = ", ".join(
+                f"{c.get('value')} = {c.get('title')}" if c.get("title") != c.get("value") else str(c.get("value"))
+                for c in element.get("choices") or []
+                if isinstance(c, dict)
+            )
             return [line, f"    choices: {choices}"]
         return [line]
 

@@ -27,12 +27,23 @@ def _one_line_errors(parser: argparse.ArgumentParser, name: str) -> None:
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     _one_line_errors(parser, name)
     parser.add_argument("domains", nargs="+", metavar="DOMAIN", help="domain(s) to check; unicode is fine")
-    parser.add_argument("--selector", action="append", default=[], metavar="S",
-                        help="a DKIM selector to check besides the common ones (repeatable)")
-    parser.add_argument("--nameserver", action="append", default=[], metavar="IP[:PORT]",
-                        help="DNS server to ask instead of the system's (repeatable)")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
-                        help="time budget per domain (default 10)")
+    parser.add_argument(
+        "--selector",
+        action="append",
+        default=[],
+        metavar="S",
+        help="a DKIM selector to check besides the common ones (repeatable)",
+    )
+    parser.add_argument(
+        "--nameserver",
+        action="append",
+        default=[],
+        metavar="IP[:PORT]",
+        help="DNS server to ask instead of the system's (repeatable)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="SECONDS", help="time budget per domain (default 10)"
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON report (a list for several domains)")
 
 
@@ -68,8 +79,9 @@ def run(name: str, args: argparse.Namespace, wiring: object = None) -> int:
         return _usage_error(name, f"--selector {bad[0][:60]!r} is not a DKIM selector")
     if not 0 < args.timeout <= 300:
         return _usage_error(name, "--timeout must be between 0 and 300 seconds")
-    options = CheckOptions(selectors=selectors, nameservers=nameservers, budget=args.timeout,
-                           query_timeout=min(2.0, args.timeout))
+    options = CheckOptions(
+        selectors=selectors, nameservers=nameservers, budget=args.timeout, query_timeout=min(2.0, args.timeout)
+    )
     reports = asyncio.run(_check_all(domains, options))
     if args.json:
         payload: Any = reports[0] if len(reports) == 1 else reports
@@ -99,8 +111,9 @@ def render_text(report: dict[str, Any]) -> str:
 
     if report.get("status") == "nxdomain":
         return f"{report['domain']}  {headline(report)}"
-    lines = [f"{report['domain']}  {headline(report)}  ({report['duration_ms']} ms, "
-             f"{report['dns_queries']} DNS queries)"]
+    lines = [
+        f"{report['domain']}  {headline(report)}  ({report['duration_ms']} ms, {report['dns_queries']} DNS queries)"
+    ]
     note = unchecked_note(report)
     if note:
         lines.append(f"  ! {note}")

@@ -20,8 +20,11 @@ DONE, FAILED, USAGE_ERROR, REFUSED = 0, 1, 2, 3
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    subject = "sign-in name (alice@contoso.com) or object id" if name == "investigate" else \
-        "a compromised user (sign-in name or object id) or an IP address"
+    subject = (
+        "sign-in name (alice@contoso.com) or object id"
+        if name == "investigate"
+        else "a compromised user (sign-in name or object id) or an IP address"
+    )
     parser.add_argument("subject", metavar="USER" if name == "investigate" else "USER_OR_IP", help=subject)
     parser.add_argument("--days", default="7", help="window in days, 1..30 (default 7)")
     parser.add_argument("--tenant", help="tenant name, id or domain (default: from the user's domain)")
@@ -81,14 +84,18 @@ def _print_investigation(data: dict[str, Any]) -> None:
     print(f"{data['user']} in {data['tenant']}, {data['window']['from']} → {data['window']['to']}")
     print(f"verdict: {data['verdict']}")
     s = data["sign_ins"]
-    print(f"sign-ins: {s['total']} ({s['failures']} failed); countries: "
-          + ", ".join(f"{c['country']} {c['count']}{' (new)' if c['new'] else ''}" for c in s["countries"][:8]))
+    print(
+        f"sign-ins: {s['total']} ({s['failures']} failed); countries: "
+        + ", ".join(f"{c['country']} {c['count']}{' (new)' if c['new'] else ''}" for c in s["countries"][:8])
+    )
     for f in data["findings"]:
         print(f"  {f['severity']:<6} {f['at'] or '':<20} {f['message']}")
 
 
 def _print_hunt(data: dict[str, Any]) -> None:
-    print(f"{data['tenant']}, {data['window']['from']} → {data['window']['to']}; seeds: "
-          f"{', '.join(data['seeds']['ips']) or 'none'}; {data['checked']} account(s) checked")
+    print(
+        f"{data['tenant']}, {data['window']['from']} → {data['window']['to']}; seeds: "
+        f"{', '.join(data['seeds']['ips']) or 'none'}; {data['checked']} account(s) checked"
+    )
     for a in data["accounts"]:
         print(f"  {a['user']:<40} last seen {a['last_seen'] or '—':<20} {'; '.join(a['reasons'])}")

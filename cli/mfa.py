@@ -67,13 +67,19 @@ async def _user(gateway: Any, args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
         return DONE
     print(data["verdict"])
-    print(f"{data['display_name']} <{data['user']}> in {data['tenant']}; enabled: {data['account_enabled']}; "
-          f"admin roles: {', '.join(data['admin_roles']) or 'none'}; last sign-in: {data['last_sign_in'] or '—'}")
+    print(
+        f"{data['display_name']} <{data['user']}> in {data['tenant']}; enabled: {data['account_enabled']}; "
+        f"admin roles: {', '.join(data['admin_roles']) or 'none'}; last sign-in: {data['last_sign_in'] or '—'}"
+    )
     for method in data["methods"]:
-        print(f"  {method['strength']:<18} {method['type']:<24} {method['detail'] or '':<28} added "
-              f"{method['created'] or '—'}")
-    print(f"registration report updated {data['report_updated'] or '—'}; enforced by: "
-          f"{', '.join(data['enforced_by']) or '—'}; partly by: {', '.join(data['partially_enforced_by']) or '—'}")
+        print(
+            f"  {method['strength']:<18} {method['type']:<24} {method['detail'] or '':<28} added "
+            f"{method['created'] or '—'}"
+        )
+    print(
+        f"registration report updated {data['report_updated'] or '—'}; enforced by: "
+        f"{', '.join(data['enforced_by']) or '—'}; partly by: {', '.join(data['partially_enforced_by']) or '—'}"
+    )
     for gap in data["not_read"]:
         print(f"  not read: {gap}", file=sys.stderr)
     return DONE
@@ -118,8 +124,10 @@ async def _report(gateway: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return DONE
-    print(f"{data['tenant']}: {data['users']:,} users, {data['registered']:,} registered "
-          f"({report.percent(report.registered)}), {data['capable']:,} capable, {data['weak_only']:,} SMS/voice only")
+    print(
+        f"{data['tenant']}: {data['users']:,} users, {data['registered']:,} registered "
+        f"({report.percent(report.registered)}), {data['capable']:,} capable, {data['weak_only']:,} SMS/voice only"
+    )
     print(f"MFA {data['enforcement']}")
     print(f"admins without MFA: {', '.join(data['admins_without_mfa']) or 'none'}")
     if args.csv:

@@ -27,8 +27,13 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ip", metavar="IP", help="the sending server's IPv4 or IPv6 address")
     parser.add_argument("--sender", metavar="ADDR", help="MAIL FROM address (default postmaster@DOMAIN)")
     parser.add_argument("--helo", metavar="NAME", help="HELO/EHLO name (default DOMAIN)")
-    parser.add_argument("--nameserver", action="append", default=[], metavar="IP[:PORT]",
-                        help="DNS server to ask instead of the system's (repeatable)")
+    parser.add_argument(
+        "--nameserver",
+        action="append",
+        default=[],
+        metavar="IP[:PORT]",
+        help="DNS server to ask instead of the system's (repeatable)",
+    )
     parser.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS", help="per DNS question (default 2)")
     parser.add_argument("--json", action="store_true", help='print {"result","mechanism","explanation","path"}')
 

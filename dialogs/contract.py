@@ -13,9 +13,26 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
 
 from adapters.roles import Role
 
-__all__ = ["ActionHandler", "ActionResult", "Actor", "CardAction", "Clock", "Command", "CommandHandler",
-           "Conversation", "ConversationKind", "DeliveryError", "DialogContext", "Messenger", "Outbox", "Reply",
-           "Role", "Runtimes", "Services", "utc_now"]
+__all__ = [
+    "ActionHandler",
+    "ActionResult",
+    "Actor",
+    "CardAction",
+    "Clock",
+    "Command",
+    "CommandHandler",
+    "Conversation",
+    "ConversationKind",
+    "DeliveryError",
+    "DialogContext",
+    "Messenger",
+    "Outbox",
+    "Reply",
+    "Role",
+    "Runtimes",
+    "Services",
+    "utc_now",
+]
 
 if TYPE_CHECKING:  # imported for type hints only: no import-time work
     from adapters.config import CordonConfig
@@ -198,8 +215,9 @@ class DeliveryError(Exception):
     channel asked us to wait (429), if any.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, gone: bool = False,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, gone: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.gone = gone

@@ -24,9 +24,15 @@ def check_options(services: Services, domain: str | None = None, selectors: tupl
     base = services.check_options
     if base is None:
         dns = getattr(services.config, "dns", None)
-        base = CheckOptions() if dns is None else CheckOptions(
-            nameservers=[parse_nameserver(n) for n in dns.nameservers] or None,
-            budget=dns.budget_seconds, query_timeout=dns.timeout_seconds)
+        base = (
+            CheckOptions()
+            if dns is None
+            else CheckOptions(
+                nameservers=[parse_nameserver(n) for n in dns.nameservers] or None,
+                budget=dns.budget_seconds,
+                query_timeout=dns.timeout_seconds,
+            )
+        )
     initial = base.m365_initial_domain or (_tenant_initial_domain(services, domain) if domain else None)
     return dataclasses.replace(base, selectors=selectors, m365_initial_domain=initial)
 
@@ -65,8 +71,14 @@ async def _report_card(services: Services, domain: str, selectors: tuple[str, ..
     return report_card(report, selectors)
 
 
-@command("check", summary="Check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT, BIMI and DNSSEC, with the "
-         "records to publish.", usage=USAGE, role=Role.ANYONE, aliases=("dns", "emailauth"), slow=True)
+@command(
+    "check",
+    summary="Check a domain's SPF, DKIM, DMARC, MX, MTA-STS, TLS-RPT, BIMI and DNSSEC, with the records to publish.",
+    usage=USAGE,
+    role=Role.ANYONE,
+    aliases=("dns", "emailauth"),
+    slow=True,
+)
 async def check_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     try:
         domain, selectors = parse_request(cmd.args)

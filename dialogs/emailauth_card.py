@@ -30,27 +30,38 @@ def report_card(report: dict[str, Any], selectors: tuple[str, ...] = ()) -> dict
 def _grade_items(report: dict[str, Any]) -> list[dict[str, Any]]:
     grade = report.get("grade")
     if grade is None:
-        return [cards.text("Could not check", size="Large", weight="Bolder", color="Warning",
-                           horizontalAlignment="Center"),
-                cards.text("no grade", isSubtle=True, spacing="None", size="Small", horizontalAlignment="Center")]
-    return [cards.text(grade, size="ExtraLarge", weight="Bolder", color=GRADE_COLORS.get(grade, "Default"),
-                       horizontalAlignment="Center"),
-            cards.text("grade", isSubtle=True, spacing="None", size="Small", horizontalAlignment="Center")]
+        return [
+            cards.text("Could not check", size="Large", weight="Bolder", color="Warning", horizontalAlignment="Center"),
+            cards.text("no grade", isSubtle=True, spacing="None", size="Small", horizontalAlignment="Center"),
+        ]
+    return [
+        cards.text(
+            grade,
+            size="ExtraLarge",
+            weight="Bolder",
+            color=GRADE_COLORS.get(grade, "Default"),
+            horizontalAlignment="Center",
+        ),
+        cards.text("grade", isSubtle=True, spacing="None", size="Small", horizontalAlignment="Center"),
+    ]
 
 
 def _build(report: dict[str, Any], selectors: tuple[str, ...], limit: int, text_limit: int) -> dict[str, Any]:
     domain = report["domain"]
-    subtitle = (f"Checked {report.get('checked_at', '')} · {report.get('dns_queries', 0)} DNS queries in "
-                f"{report.get('duration_ms', 0)} ms")
+    subtitle = (
+        f"Checked {report.get('checked_at', '')} · {report.get('dns_queries', 0)} DNS queries in "
+        f"{report.get('duration_ms', 0)} ms"
+    )
     recheck = cards.execute("Check again", RECHECK_VERB, {"domain": domain, "selectors": list(selectors)[:10]})
     if report.get("status") == "nxdomain":
-        return cards.card([*cards.title(f"E-mail authentication: {domain}", subtitle),
-                           cards.text(headline(report), color="Warning")], [recheck])
+        return cards.card(
+            [*cards.title(f"E-mail authentication: {domain}", subtitle), cards.text(headline(report), color="Warning")],
+            [recheck],
+        )
     header = {
         "type": "ColumnSet",
         "columns": [
-            {"type": "Column", "width": "stretch", "items": cards.title(f"E-mail authentication: {domain}",
-                                                                        subtitle)},
+            {"type": "Column", "width": "stretch", "items": cards.title(f"E-mail authentication: {domain}", subtitle)},
             {"type": "Column", "width": "auto", "verticalContentAlignment": "Center", "items": _grade_items(report)},
         ],
     }
@@ -62,10 +73,14 @@ def _build(report: dict[str, Any], selectors: tuple[str, ...], limit: int, text_
     details, total = _details(report, limit, text_limit)
     actions: list[dict[str, Any]] = []
     if total:
-        body.append({"type": "Container", "id": "findings", "isVisible": False, "separator": True,
-                     "items": details})
-        actions.append({"type": "Action.ToggleVisibility", "title": f"Findings and fixes ({total})",
-                        "targetElements": ["findings"]})
+        body.append({"type": "Container", "id": "findings", "isVisible": False, "separator": True, "items": details})
+        actions.append(
+            {
+                "type": "Action.ToggleVisibility",
+                "title": f"Findings and fixes ({total})",
+                "targetElements": ["findings"],
+            }
+        )
     actions.append(recheck)
     return cards.card(body, actions)
 
@@ -89,14 +104,23 @@ def _details(report: dict[str, Any], limit: int, text_limit: int) -> tuple[list[
     items: list[dict[str, Any]] = []
     for area, f in entries[:limit]:
         icon = SEVERITY_ICONS.get(str(f.get("severity")), "•")
-        items.append(cards.text(f"{icon} **{LABELS[area]}** {quote(str(f.get('message', '')), text_limit)}",
-                                spacing="Small"))
+        items.append(
+            cards.text(f"{icon} **{LABELS[area]}** {quote(str(f.get('message', '')), text_limit)}", spacing="Small")
+        )
         lines = str(f.get("fix") or "").splitlines()
         for line in lines[:8]:
-            items.append(cards.text(quote(line, text_limit) or " ", fontType="Monospace", size="Small",
-                                    spacing="None", isSubtle=True))
+            items.append(
+                cards.text(
+                    quote(line, text_limit) or " ", fontType="Monospace", size="Small", spacing="None", isSubtle=True
+                )
+            )
     hidden = len(entries) - min(limit, len(entries))
     if hidden:
-        items.append(cards.text(f"… and {hidden} more. Run `python app.py check {report['domain']} --json` for the "
-                                "full list.", isSubtle=True, spacing="Small"))
+        items.append(
+            cards.text(
+                f"… and {hidden} more. Run `python app.py check {report['domain']} --json` for the full list.",
+                isSubtle=True,
+                spacing="Small",
+            )
+        )
     return items, len(entries)

@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 
 USAGE = "mfa alice@contoso.com [--tenant NAME]  ·  mfa report [TENANT]"
 PROGRESS_EVERY_SECONDS = 2.0
-NO_GRAPH = ("Microsoft Graph is not set up for Cordon: set MicrosoftAppTenantId (managed identity) or add "
-            "[[tenants]] to cordon.toml.")
+NO_GRAPH = (
+    "Microsoft Graph is not set up for Cordon: set MicrosoftAppTenantId (managed identity) or add "
+    "[[tenants]] to cordon.toml."
+)
 
 
 def split_tenant_option(args: list[str]) -> tuple[list[str], str | None]:
@@ -41,8 +43,9 @@ def split_tenant_option(args: list[str]) -> tuple[list[str], str | None]:
     return rest, tenant
 
 
-async def user_status(gateway: Any, user_text: str, tenant_name: str | None, conversation_tenant: str | None,
-                      now: Any) -> Any:
+async def user_status(
+    gateway: Any, user_text: str, tenant_name: str | None, conversation_tenant: str | None, now: Any
+) -> Any:
     """Resolve, read and judge one user (BadUserInput / GraphProblem propagate)."""
     from adapters.graph.mfa_data import fetch_user_facts
     from dialogs.mfa_status import UserStatus
@@ -52,8 +55,13 @@ async def user_status(gateway: Any, user_text: str, tenant_name: str | None, con
     return UserStatus.build(facts, now)
 
 
-@command("mfa", summary="MFA registration and enforcement for a user, or a report for a whole tenant.",
-         usage=USAGE, role=Role.TECHNICIAN, slow=True)
+@command(
+    "mfa",
+    summary="MFA registration and enforcement for a user, or a report for a whole tenant.",
+    usage=USAGE,
+    role=Role.TECHNICIAN,
+    slow=True,
+)
 async def mfa_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     from adapters.graph.errors import GraphProblem
     from adapters.graph.inputs import BadUserInput

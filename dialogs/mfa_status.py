@@ -64,8 +64,9 @@ class UserStatus:
             is_admin: bool | None = any(is_privileged_role(template) for template, _ in facts.roles)
         else:
             is_admin = bool(reg.get("isAdmin")) if reg is not None else None
-        enforcement = enforcement_for(facts.principal, facts.security_defaults, facts.policies,
-                                      memberships_known=facts.roles is not None)
+        enforcement = enforcement_for(
+            facts.principal, facts.security_defaults, facts.policies, memberships_known=facts.roles is not None
+        )
         capable = bool(reg.get("isMfaCapable")) if reg is not None else None
         return cls(facts, now, enforcement, registered, capable, is_admin, best)
 
@@ -92,8 +93,10 @@ class UserStatus:
         if self.facts.roles is None or self.report_is_admin is None or self.report_is_admin == self.is_admin:
             return None
         if self.report_is_admin:
-            return ("the registration report says admin, but the user holds no active privileged role (a "
-                    "non-privileged role, a role only eligible through PIM, or the report lags)")
+            return (
+                "the registration report says admin, but the user holds no active privileged role (a "
+                "non-privileged role, a role only eligible through PIM, or the report lags)"
+            )
         return "the registration report says not an admin, but the user holds a privileged role (the report lags)"
 
     @property
@@ -116,8 +119,10 @@ class UserStatus:
             parts.append("enforced by " + ", ".join(enforcement.enforced_by))
         elif enforcement.enforced is False and enforcement.only_when_necessary:
             others = [p for p in enforcement.partially_by if p != SECURITY_DEFAULTS_WHEN_NECESSARY]
-            parts.append("required when Microsoft judges it necessary (security defaults)"
-                         + (", partly by " + ", ".join(others) if others else ""))
+            parts.append(
+                "required when Microsoft judges it necessary (security defaults)"
+                + (", partly by " + ", ".join(others) if others else "")
+            )
         elif enforcement.enforced is False and enforcement.partially_by:
             parts.append("only partly enforced by " + ", ".join(enforcement.partially_by))
         elif enforcement.enforced is False:
@@ -134,11 +139,21 @@ class UserStatus:
     def severity(self) -> str:
         """pass / warn / fail, for the verdict's colour."""
         risk_based_only = self.enforcement.only_when_necessary and not self.is_admin
-        if self.registered is False or self.recent_methods and self.is_admin or \
-                self.enforcement.enforced is False and not risk_based_only:
+        if (
+            self.registered is False
+            or self.recent_methods
+            and self.is_admin
+            or self.enforcement.enforced is False
+            and not risk_based_only
+        ):
             return "fail"
-        if self.registered is None or self.enforcement.enforced is None or self.best in ("weak", "none") or \
-                self.recent_methods or risk_based_only:
+        if (
+            self.registered is None
+            or self.enforcement.enforced is None
+            or self.best in ("weak", "none")
+            or self.recent_methods
+            or risk_based_only
+        ):
             return "warn"
         return "pass"
 
@@ -152,8 +167,10 @@ class UserStatus:
             "registered": self.registered,
             "capable": self.capable,
             "is_admin": self.is_admin,
-            "methods": [{"type": m.type, "strength": m.strength, "created": _iso(m.created), "detail": m.detail}
-                        for m in self.facts.methods or []],
+            "methods": [
+                {"type": m.type, "strength": m.strength, "created": _iso(m.created), "detail": m.detail}
+                for m in self.facts.methods or []
+            ],
             "enforced": self.enforcement.enforced,
             "enforced_by": list(self.enforcement.enforced_by),
             "report_updated": reg.get("lastUpdatedDateTime") if self.facts.registration else None,

@@ -63,12 +63,28 @@ class Router:
     async def _with_roles(self, actor: Actor, tenant_id: str | None) -> Actor:
         return dataclasses.replace(actor, roles=await self.roles.roles(actor.aad_id, tenant_id))
 
-    async def _audit(self, actor: Actor, tenant_id: str | None, conversation: Conversation, what: str,
-                     outcome: str, target: str | None = None, detail: str | None = None) -> None:
+    async def _audit(
+        self,
+        actor: Actor,
+        tenant_id: str | None,
+        conversation: Conversation,
+        what: str,
+        outcome: str,
+        target: str | None = None,
+        detail: str | None = None,
+    ) -> None:
         try:
             await self.services.storage.append_audit(
-                AuditEntry(actor=actor.aad_id or actor.label, tenant=tenant_id, conversation=conversation.id,
-                           command=what, target=target, outcome=outcome, detail=detail, actor_name=actor.audit_name)
+                AuditEntry(
+                    actor=actor.aad_id or actor.label,
+                    tenant=tenant_id,
+                    conversation=conversation.id,
+                    command=what,
+                    target=target,
+                    outcome=outcome,
+                    detail=detail,
+                    actor_name=actor.audit_name,
+                )
             )
         except Exception:  # noqa: BLE001 - the audit failing must be loud in the log, not crash the turn
             log.exception("could not write the audit log")
@@ -89,8 +105,15 @@ class Router:
         spec = self.registry.find(word)
         if spec is None:
             return [self._unknown(word, actor)]
-        command = Command(name=spec.name, args=args, text=text, actor=actor, tenant_id=tenant_id,
-                          conversation=conversation, message_id=message_id)
+        command = Command(
+            name=spec.name,
+            args=args,
+            text=text,
+            actor=actor,
+            tenant_id=tenant_id,
+            conversation=conversation,
+            message_id=message_id,
+        )
         target = " ".join(args)[:200] or None
         if not actor.has(spec.role):
             await self._audit(actor, tenant_id, conversation, spec.name, "refused", target, f"needs {spec.role.value}")
@@ -106,8 +129,15 @@ class Router:
             correlation = uuid.uuid4().hex[:12]
             log.exception("command %s failed (correlation id %s)", spec.name, correlation)
             await self._audit(actor, tenant_id, conversation, spec.name, "error", target, correlation)
-            return [Reply(card=cards.error_card(f"`{spec.name}` failed unexpectedly. Nothing was changed by this "
-                                                "message; tell your Cordon admin the id below.", correlation))]
+            return [
+                Reply(
+                    card=cards.error_card(
+                        f"`{spec.name}` failed unexpectedly. Nothing was changed by this "
+                        "message; tell your Cordon admin the id below.",
+                        correlation,
+                    )
+                )
+            ]
         if spec.role is not Role.ANYONE:
             await self._audit(actor, tenant_id, conversation, spec.name, "ok", target)
         return replies
@@ -127,16 +157,25 @@ class Router:
         if spec is None:
             log.warning("unknown card action verb %s from %s", for_log(verb, 80), for_log(actor.label, 80))
             # a message for the presser only: an unknown verb must never put an error card in place of a card
-            return ActionResult(message="This button is not known to this version of Cordon (the card may be from "
-                                        "an older release). Type `help` to start again.")
+            return ActionResult(
+                message="This button is not known to this version of Cordon (the card may be from "
+                "an older release). Type `help` to start again."
+            )
         target = str(data.get("request_id") or data.get("target") or "")[:200] or None
         if not actor.has(spec.role):
-            await self._audit(actor, tenant_id, conversation, f"action:{verb}", "refused", target,
-                              f"needs {spec.role.value}")
+            await self._audit(
+                actor, tenant_id, conversation, f"action:{verb}", "refused", target, f"needs {spec.role.value}"
+            )
             return ActionResult(message=self._refusal(verb, spec.role, button=True))
         data = {key: cards.inert(value) if isinstance(value, str) else value for key, value in data.items()}
-        action = CardAction(verb=verb, data=data, actor=actor, tenant_id=tenant_id, conversation=conversation,
-                            card_message_id=card_message_id)
+        action = CardAction(
+            verb=verb,
+            data=data,
+            actor=actor,
+            tenant_id=tenant_id,
+            conversation=conversation,
+            card_message_id=card_message_id,
+        )
         try:
             return await spec.handler(action, DialogContext(self.services, outbox))
         except Exception:  # noqa: BLE001
@@ -148,15 +187,19 @@ class Router:
     def _refusal(self, name: str, role: Role, *, button: bool = False) -> str:
         what = "press this button" if button else f"run `{name}`"
         group = ROLE_NAMES.get(role, role.value)
-        return (f"Sorry, only Cordon {group} may {what}. If you need it, ask your Cordon admin to add you to the "
-                f"{group} in cordon.toml. This attempt was recorded.")
+        return (
+            f"Sorry, only Cordon {group} may {what}. If you need it, ask your Cordon admin to add you to the "
+            f"{group} in cordon.toml. This attempt was recorded."
+        )
 
     def _unknown(self, word: str, actor: Actor) -> Reply:
         close = difflib.get_close_matches(word, self.registry.words(), n=1, cutoff=0.6)
         hint = f"Did you mean `{close[0]}`? " if close else ""
         typed = cards.plain(word, 40)
-        return Reply(text=f"I don't know the command `{typed}`. {hint}Type `help` to see what I can do.",
-                     card=help_card(self.registry, actor))
+        return Reply(
+            text=f"I don't know the command `{typed}`. {hint}Type `help` to see what I can do.",
+            card=help_card(self.registry, actor),
+        )
 
 
 def help_card(commands: Registry, actor: Actor) -> dict[str, Any]:

@@ -24,10 +24,16 @@ MEANING = {
     "permerror": "The SPF record of {domain} is broken: receivers cannot evaluate it (permerror).",
     "temperror": "Could not check: a DNS lookup failed or timed out (temperror). Try again.",
 }
-STATUS_ICON = {"pass": "pass", "fail": "fail", "softfail": "warn", "neutral": "none", "none": "none",
-               "permerror": "fail", "temperror": "error"}
-COLOR = {"pass": "Good", "fail": "Attention", "softfail": "Warning", "permerror": "Attention",
-         "temperror": "Warning"}
+STATUS_ICON = {
+    "pass": "pass",
+    "fail": "fail",
+    "softfail": "warn",
+    "neutral": "none",
+    "none": "none",
+    "permerror": "fail",
+    "temperror": "error",
+}
+COLOR = {"pass": "Good", "fail": "Attention", "softfail": "Warning", "permerror": "Attention", "temperror": "Warning"}
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,7 @@ def parse_request(domain: str, ip: str, sender: str | None = None, helo: str | N
     try:
         address = parse_ip(ip.strip().strip("[]"))
     except ValueError:
-        raise ValueError(f"'{ip[:60]}' is not an IP address (give an IPv4 or IPv6 address, e.g. 192.0.2.1)") \
-            from None
+        raise ValueError(f"'{ip[:60]}' is not an IP address (give an IPv4 or IPv6 address, e.g. 192.0.2.1)") from None
     if sender is None or not sender.strip():
         sender_text = f"postmaster@{ascii_domain}"
     else:
@@ -60,8 +65,9 @@ def parse_request(domain: str, ip: str, sender: str | None = None, helo: str | N
     return SpfRequest(ascii_domain, str(address), sender_text, helo_text)
 
 
-async def evaluate(request: SpfRequest, nameservers: list[tuple[str, int]] | None = None,
-                   timeout: float = 2.0, budget: float = 20.0) -> Any:
+async def evaluate(
+    request: SpfRequest, nameservers: list[tuple[str, int]] | None = None, timeout: float = 2.0, budget: float = 20.0
+) -> Any:
     """The `SpfResult` of check_host for the request (DNS failures come back as temperror, never raised)."""
     from adapters.dns.resolver import CheckResolver
     from adapters.emailauth.spf_eval import check_host
@@ -76,16 +82,19 @@ def spf_card(request: SpfRequest, result: Any) -> dict[str, Any]:
 
     verdict = result.result
     icon = cards.ICONS[STATUS_ICON.get(verdict, "error")]
-    body: list[dict[str, Any]] = cards.title(f"SPF for {request.domain}", f"From {request.ip} · sender "
-                                             f"{quote(request.sender, 100)}")
+    body: list[dict[str, Any]] = cards.title(
+        f"SPF for {request.domain}", f"From {request.ip} · sender {quote(request.sender, 100)}"
+    )
     style = {"weight": "Bolder", "size": "Medium"}
     if verdict in COLOR:
         style["color"] = COLOR[verdict]
     body.append(cards.text(f"{icon} {verdict}", **style))
     body.append(cards.text(MEANING.get(verdict, verdict).format(ip=request.ip, domain=request.domain)))
-    facts = [("Deciding term", quote(result.mechanism, 120) if result.mechanism else "—"),
-             ("Path", " → ".join(quote(step, 80) for step in result.path[:12]) or "—"),
-             ("DNS lookups", f"{result.dns_lookups} of 10 (void {result.void_lookups} of 2)")]
+    facts = [
+        ("Deciding term", quote(result.mechanism, 120) if result.mechanism else "—"),
+        ("Path", " → ".join(quote(step, 80) for step in result.path[:12]) or "—"),
+        ("DNS lookups", f"{result.dns_lookups} of 10 (void {result.void_lookups} of 2)"),
+    ]
     if result.explanation:  # text from the domain's DNS: shown, but no markdown link may be built from it
         facts.append(("Explanation", _no_links(quote(result.explanation, 300))))
     if result.reason and verdict in ("permerror", "temperror", "none"):
@@ -109,8 +118,14 @@ def _settings(services: Services) -> dict[str, Any]:
     return {"nameservers": options.nameservers, "timeout": options.query_timeout, "budget": max(options.budget, 20.0)}
 
 
-@command("spf", summary="Evaluate SPF for a domain and a sending IP (RFC 7208): the result, the term that decided "
-         "it and the include path.", usage=USAGE, role=Role.ANYONE, slow=True)
+@command(
+    "spf",
+    summary="Evaluate SPF for a domain and a sending IP (RFC 7208): the result, the term that decided "
+    "it and the include path.",
+    usage=USAGE,
+    role=Role.ANYONE,
+    slow=True,
+)
 async def spf_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     if len(cmd.args) < 2:
         return [Reply(text=f"Give a domain and an IP address, e.g. `{USAGE}`.")]
@@ -133,8 +148,12 @@ async def spf_recheck(act: CardAction, ctx: DialogContext) -> ActionResult:
     """Evaluates again what the card names; the values are validated like typed input (a public lookup)."""
     data = act.data
     try:
-        request = parse_request(str(data.get("domain") or ""), str(data.get("ip") or ""),
-                                str(data.get("sender") or "") or None, str(data.get("helo") or "") or None)
+        request = parse_request(
+            str(data.get("domain") or ""),
+            str(data.get("ip") or ""),
+            str(data.get("sender") or "") or None,
+            str(data.get("helo") or "") or None,
+        )
     except ValueError as exc:
         return ActionResult(message=str(exc))
     try:
@@ -143,4 +162,3 @@ async def spf_recheck(act: CardAction, ctx: DialogContext) -> ActionResult:
     except Refused as exc:
         return ActionResult(message=str(exc))
     return ActionResult(card=spf_card(request, result))
-

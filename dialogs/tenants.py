@@ -8,8 +8,11 @@ from typing import Any
 from dialogs.contract import Command, DialogContext, Reply, Role
 from dialogs.registry import command
 
-CREDENTIAL_NAMES = {"managed_identity": "managed identity", "client_secret": "client secret",
-                    "certificate": "certificate"}
+CREDENTIAL_NAMES = {
+    "managed_identity": "managed identity",
+    "client_secret": "client secret",
+    "certificate": "certificate",
+}
 
 
 async def tenant_rows(gateway: Any) -> list[tuple[str, str, str, str, str]]:
@@ -23,12 +26,19 @@ async def tenant_rows(gateway: Any) -> list[tuple[str, str, str, str, str]]:
             return f"licence unknown ({problem.kind}: {problem.user_message})"
 
     levels = await asyncio.gather(*(licence(t) for t in gateway.tenants))
-    return [(t.name, t.tenant_id, ", ".join(t.domains), CREDENTIAL_NAMES[t.credential], level)
-            for t, level in zip(gateway.tenants, levels, strict=True)]
+    return [
+        (t.name, t.tenant_id, ", ".join(t.domains), CREDENTIAL_NAMES[t.credential], level)
+        for t, level in zip(gateway.tenants, levels, strict=True)
+    ]
 
 
-@command("tenants", summary="List the tenants Cordon acts in, with their Entra ID licence level.",
-         usage="tenants", role=Role.TECHNICIAN, slow=True)
+@command(
+    "tenants",
+    summary="List the tenants Cordon acts in, with their Entra ID licence level.",
+    usage="tenants",
+    role=Role.TECHNICIAN,
+    slow=True,
+)
 async def tenants_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     from dialogs.mfa import NO_GRAPH
     from dialogs.mfa_cards import tenants_card

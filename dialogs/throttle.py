@@ -69,8 +69,7 @@ class Throttle:
         if len(starts) >= self.settings.per_user:
             wait = max(1, math.ceil(starts[0] + window - now))
             log.warning("rate limit: %s started %d DNS checks within %g s", key, len(starts), window)
-            return (f"You have started {len(starts)} checks in the last {window:g} s; "
-                    f"try again in {wait} s.")
+            return f"You have started {len(starts)} checks in the last {window:g} s; try again in {wait} s."
         starts.append(now)
         if len(self._starts) > 10_000:  # bounded state: forget people whose window has passed
             for old in [k for k, v in self._starts.items() if not v or v[-1] <= now - window]:

@@ -46,8 +46,10 @@ def check_app_id(value: str) -> str:
     """The Azure Bot's Microsoft App ID, as the GUID Teams expects (8-4-4-4-12 hex digits)."""
     text = (value or "").strip()
     if not _GUID.fullmatch(text):
-        raise ManifestError(f"--app-id must be the bot's Microsoft App ID, a GUID like "
-                            f"00000000-0000-0000-0000-000000000000 (8-4-4-4-12 hex digits); got {value!r}")
+        raise ManifestError(
+            f"--app-id must be the bot's Microsoft App ID, a GUID like "
+            f"00000000-0000-0000-0000-000000000000 (8-4-4-4-12 hex digits); got {value!r}"
+        )
     if set(text.replace("-", "")) == {"0"}:
         raise ManifestError("--app-id is the all-zero GUID; use the Microsoft App ID of your Azure Bot")
     return text.lower()
@@ -146,8 +148,13 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--app-id", required=True, metavar="GUID", help="the Azure Bot's Microsoft App ID")
     parser.add_argument("--out", metavar="FILE", default=DEFAULT_OUT, help=f"zip to write (default: {DEFAULT_OUT})")
     parser.add_argument("--version", help="app version (semver); raise it for every upload of a changed package")
-    parser.add_argument("--domain", action="append", default=[], metavar="HOST",
-                        help="add a host to validDomains (repeatable), e.g. the bot's public host")
+    parser.add_argument(
+        "--domain",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="add a host to validDomains (repeatable), e.g. the bot's public host",
+    )
     parser.add_argument("--website-url", help="developer website (https)")
     parser.add_argument("--privacy-url", help="privacy statement (https)")
     parser.add_argument("--terms-url", help="terms of use (https)")
@@ -156,11 +163,19 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 def run(name: str, args: argparse.Namespace, wiring: object = None) -> int:
     from dialogs.registry import registry
 
-    developer = {key: value for key, value in (("websiteUrl", args.website_url), ("privacyUrl", args.privacy_url),
-                                               ("termsOfUseUrl", args.terms_url)) if value}
+    developer = {
+        key: value
+        for key, value in (
+            ("websiteUrl", args.website_url),
+            ("privacyUrl", args.privacy_url),
+            ("termsOfUseUrl", args.terms_url),
+        )
+        if value
+    }
     try:
-        manifest, left_out = render_manifest(args.app_id, registry().visible(), version=args.version,
-                                             domains=args.domain, developer=developer)
+        manifest, left_out = render_manifest(
+            args.app_id, registry().visible(), version=args.version, domains=args.domain, developer=developer
+        )
     except ManifestError as exc:
         print(f"app.py manifest: {exc}", file=sys.stderr)
         return 2
@@ -171,13 +186,19 @@ def run(name: str, args: argparse.Namespace, wiring: object = None) -> int:
         return 1
     commands = manifest["bots"][0]["commandLists"][0]["commands"] if manifest["bots"][0]["commandLists"] else []
     print(f"Wrote the Teams app package to {path}")
-    print(f"  app id {manifest['id']}, version {manifest['version']}, "
-          f"{len(commands)} command(s): {', '.join(c['title'] for c in commands) or 'none'}")
+    print(
+        f"  app id {manifest['id']}, version {manifest['version']}, "
+        f"{len(commands)} command(s): {', '.join(c['title'] for c in commands) or 'none'}"
+    )
     if left_out:
-        print(f"  not in Teams' command menu (limit {MAX_COMMANDS}, or name over {MAX_TITLE} characters; "
-              f"they still work when typed): {', '.join(left_out)}")
+        print(
+            f"  not in Teams' command menu (limit {MAX_COMMANDS}, or name over {MAX_TITLE} characters; "
+            f"they still work when typed): {', '.join(left_out)}"
+        )
     if "example.com" in json.dumps(manifest["developer"]):
-        print("  note: the developer URLs are placeholders; pass --website-url, --privacy-url and --terms-url "
-              "before publishing to your organisation's app catalogue")
+        print(
+            "  note: the developer URLs are placeholders; pass --website-url, --privacy-url and --terms-url "
+            "before publishing to your organisation's app catalogue"
+        )
     print("Upload it in Teams: Apps → Manage your apps → Upload an app (or the Teams admin center).")
     return 0

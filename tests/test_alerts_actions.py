@@ -26,8 +26,9 @@ async def _alert(w) -> tuple[dict, str, str]:
 
 
 async def _press(w, verb: str, card_id: str, actor, message_id: str | None = None, conversation=None):
-    return await w.bot.invoke_action(verb, {"card": card_id}, actor=actor, conversation=conversation or w.channel,
-                                     card_message_id=message_id)
+    return await w.bot.invoke_action(
+        verb, {"card": card_id}, actor=actor, conversation=conversation or w.channel, card_message_id=message_id
+    )
 
 
 async def test_confirm_and_dismiss_are_for_approvers_only_and_refusals_are_audited(tmp_path) -> None:
@@ -68,8 +69,7 @@ async def test_concurrent_presses_call_graph_once(tmp_path) -> None:
     async with alerts_world(tmp_path) as w:
         detection, card_id, message_id = await _alert(w)
         w.graph.latency = 0.05
-        results = await asyncio.gather(*(_press(w, "alerts.dismiss", card_id, APPROVER, message_id)
-                                         for _ in range(10)))
+        results = await asyncio.gather(*(_press(w, "alerts.dismiss", card_id, APPROVER, message_id) for _ in range(10)))
         assert all(r.status == 200 for r in results)
         assert w.risk(0).actions == [("dismiss", [detection["userId"]])]
         assert sum(1 for r in results if r.body["type"] == CARD) == 1
@@ -96,8 +96,9 @@ async def test_the_card_id_is_only_a_key_forged_or_foreign_cards_are_refused(tmp
         await w.bot.install(elsewhere)
         foreign = await _press(w, "alerts.confirm", card_id, APPROVER, conversation=elsewhere)
         assert foreign.body["type"] == MESSAGE and "another conversation" in foreign.body["value"]
-        forged = await w.bot.invoke_action("alerts.confirm", {"card": "../../lockdown/x", "user_id": "victim"},
-                                           actor=APPROVER, conversation=w.channel)
+        forged = await w.bot.invoke_action(
+            "alerts.confirm", {"card": "../../lockdown/x", "user_id": "victim"}, actor=APPROVER, conversation=w.channel
+        )
         assert forged.body["type"] == MESSAGE and "not one Cordon posted" in forged.body["value"]
         unknown = await _press(w, "alerts.confirm", "0" * 32, APPROVER)
         assert "no longer knows" in unknown.body["value"]
@@ -116,8 +117,9 @@ async def test_lock_down_is_for_technicians_and_opens_the_approval_request_asked
         assert_valid_card(card)
         text = json.dumps(card, ensure_ascii=False)
         assert "Lock-down requested — tess.tech@contoso.com" in text and "request " in text
-        approval = [c for call in w.bot.replies(w.channel.id) for c in call.cards
-                    if "lockdown.approve" in json.dumps(c)]
+        approval = [
+            c for call in w.bot.replies(w.channel.id) for c in call.cards if "lockdown.approve" in json.dumps(c)
+        ]
         assert approval, "the lock-down approval card was posted"
         approval_text = json.dumps(approval[-1], ensure_ascii=False)
         assert "user1@t0.example" in approval_text and "risk alert" in approval_text
@@ -138,7 +140,8 @@ async def test_a_press_from_a_thread_of_the_same_channel_is_the_same_conversatio
 
 
 async def test_a_claim_left_by_a_crashed_process_goes_stale_and_a_new_detection_does_not_block_a_press(
-        tmp_path) -> None:
+    tmp_path,
+) -> None:
     from dialogs.alerts.delivery import card_key
 
     async with alerts_world(tmp_path) as w:
@@ -173,8 +176,9 @@ async def test_pressing_lock_down_twice_opens_one_request_and_the_card_says_it_w
         detection, card_id, message_id = await _alert(w)
         first = await _press(w, "alerts.lockdown", card_id, TECH, message_id)
         again = await _press(w, "alerts.lockdown", card_id, TECH, message_id)
-        approvals = [c for call in w.bot.replies(w.channel.id) for c in call.cards
-                     if "lockdown.approve" in json.dumps(c)]
+        approvals = [
+            c for call in w.bot.replies(w.channel.id) for c in call.cards if "lockdown.approve" in json.dumps(c)
+        ]
         assert len(approvals) == 1
         from dialogs.lockdown.runtime import store
 
@@ -203,4 +207,7 @@ async def test_a_detection_after_the_risk_was_dismissed_posts_a_new_card_with_th
         assert_valid_card(card)
         assert "impossible travel" in json.dumps(card) and "Dismissed risk" not in json.dumps(card)
         assert [a.get("verb") for a in card["actions"] if a.get("verb")] == [
-            "alerts.lockdown", "alerts.confirm", "alerts.dismiss"]
+            "alerts.lockdown",
+            "alerts.confirm",
+            "alerts.dismiss",
+        ]

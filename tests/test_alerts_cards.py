@@ -19,10 +19,21 @@ USER = "7d5b0f4e-0000-4000-8000-000000000001"
 
 
 def _det(n: int = 0, **fields) -> Detection:
-    base = dict(id=f"d{n}", tenant_id=TENANT, user_id=USER, upn="alice@t0.example", user_name="Alice",
-                risk_level="high", event_type="anonymizedIPAddress", risk_state="atRisk",
-                detected_at=(NOW + dt.timedelta(minutes=n)).isoformat().replace("+00:00", "Z"), ip="185.220.101.4",
-                city="Stockholm", country="SE", app="Office 365 Exchange Online")
+    base = dict(
+        id=f"d{n}",
+        tenant_id=TENANT,
+        user_id=USER,
+        upn="alice@t0.example",
+        user_name="Alice",
+        risk_level="high",
+        event_type="anonymizedIPAddress",
+        risk_state="atRisk",
+        detected_at=(NOW + dt.timedelta(minutes=n)).isoformat().replace("+00:00", "Z"),
+        ip="185.220.101.4",
+        city="Stockholm",
+        country="SE",
+        app="Office 365 Exchange Online",
+    )
     base.update(fields)
     return Detection(**base)
 
@@ -38,9 +49,19 @@ def test_event_types_in_plain_words() -> None:
     assert plain_event("mcasFinSuspiciousFileAccess") == "mass access to sensitive files"
     assert plain_event("malwareInfectedIPAddress") == "sign-in from a malware-infected IP address"
     assert plain_event("newCountry") == "activity from an infrequent country"
-    for known in ("maliciousIPAddress", "passwordSpray", "tokenIssuerAnomaly", "anomalousToken", "attackerinTheMiddle",
-                  "mcasSuspiciousInboxManipulationRules", "suspiciousInboxForwarding", "unlikelyTravel",
-                  "maliciousIPAddressValidCredentialsBlockedIP", "investigationsThreatIntelligence", "generic"):
+    for known in (
+        "maliciousIPAddress",
+        "passwordSpray",
+        "tokenIssuerAnomaly",
+        "anomalousToken",
+        "attackerinTheMiddle",
+        "mcasSuspiciousInboxManipulationRules",
+        "suspiciousInboxForwarding",
+        "unlikelyTravel",
+        "maliciousIPAddressValidCredentialsBlockedIP",
+        "investigationsThreatIntelligence",
+        "generic",
+    ):
         assert plain_event(known) in EVENT_WORDS.values(), known
     assert plain_event("someFutureDetectionType") == "some future detection type"
     assert plain_event(None) == "risky activity"
@@ -59,8 +80,12 @@ def test_thresholds_and_quiet_states() -> None:
 
 
 def test_untrusted_text_cannot_make_links_and_odd_ids_make_no_url() -> None:
-    hostile = _det(user_name="[Reset your password](https://evil.example) <b>", upn="x@t0.example",
-                   user_id="../../evil", app="![img](https://evil.example/p.png)")
+    hostile = _det(
+        user_name="[Reset your password](https://evil.example) <b>",
+        upn="x@t0.example",
+        user_id="../../evil",
+        app="![img](https://evil.example/p.png)",
+    )
     card = alert_card(new_card_doc("c" * 32, "T0", "conv", [hostile], NOW))
     assert_valid_card(card)
     text = json.dumps(card, ensure_ascii=False)
@@ -69,16 +94,31 @@ def test_untrusted_text_cannot_make_links_and_odd_ids_make_no_url() -> None:
 
 
 def test_a_busy_users_card_and_a_big_digest_stay_valid_and_small() -> None:
-    dets = [_det(n, event_type=("impossibleTravel", "leakedCredentials", "unfamiliarFeatures")[n % 3],
-                 city="Ville" * 20) for n in range(120)]
+    dets = [
+        _det(n, event_type=("impossibleTravel", "leakedCredentials", "unfamiliarFeatures")[n % 3], city="Ville" * 20)
+        for n in range(120)
+    ]
     doc = add_detections(new_card_doc("c" * 32, "T0", "conv", dets[:1], NOW), dets[1:])
-    doc["events"] = [{"what": "Dismissed risk", "actor": "a" * 300, "at": "2026-11-27T21:00:00Z", "outcome": "failed",
-                      "detail": "d" * 2000} for _ in range(30)]
+    doc["events"] = [
+        {
+            "what": "Dismissed risk",
+            "actor": "a" * 300,
+            "at": "2026-11-27T21:00:00Z",
+            "outcome": "failed",
+            "detail": "d" * 2000,
+        }
+        for _ in range(30)
+    ]
     card = alert_card(doc)
     assert_valid_card(card)
     assert "120 for this user" in json.dumps(card)
-    digest = {"started_at": "2026-11-27T21:00:00Z", "message_id": "m", "count": 400,
-              "items": [d.to_json() for d in dets[:50]], "ids": []}
+    digest = {
+        "started_at": "2026-11-27T21:00:00Z",
+        "message_id": "m",
+        "count": 400,
+        "items": [d.to_json() for d in dets[:50]],
+        "ids": [],
+    }
     card = digest_card(digest)
     assert_valid_card(card)
     assert "and 375 more" in json.dumps(card)
@@ -89,8 +129,9 @@ async def test_a_risky_user_change_without_a_detection_posts_a_risky_user_card(t
         await w.say("alerts on --tenant T0")
         user = w.user(0, 5)
         w.risk(0).set_risky_user(ip.risky_user(user, changed=w.clock.now - dt.timedelta(minutes=2), level="high"))
-        w.risk(0).set_risky_user({**ip.risky_user(w.user(0, 6), changed=w.clock.now), "riskState": "remediated",
-                                  "riskLevel": "none"})
+        w.risk(0).set_risky_user(
+            {**ip.risky_user(w.user(0, 6), changed=w.clock.now), "riskState": "remediated", "riskLevel": "none"}
+        )
         results = await w.poll()
         assert [(r.user, r.status) for r in results] == [("user5@t0.example", "sent")]
         card = w.cards()[-1]
@@ -103,9 +144,18 @@ async def test_a_risky_user_change_without_a_detection_posts_a_risky_user_card(t
 async def test_status_of_many_tenants_fits_one_card_and_puts_this_conversation_first(tmp_path) -> None:
     async with alerts_world(tmp_path, tenants=30) as w:
         for i, tid in enumerate(w.tenant_ids):
-            await st.subscribe(w.services.storage, st.Subscription(
-                tenant_id=tid, tenant_name=f"T{i}", conversation_id=f"19:other-{i}@thread.v2",
-                conversation_kind="channel", level="medium", created_by="someone", created_at=st.iso(w.clock.now)))
+            await st.subscribe(
+                w.services.storage,
+                st.Subscription(
+                    tenant_id=tid,
+                    tenant_name=f"T{i}",
+                    conversation_id=f"19:other-{i}@thread.v2",
+                    conversation_kind="channel",
+                    level="medium",
+                    created_by="someone",
+                    created_at=st.iso(w.clock.now),
+                ),
+            )
         await w.say("alerts on --tenant T29")
         await w.say("alerts status")
         card = w.cards()[-1]

@@ -44,9 +44,15 @@ async def test_alerts_on_in_two_threads_is_one_subscription_and_alerts_start_the
 async def test_a_subscription_kept_under_a_thread_id_is_folded_into_the_channels(tmp_path) -> None:
     async with alerts_world(tmp_path) as w:
         old = _thread(w, 4)
-        legacy = st.Subscription(tenant_id=w.tenant_ids[0], tenant_name="T0", conversation_id=old.id,
-                                 conversation_kind="channel", level="low", created_by="earlier version",
-                                 created_at="2026-01-01T00:00:00Z")
+        legacy = st.Subscription(
+            tenant_id=w.tenant_ids[0],
+            tenant_name="T0",
+            conversation_id=old.id,
+            conversation_kind="channel",
+            level="low",
+            created_by="earlier version",
+            created_at="2026-01-01T00:00:00Z",
+        )
         await w.services.storage.put(st.sub_key(legacy.tenant_id, old.id), asdict(legacy), None)
         assert await st.mark_broken(w.services.storage, w.channel.id, "removed", w.clock.now) == 1  # by channel
         await w.say("alerts on --tenant T0", conversation=_thread(w, 5))

@@ -15,8 +15,17 @@ NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def detection(n: int) -> Detection:
-    return Detection(id=f"d{n}", tenant_id="t", user_id="u", upn="u@contoso.com", user_name="U", risk_level="high",
-                     event_type="unfamiliarFeatures", risk_state="atRisk", detected_at=f"2026-11-01T11:0{n}:00Z")
+    return Detection(
+        id=f"d{n}",
+        tenant_id="t",
+        user_id="u",
+        upn="u@contoso.com",
+        user_name="U",
+        risk_level="high",
+        event_type="unfamiliarFeatures",
+        risk_state="atRisk",
+        detected_at=f"2026-11-01T11:0{n}:00Z",
+    )
 
 
 def test_a_new_card_document_is_format_1_and_round_trips() -> None:

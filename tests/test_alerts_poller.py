@@ -33,16 +33,23 @@ async def test_alerts_on_then_a_cycle_posts_one_valid_enriched_card_and_status_t
         alice = w.detect(0, 1, minutes_ago=3, event="anonymizedIPAddress", level="high")
         w.detect(0, 2, minutes_ago=2, level="low")  # below the channel's threshold
         results = await w.poll()
-        assert [(r.detection_id, r.status, r.conversation) for r in results] == [
-            (alice["id"], "sent", w.channel.id)]
+        assert [(r.detection_id, r.status, r.conversation) for r in results] == [(alice["id"], "sent", w.channel.id)]
         cards = w.cards()
         assert len(cards) == 1
         card = cards[0]
         assert_valid_card(card)
         text = _text(card)
-        for expected in ("user1@t0.example", "User 1 of T0", "sign-in from an anonymous IP address", "Stockholm, SE",
-                         "185.220.101.4", "Office 365 Exchange Online", "High (atRisk)",
-                         f"entra.microsoft.com/{w.tenant_ids[0]}#view/", alice["userId"]):
+        for expected in (
+            "user1@t0.example",
+            "User 1 of T0",
+            "sign-in from an anonymous IP address",
+            "Stockholm, SE",
+            "185.220.101.4",
+            "Office 365 Exchange Online",
+            "High (atRisk)",
+            f"entra.microsoft.com/{w.tenant_ids[0]}#view/",
+            alice["userId"],
+        ):
             assert expected in text, expected
         verbs = [a.get("verb") for a in card["actions"]]
         assert verbs[:3] == ["alerts.lockdown", "alerts.confirm", "alerts.dismiss"]
@@ -64,15 +71,18 @@ async def test_alerts_on_then_a_cycle_posts_one_valid_enriched_card_and_status_t
 
 
 async def test_late_arrivals_inside_the_overlap_window_alert_once_and_the_watermark_is_the_newest_seen(
-        tmp_path) -> None:
+    tmp_path,
+) -> None:
     async with alerts_world(tmp_path) as w:
         await w.say("alerts on low --tenant T0")
         first = w.detect(0, 1, minutes_ago=1)
         assert [r.detection_id for r in await w.poll()] == [first["id"]]
         state, _ = await st.tenant_state(w.services.storage, w.tenant_ids[0])
         mark = dt.datetime.fromisoformat(state["watermark"].replace("Z", "+00:00"))
-        assert abs((mark - dt.datetime.fromisoformat(first["detectedDateTime"].replace("Z", "+00:00")))
-                   .total_seconds()) < 1
+        assert (
+            abs((mark - dt.datetime.fromisoformat(first["detectedDateTime"].replace("Z", "+00:00"))).total_seconds())
+            < 1
+        )
         # detected 20 minutes before the watermark, but Identity Protection only reports it 5 minutes from now
         late = w.detect(0, 2, minutes_ago=21, arrives_in=5, event="unfamiliarFeatures", level="medium")
         w.clock.advance(minutes=1)
@@ -242,15 +252,22 @@ async def test_the_background_hook_polls_and_stops_cleanly(tmp_path) -> None:
         task = await start(None, w.services)
         assert task is not None and await start(None, w.services) is task  # one poller per process
         calls = await w.bot.connector.wait_for(
-            lambda calls: any(c.cards and c.conversation_id == w.channel.id and c.kind in ("send", "reply")
-                              and "user1@t0.example" in _text(c.cards[0]) for c in calls))
+            lambda calls: any(
+                c.cards
+                and c.conversation_id == w.channel.id
+                and c.kind in ("send", "reply")
+                and "user1@t0.example" in _text(c.cards[0])
+                for c in calls
+            )
+        )
         assert calls
         await stop(w.services)
         assert task.done() and not task.cancelled()
 
 
 async def test_identity_protection_429s_without_retry_after_are_waited_out_and_the_connector_5xx_retried(
-        tmp_path) -> None:
+    tmp_path,
+) -> None:
     async with alerts_world(tmp_path) as w:
         await w.say("alerts on --tenant T0")
         alert = w.detect(0, 1, minutes_ago=1)
@@ -274,8 +291,9 @@ async def test_each_tenant_is_next_due_after_the_interval_with_jitter(tmp_path) 
         gaps = []
         for tid in w.tenant_ids:
             state, _ = await st.tenant_state(w.services.storage, tid)
-            gaps.append((dt.datetime.fromisoformat(state["next_poll_at"].replace("Z", "+00:00"))
-                         - w.clock.now).total_seconds())
+            gaps.append(
+                (dt.datetime.fromisoformat(state["next_poll_at"].replace("Z", "+00:00")) - w.clock.now).total_seconds()
+            )
         assert all(54 <= g <= 66 for g in gaps) and len(set(gaps)) > 1  # 60 s ± 10 %, not in lockstep
         outcomes = await w.poller().cycle()
         assert {o.skipped for o in outcomes} == {"not due"}

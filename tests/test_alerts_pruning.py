@@ -20,7 +20,7 @@ from tests.test_alerts_restart import Crash, CrashingMessenger
 
 
 async def card_ids(w) -> list[str]:
-    return [key[len(CARD_PREFIX):] for key, _ in await w.services.storage.list(CARD_PREFIX)]
+    return [key[len(CARD_PREFIX) :] for key, _ in await w.services.storage.list(CARD_PREFIX)]
 
 
 async def test_cards_older_than_the_retention_are_deleted_by_the_poller_and_younger_ones_kept(tmp_path) -> None:

@@ -27,8 +27,9 @@ class CrashingMessenger:
         raise Crash("killed between poll and send")
 
 
-async def test_a_crash_between_poll_and_send_resends_after_restart_never_drops(tmp_path, monkeypatch,
-                                                                                shared_store) -> None:
+async def test_a_crash_between_poll_and_send_resends_after_restart_never_drops(
+    tmp_path, monkeypatch, shared_store
+) -> None:
     first_store = shared_store.open()
     async with alerts_world(tmp_path, storage=first_store) as w:
         await w.say("alerts on --tenant T0")
@@ -62,8 +63,7 @@ async def test_a_crash_between_poll_and_send_resends_after_restart_never_drops(t
 
 async def test_two_pollers_on_one_store_send_one_alert_per_detection(tmp_path, shared_store) -> None:
     first_store = shared_store.open()
-    async with alerts_world(tmp_path, tenants=3, alerts={"max_cards_per_10_minutes": 100},
-                            storage=first_store) as w:
+    async with alerts_world(tmp_path, tenants=3, alerts={"max_cards_per_10_minutes": 100}, storage=first_store) as w:
         w.graph.latency = 0.02  # so the two pollers really overlap
         for t in range(3):
             await w.say(f"alerts on low --tenant T{t}")
@@ -178,8 +178,7 @@ async def test_two_instances_folding_into_one_conversation_keep_one_digest(tmp_p
     """Pollers of different tenants in different instances post to the same channel: past the storm budget both
     fold into its digest, one writer at a time (a lease in the store), so one digest card counts every alert."""
     first_store = shared_store.open()
-    async with alerts_world(tmp_path, tenants=2, alerts={"max_cards_per_10_minutes": 1},
-                            storage=first_store) as w:
+    async with alerts_world(tmp_path, tenants=2, alerts={"max_cards_per_10_minutes": 1}, storage=first_store) as w:
         w.graph.latency = 0.02
         for t in range(2):
             await w.say(f"alerts on low --tenant T{t}")
@@ -190,13 +189,15 @@ async def test_two_instances_folding_into_one_conversation_keep_one_digest(tmp_p
             for t in range(2):
                 for n in range(6):
                     w.detect(t, n, minutes_ago=2, level="medium")
-            outcomes = await asyncio.gather(first.cycle([w.tenant_ids[0]], force=True),
-                                            second.cycle([w.tenant_ids[1]], force=True))
+            outcomes = await asyncio.gather(
+                first.cycle([w.tenant_ids[0]], force=True), second.cycle([w.tenant_ids[1]], force=True)
+            )
             statuses = [r.status for batch in outcomes for o in batch for r in o.results or []]
             assert statuses.count("sent") == 1 and statuses.count("digest") + statuses.count("pending") == 11
             for _ in range(3):  # anything a busy digest left pending goes out next cycle
-                await asyncio.gather(first.cycle([w.tenant_ids[0]], force=True),
-                                     second.cycle([w.tenant_ids[1]], force=True))
+                await asyncio.gather(
+                    first.cycle([w.tenant_ids[0]], force=True), second.cycle([w.tenant_ids[1]], force=True)
+                )
             posted = w.cards()
             updated = [c for call in w.bot.connector.updates(w.channel.id) for c in call.cards]
             assert len(_digest_counts(posted)) == 1  # one digest message, updated in place

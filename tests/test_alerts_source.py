@@ -47,8 +47,9 @@ async def standin() -> GraphStandin:
 @pytest.fixture
 async def source(standin: GraphStandin):
     fake = FakeTime()
-    gateway = ip.standin_gateway(standin, ip.tenants_config(standin.url, [T0, T1]),
-                                 retry=RetryPolicy(sleep=fake.sleep, monotonic=fake.monotonic))
+    gateway = ip.standin_gateway(
+        standin, ip.tenants_config(standin.url, [T0, T1]), retry=RetryPolicy(sleep=fake.sleep, monotonic=fake.monotonic)
+    )
     yield IdentityProtection(gateway, rng=random.Random(3), sleep=fake.sleep, monotonic=fake.monotonic), fake
     await gateway.close()
 
@@ -127,8 +128,11 @@ async def test_enrichment_finds_the_app_from_the_sign_in_by_request_or_correlati
     risk.add_detection(ip.risk_detection(carol, detected=NOW))  # no sign-in logged
     found = await ips.detections(T0, NOW - dt.timedelta(minutes=1))
     enriched = {d.upn: d.app for d in await ips.enrich(T0, found)}
-    assert enriched == {"user0@t0.example": "Microsoft Teams", "user1@t0.example": "Azure Portal",
-                        "user2@t0.example": None}
+    assert enriched == {
+        "user0@t0.example": "Microsoft Teams",
+        "user1@t0.example": "Azure Portal",
+        "user2@t0.example": None,
+    }
     for call in standin.graph_requests("/auditLogs/signIns"):
         assert "or'1'" not in call.query  # an id that is not an id never reaches the filter
 

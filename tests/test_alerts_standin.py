@@ -41,8 +41,10 @@ def test_risky_user_and_sign_in_payloads_parse_into_their_models() -> None:
 
 async def _get(standin: GraphStandin, tenant: str, path: str) -> tuple[int, dict]:
     token = standin.issue_token(tenant)
-    async with aiohttp.ClientSession() as session, session.get(
-            f"{standin.url}/v1.0{path}", headers={"Authorization": f"Bearer {token}"}) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{standin.url}/v1.0{path}", headers={"Authorization": f"Bearer {token}"}) as response,
+    ):
         return response.status, await response.json()
 
 
@@ -78,8 +80,10 @@ async def test_detections_filter_by_time_and_arrive_late(standin: GraphStandin) 
     risk = ip.data(standin, T0, now=lambda: clock[0])
     alice = _alice()
     risk.add_detection(ip.risk_detection(alice, detected=NOW - dt.timedelta(hours=2), id="old"))
-    risk.add_detection(ip.risk_detection(alice, detected=NOW - dt.timedelta(minutes=5), id="late"),
-                       arrives=NOW + dt.timedelta(minutes=10))
+    risk.add_detection(
+        ip.risk_detection(alice, detected=NOW - dt.timedelta(minutes=5), id="late"),
+        arrives=NOW + dt.timedelta(minutes=10),
+    )
     since = "/identityProtection/riskDetections?$filter=detectedDateTime ge 2026-11-27T20:00:00Z"
     assert [d["id"] for d in (await _get(standin, T0, since))[1]["value"]] == []
     clock[0] = NOW + dt.timedelta(minutes=10)

@@ -28,8 +28,11 @@ def _hs256_with_public_key(bot: BotApp) -> str:
     """The classic algorithm-confusion forgery: HMAC keyed with the published RSA key."""
     from cryptography.hazmat.primitives import serialization
 
-    public = bot.openid.keys["teams"].public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = (
+        bot.openid.keys["teams"]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
 
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -72,12 +75,30 @@ def _forgeries(bot: BotApp) -> dict[str, str | None]:
 
 
 CASES = [
-    "missing header", "basic auth", "garbage bearer", "empty bearer", "lowercase scheme with two tokens",
-    "malformed jwt", "expired", "expired just past the 5-minute skew", "not yet valid", "no expiry", "bad signature",
-    "unknown kid", "no kid",
-    "key not endorsed for msteams", "key with no endorsements", "alg none", "alg RS512 (not what the SDK decodes)",
-    "hs256 keyed with the public key", "wrong issuer", "wrong audience", "serviceurl claim for another service",
-    "serviceurl claim missing", "emulator issuer outside --dev", "skill token",
+    "missing header",
+    "basic auth",
+    "garbage bearer",
+    "empty bearer",
+    "lowercase scheme with two tokens",
+    "malformed jwt",
+    "expired",
+    "expired just past the 5-minute skew",
+    "not yet valid",
+    "no expiry",
+    "bad signature",
+    "unknown kid",
+    "no kid",
+    "key not endorsed for msteams",
+    "key with no endorsements",
+    "alg none",
+    "alg RS512 (not what the SDK decodes)",
+    "hs256 keyed with the public key",
+    "wrong issuer",
+    "wrong audience",
+    "serviceurl claim for another service",
+    "serviceurl claim missing",
+    "emulator issuer outside --dev",
+    "skill token",
 ]
 
 
@@ -89,8 +110,11 @@ async def test_forged_token_is_401_with_one_warning_and_no_reply(bot: BotApp, ca
     if kind == "message":
         activity = bot.activity("message", text="help")
     else:
-        activity = bot.activity("invoke", name="adaptiveCard/action",
-                                value={"action": {"type": "Action.Execute", "verb": "help", "data": {}}})
+        activity = bot.activity(
+            "invoke",
+            name="adaptiveCard/action",
+            value={"action": {"type": "Action.Execute", "verb": "help", "data": {}}},
+        )
     with caplog.at_level(logging.INFO):
         result = await bot.post(activity, token=header)
     assert result.status == 401, f"{case}: got {result.status} {result.body}"

@@ -22,8 +22,11 @@ pressed: list = []
 
 async def _echo(action, ctx) -> ActionResult:
     pressed.append(action)
-    return ActionResult(card=cards.card([cards.text(f"echo {action.data.get('n')}")],
-                                        actions=[cards.execute("Again", "test.own.echo", {"n": 1})]))
+    return ActionResult(
+        card=cards.card(
+            [cards.text(f"echo {action.data.get('n')}")], actions=[cards.execute("Again", "test.own.echo", {"n": 1})]
+        )
+    )
 
 
 @pytest.fixture
@@ -47,14 +50,19 @@ async def still_pending_and_untouched(e2e: E2E, request: dict) -> None:  # noqa:
     assert [u for u in e2e.bot.connector.updates() if u.activity_id == approval_card_id(request)] == []
 
 
-@pytest.mark.parametrize("verb, data", [("no.such.verb", {}), ("emailauth.recheck", {"domain": "not a domain!"}),
-                                        ("lockdown.approve", {})])
+@pytest.mark.parametrize(
+    "verb, data", [("no.such.verb", {}), ("emailauth.recheck", {"domain": "not a domain!"}), ("lockdown.approve", {})]
+)
 async def test_a_press_without_a_role_or_with_an_unknown_verb_leaves_the_approval_card_in_place(
-        e2e: E2E, verb: str, data: dict) -> None:  # noqa: F811
+    e2e: E2E,  # noqa: F811 - the fixture imported above
+    verb: str,
+    data: dict,
+) -> None:
     request = await e2e.ask()
     sent_before = len(e2e.bot.replies(CHANNEL.id))
-    result = await e2e.bot.submit_action(verb, data, actor=NOBODY, conversation=CHANNEL,
-                                         card_message_id=approval_card_id(request))
+    result = await e2e.bot.submit_action(
+        verb, data, actor=NOBODY, conversation=CHANNEL, card_message_id=approval_card_id(request)
+    )
     assert result.status == 201
     await still_pending_and_untouched(e2e, request)
     [answer] = e2e.bot.replies(CHANNEL.id)[sent_before:]
@@ -64,10 +72,12 @@ async def test_a_press_without_a_role_or_with_an_unknown_verb_leaves_the_approva
 async def test_a_card_anyone_may_ask_for_does_not_replace_the_approval_card(e2e: E2E, echo_action) -> None:  # noqa: F811
     request = await e2e.ask()
     sent_before = len(e2e.bot.replies(CHANNEL.id))
-    submitted = await e2e.bot.submit_action("test.own.echo", {"n": 7}, actor=NOBODY, conversation=CHANNEL,
-                                            card_message_id=approval_card_id(request))
-    executed = await e2e.bot.invoke_action("test.own.echo", {"n": 8}, actor=NOBODY, conversation=CHANNEL,
-                                           card_message_id=approval_card_id(request))
+    submitted = await e2e.bot.submit_action(
+        "test.own.echo", {"n": 7}, actor=NOBODY, conversation=CHANNEL, card_message_id=approval_card_id(request)
+    )
+    executed = await e2e.bot.invoke_action(
+        "test.own.echo", {"n": 8}, actor=NOBODY, conversation=CHANNEL, card_message_id=approval_card_id(request)
+    )
     assert submitted.status == 201 and executed.status == 200
     assert [p.card_message_id for p in pressed] == [None, None]  # the handler is not told it may update that card
     await still_pending_and_untouched(e2e, request)
@@ -85,8 +95,9 @@ async def test_an_approval_names_only_its_own_card(e2e: E2E, echo_action) -> Non
     echo_card_id = e2e.bot.replies(CHANNEL.id)[-1].new_id
     assert echo_card_id
     payload = {"request_id": request["id"], "nonce": request["nonce"]}
-    result = await e2e.bot.invoke_action("lockdown.approve", payload, actor=APPROVER, conversation=CHANNEL,
-                                         card_message_id=echo_card_id)
+    result = await e2e.bot.invoke_action(
+        "lockdown.approve", payload, actor=APPROVER, conversation=CHANNEL, card_message_id=echo_card_id
+    )
     assert result.status == 200
     done = await e2e.finished()
     assert done["state"] == state.DONE
@@ -98,8 +109,9 @@ async def test_a_card_cordon_posted_for_the_family_is_replaced_in_place(echo_act
         chat = personal_chat(NOBODY)
         await bot.submit_action("test.own.echo", {"n": 1}, actor=NOBODY, conversation=chat)
         [posted] = bot.replies(chat.id)
-        result = await bot.submit_action("test.own.echo", {"n": 2}, actor=NOBODY, conversation=chat,
-                                         card_message_id=posted.new_id)
+        result = await bot.submit_action(
+            "test.own.echo", {"n": 2}, actor=NOBODY, conversation=chat, card_message_id=posted.new_id
+        )
         assert result.status == 201
         assert pressed[-1].card_message_id == posted.new_id
         [update] = bot.connector.updates(chat.id)
@@ -111,8 +123,13 @@ async def test_posted_card_records_check_family_request_conversation_and_expire(
     clock = [now]
     storage = MemoryStorage()
     posted = PostedCards(storage, lambda: clock[0], retention={"alerts": dt.timedelta(days=30)})
-    alert = cards.card([cards.text("alert")], actions=[cards.execute("Confirm", "alerts.confirm", {"card": "a" * 32}),
-                                                        cards.execute("Dismiss", "alerts.dismiss", {"card": "a" * 32})])
+    alert = cards.card(
+        [cards.text("alert")],
+        actions=[
+            cards.execute("Confirm", "alerts.confirm", {"card": "a" * 32}),
+            cards.execute("Dismiss", "alerts.dismiss", {"card": "a" * 32}),
+        ],
+    )
     assert buttons(alert) == ({"alerts"}, {"a" * 32})
     await posted.record("19:c@thread.tacv2", "m-1", alert)
     await posted.record("19:c@thread.tacv2", "m-2", cards.card([cards.text("no buttons")]))

@@ -18,8 +18,16 @@ from tests.support.connector import ConnectorStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
-BOT_VARS = ("MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppType", "MicrosoftAppTenantId", "BotOpenIdMetadata",
-            "CORDON_CONFIG", "PORT", "HOST")
+BOT_VARS = (
+    "MicrosoftAppId",
+    "MicrosoftAppPassword",
+    "MicrosoftAppType",
+    "MicrosoftAppTenantId",
+    "BotOpenIdMetadata",
+    "CORDON_CONFIG",
+    "PORT",
+    "HOST",
+)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -36,8 +44,9 @@ def _free_port() -> int:
 
 
 def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(APP), *args], cwd=cwd, env=_env(**env), capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(APP), *args], cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=60
+    )
 
 
 def test_without_app_id_the_server_refuses_to_start_and_says_how_to_fix(tmp_path):
@@ -85,17 +94,33 @@ def _stop(proc: subprocess.Popen) -> None:
 async def test_dev_mode_serves_unauthenticated_on_loopback_with_sqlite_state(tmp_path):
     port = _free_port()
     (tmp_path / "cordon.toml").write_text('[storage]\npath = "state/cordon.db"\n')
-    proc = subprocess.Popen([sys.executable, str(APP), "--dev"], cwd=tmp_path, env=_env(PORT=str(port), HOST="0.0.0.0"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(APP), "--dev"],
+        cwd=tmp_path,
+        env=_env(PORT=str(port), HOST="0.0.0.0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         with ConnectorStandIn() as connector:
             await _wait_healthy(proc, f"http://127.0.0.1:{port}/healthz")
-            activity = {"type": "message", "id": "m1", "channelId": "emulator", "serviceUrl": connector.url,
-                        "from": {"id": "user-1", "name": "Dev"}, "recipient": {"id": "bot", "name": "Cordon"},
-                        "conversation": {"id": "conv-1"}, "text": "help"}
+            activity = {
+                "type": "message",
+                "id": "m1",
+                "channelId": "emulator",
+                "serviceUrl": connector.url,
+                "from": {"id": "user-1", "name": "Dev"},
+                "recipient": {"id": "bot", "name": "Cordon"},
+                "conversation": {"id": "conv-1"},
+                "text": "help",
+            }
             async with aiohttp.ClientSession() as session:
-                async with session.post(f"http://127.0.0.1:{port}/api/messages", data=json.dumps(activity),
-                                        headers={"Content-Type": "application/json"}) as response:
+                async with session.post(
+                    f"http://127.0.0.1:{port}/api/messages",
+                    data=json.dumps(activity),
+                    headers={"Content-Type": "application/json"},
+                ) as response:
                     assert response.status == 201
                 async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
                     assert response.status == 200
@@ -132,16 +157,24 @@ async def test_dotenv_settings_are_read_and_unauthenticated_requests_get_401(tmp
     if not Path("/proc/net/tcp").exists():
         pytest.skip("needs Linux /proc for the listening check")
     port = _free_port()
-    (tmp_path / ".env").write_text("MicrosoftAppId=5e6f7a8b-1c2d-4e3f-9a0b-c1d2e3f4a5b6\n"
-                                   "MicrosoftAppTenantId=72f988bf-0000-4000-8000-00000000c0de\n"
-                                   f"PORT={port}\nHOST=127.0.0.1\n"
-                                   "BotOpenIdMetadata=http://127.0.0.1:9/v1/.well-known/openidconfiguration\n")
-    proc = subprocess.Popen([sys.executable, str(APP)], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    (tmp_path / ".env").write_text(
+        "MicrosoftAppId=5e6f7a8b-1c2d-4e3f-9a0b-c1d2e3f4a5b6\n"
+        "MicrosoftAppTenantId=72f988bf-0000-4000-8000-00000000c0de\n"
+        f"PORT={port}\nHOST=127.0.0.1\n"
+        "BotOpenIdMetadata=http://127.0.0.1:9/v1/.well-known/openidconfiguration\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(APP)], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         await _wait_healthy(proc, f"http://127.0.0.1:{port}/healthz")
-        activity = {"type": "message", "channelId": "msteams", "serviceUrl": "http://127.0.0.1:9/",
-                    "conversation": {"id": "c"}, "text": "help"}
+        activity = {
+            "type": "message",
+            "channelId": "msteams",
+            "serviceUrl": "http://127.0.0.1:9/",
+            "conversation": {"id": "c"},
+            "text": "help",
+        }
         async with aiohttp.ClientSession() as session:
             async with session.post(f"http://127.0.0.1:{port}/api/messages", json=activity) as response:
                 assert response.status == 401

@@ -87,11 +87,16 @@ async def test_dev_still_refuses_a_non_loopback_service_url_once_a_loopback_clie
         await bot.install(near, tenant=None)
         await bot.messenger.send(near.id, Reply(text="loopback is fine"))
         reference = ConversationReference(
-            channel_id="msteams", service_url="https://smba.trafficmanager.net/amer/",
+            channel_id="msteams",
+            service_url="https://smba.trafficmanager.net/amer/",
             conversation=ConversationAccount(id="19:far@thread.tacv2", conversation_type="channel"),
-            bot=ChannelAccount(id="28:x"))
-        await bot.storage.put("convref/19:far@thread.tacv2",
-                              {"reference": reference.serialize(), "tenant_id": None, "kind": "channel"}, None)
+            bot=ChannelAccount(id="28:x"),
+        )
+        await bot.storage.put(
+            "convref/19:far@thread.tacv2",
+            {"reference": reference.serialize(), "tenant_id": None, "kind": "channel"},
+            None,
+        )
         for _ in range(2):  # refused every time, not only when first asked
             with caplog.at_level(logging.WARNING), pytest.raises(DeliveryError):
                 await bot.messenger.send("19:far@thread.tacv2", Reply(text="hello"))

@@ -47,6 +47,7 @@ async def test_body_over_256_kib_is_413_by_content_length():
 
 async def test_body_over_256_kib_is_413_when_streamed_without_content_length():
     async with BotApp.started() as bot:
+
         async def chunks():
             yield b'{"type": "message", "text": "'
             for _ in range(40):
@@ -60,13 +61,16 @@ async def test_body_over_256_kib_is_413_when_streamed_without_content_length():
                 assert response.status == 413
 
 
-@pytest.mark.parametrize("raw, why", [
-    (b"{not json", "not valid JSON"),
-    (b"[1, 2, 3]", "not a Bot Framework activity"),
-    (b'{"text": "help"}', "not a Bot Framework activity"),
-    (b'{"type": "message", "text": "help"}', "lacks serviceUrl"),
-    (b"\xff\xfe\x00", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "raw, why",
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2, 3]", "not a Bot Framework activity"),
+        (b'{"text": "help"}', "not a Bot Framework activity"),
+        (b'{"type": "message", "text": "help"}', "lacks serviceUrl"),
+        (b"\xff\xfe\x00", "not valid JSON"),
+    ],
+)
 async def test_malformed_bodies_are_400(raw, why):
     async with BotApp.started() as bot:
         result = await bot.post(raw=raw)
@@ -92,11 +96,14 @@ async def test_foreign_tenant_invoke_is_403():
         assert bot.connector.calls == []
 
 
-@pytest.mark.parametrize("kind, fields", [
-    ("conversationUpdate", {"membersAdded": [{"id": "28:bot", "name": "Cordon"}]}),
-    ("installationUpdate", {"action": "add"}),
-    ("messageReaction", {"reactionsAdded": [{"type": "like"}]}),
-])
+@pytest.mark.parametrize(
+    "kind, fields",
+    [
+        ("conversationUpdate", {"membersAdded": [{"id": "28:bot", "name": "Cordon"}]}),
+        ("installationUpdate", {"action": "add"}),
+        ("messageReaction", {"reactionsAdded": [{"type": "like"}]}),
+    ],
+)
 async def test_foreign_tenant_install_and_other_activities_are_dropped(kind, fields):
     async with BotApp.started() as bot:
         activity = bot.activity(kind, actor=FOREIGN, conversation=channel_chat(), **fields)
@@ -184,10 +191,16 @@ async def test_dev_mode_messenger_refuses_a_stored_non_loopback_reference(caplog
 
     async with BotApp.started(dev=True, app_id="") as bot:
         reference = ConversationReference(
-            channel_id="msteams", service_url="https://smba.trafficmanager.net/amer/",
-            conversation=ConversationAccount(id="19:far-away@thread.tacv2"), bot=ChannelAccount(id="28:x"))
-        await bot.storage.put("convref/19:far-away@thread.tacv2",
-                              {"reference": reference.serialize(), "tenant_id": None, "kind": "channel"}, None)
+            channel_id="msteams",
+            service_url="https://smba.trafficmanager.net/amer/",
+            conversation=ConversationAccount(id="19:far-away@thread.tacv2"),
+            bot=ChannelAccount(id="28:x"),
+        )
+        await bot.storage.put(
+            "convref/19:far-away@thread.tacv2",
+            {"reference": reference.serialize(), "tenant_id": None, "kind": "channel"},
+            None,
+        )
         with caplog.at_level(logging.WARNING), pytest.raises(DeliveryError):
             await bot.messenger.send("19:far-away@thread.tacv2", Reply(text="hello"))
         assert "non-loopback" in caplog.text
@@ -200,6 +213,7 @@ async def test_replies_do_not_follow_a_redirect_from_the_service_url():
     from aiohttp import web
 
     async with BotApp.started(dev=True, app_id="") as bot:
+
         async def redirect(request: web.Request) -> web.Response:
             raise web.HTTPTemporaryRedirect(bot.connector.url.rstrip("/") + request.path_qs)
 

@@ -36,8 +36,12 @@ async def exchange(bot: BotApp, data: bytes, *, wait: float = 5.0) -> bytes:
 
 
 def head(length: int, authorization: str | None = None, extra: str = "") -> bytes:
-    lines = ["POST /api/messages HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
-             f"Content-Length: {length}"]
+    lines = [
+        "POST /api/messages HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        f"Content-Length: {length}",
+    ]
     if authorization:
         lines.append(f"Authorization: {authorization}")
     return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode()
@@ -48,6 +52,7 @@ def warnings_and_errors(caplog) -> list[logging.LogRecord]:
 
 
 # --- item 2: authenticate before parsing ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("authorization", [None, "Bearer garbage", "Basic dXNlcjpwYXNzd29yZA=="])
 async def test_a_missing_or_garbage_header_is_401_before_the_body_is_sent(authorization):
@@ -64,8 +69,9 @@ async def test_a_forged_signature_is_401_before_the_body_is_sent():
         assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
 
 
-@pytest.mark.parametrize("claims", [{"aud": "00000000-0000-0000-0000-000000000bad"}, {"exp": 1, "nbf": 0},
-                                    {"iss": "https://evil.example"}])
+@pytest.mark.parametrize(
+    "claims", [{"aud": "00000000-0000-0000-0000-000000000bad"}, {"exp": 1, "nbf": 0}, {"iss": "https://evil.example"}]
+)
 async def test_a_bad_token_is_401_even_with_a_body_that_is_not_json(claims):
     """Before the fix the body was parsed first: 400 for a request that was not even authenticated."""
     async with BotApp.started() as bot:
@@ -85,8 +91,7 @@ async def test_msrest_deserialises_only_authenticated_requests(monkeypatch, capl
 
     monkeypatch.setattr(server, "_deserialise", counting)
     async with BotApp.started() as bot:
-        activity = bot.activity("conversationUpdate",
-                                membersAdded=[{"id": str(n % 10)} for n in range(20_000)])
+        activity = bot.activity("conversationUpdate", membersAdded=[{"id": str(n % 10)} for n in range(20_000)])
         body = json.dumps(activity, separators=(",", ":")).encode()
         assert len(body) < server.MAX_BODY
         with caplog.at_level(logging.INFO):
@@ -100,8 +105,10 @@ async def test_msrest_deserialises_only_authenticated_requests(monkeypatch, capl
 
 # --- item 3: errors and logs under hostile input -------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw", [b"[" * 100_000, b'{"type": "message", "value": ' + b'{"a": ' * 5000 + b"1"
-                                 + b"}" * 5001])
+
+@pytest.mark.parametrize(
+    "raw", [b"[" * 100_000, b'{"type": "message", "value": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001]
+)
 async def test_deeply_nested_json_is_400_with_one_warning_and_no_traceback(caplog, raw):
     async with BotApp.started() as bot:
         with caplog.at_level(logging.INFO):
@@ -111,12 +118,15 @@ async def test_deeply_nested_json_is_400_with_one_warning_and_no_traceback(caplo
         assert warning.levelno == logging.WARNING and not warning.exc_info
 
 
-@pytest.mark.parametrize("request_bytes", [
-    b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
-    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-    b"POST /api/messages HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 20_000 + b"\r\n\r\n",
-    b"POST /api/messages HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /api/messages HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 20_000 + b"\r\n\r\n",
+        b"POST /api/messages HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    ],
+)
 async def test_malformed_http_framing_is_400_with_one_warning_line_and_no_traceback(caplog, request_bytes):
     async with BotApp.started() as bot:
         with caplog.at_level(logging.DEBUG, logger="aiohttp"), caplog.at_level(logging.INFO):

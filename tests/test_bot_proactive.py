@@ -49,8 +49,9 @@ async def test_unknown_conversation_is_a_gone_delivery_error():
         assert bot.connector.calls == []
 
 
-@pytest.mark.parametrize("status, gone, retry_after", [(403, True, None), (404, True, None), (429, False, 7.0),
-                                                      (502, False, None)])
+@pytest.mark.parametrize(
+    "status, gone, retry_after", [(403, True, None), (404, True, None), (429, False, 7.0), (502, False, None)]
+)
 async def test_connector_failures_map_to_delivery_error(status, gone, retry_after):
     async with BotApp.started() as bot:
         chat = channel_chat("19:alerts@thread.tacv2")
@@ -147,6 +148,7 @@ async def test_a_proactive_message_to_a_personal_chat_replies_to_nothing():
 
 
 # --- opening a 1:1 chat: which id, and what is remembered -----------------------------------------------------------
+
 
 def creates(bot: BotApp) -> list:
     return [c for c in bot.connector.calls if c.kind == "create"]

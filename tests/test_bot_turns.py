@@ -22,8 +22,15 @@ async def _echo_action(action, ctx) -> ActionResult:
     seen.append(action)
     if action.data.get("answer") == "message":
         return ActionResult(message=f"noted, {action.actor.label}")
-    return ActionResult(card={"type": "AdaptiveCard", "version": "1.5", "body": [
-        {"type": "TextBlock", "text": f"pressed by {action.actor.label}: {action.data.get('n')}", "wrap": True}]})
+    return ActionResult(
+        card={
+            "type": "AdaptiveCard",
+            "version": "1.5",
+            "body": [
+                {"type": "TextBlock", "text": f"pressed by {action.actor.label}: {action.data.get('n')}", "wrap": True}
+            ],
+        }
+    )
 
 
 async def _explode(cmd, ctx):
@@ -40,10 +47,12 @@ def test_handlers() -> Iterator[None]:
     """Declare a test-only action and two hidden commands for the duration of one test."""
     reg = registry()
     reg.add_action(ActionSpec(verb="test.bot.echo", role=Role.TECHNICIAN, handler=_echo_action))
-    reg.add_command(CommandSpec(name="test-explode", summary="t", usage="t", role=Role.ANYONE, handler=_explode,
-                                hidden=True))
-    reg.add_command(CommandSpec(name="test-whisper", summary="t", usage="t", role=Role.ANYONE, handler=_whisper,
-                                hidden=True))
+    reg.add_command(
+        CommandSpec(name="test-explode", summary="t", usage="t", role=Role.ANYONE, handler=_explode, hidden=True)
+    )
+    reg.add_command(
+        CommandSpec(name="test-whisper", summary="t", usage="t", role=Role.ANYONE, handler=_whisper, hidden=True)
+    )
     seen.clear()
     try:
         yield
@@ -55,22 +64,34 @@ def test_handlers() -> Iterator[None]:
 
 
 def _activity(text: str, mentions: list[tuple[str, str]]) -> Activity:
-    return Activity(type="message", text=text, recipient=ChannelAccount(id=BOT_ID, name="Cordon"),
-                    entities=[Entity().deserialize({"type": "mention", "mentioned": {"id": mid, "name": "x"},
-                                                    "text": mtext}) for mid, mtext in mentions])
+    return Activity(
+        type="message",
+        text=text,
+        recipient=ChannelAccount(id=BOT_ID, name="Cordon"),
+        entities=[
+            Entity().deserialize({"type": "mention", "mentioned": {"id": mid, "name": "x"}, "text": mtext})
+            for mid, mtext in mentions
+        ],
+    )
 
 
-@pytest.mark.parametrize("text, mentions, expected", [
-    ("<at>Cordon</at> help", [(BOT_ID, "<at>Cordon</at>")], "help"),
-    ("<at>Cordon</at>   CHECK   contoso.com  ", [(BOT_ID, "<at>Cordon</at>")], "CHECK contoso.com"),
-    ("<AT>cordon</AT> help", [(BOT_ID, "<at>Cordon</at>")], "help"),
-    ("help <at>Cordon</at>", [(BOT_ID, "<at>Cordon</at>")], "help"),
-    ("<at>Cordon Bot</at> mfa <at>Alice</at>", [(BOT_ID, "<at>Cordon Bot</at>"), ("29:alice", "<at>Alice</at>")],
-     "mfa Alice"),
-    ("help", [], "help"),
-    ("<at>Cordon</at>", [(BOT_ID, "<at>Cordon</at>")], ""),
-    ("check a&amp;b", [], "check a&b"),
-])
+@pytest.mark.parametrize(
+    "text, mentions, expected",
+    [
+        ("<at>Cordon</at> help", [(BOT_ID, "<at>Cordon</at>")], "help"),
+        ("<at>Cordon</at>   CHECK   contoso.com  ", [(BOT_ID, "<at>Cordon</at>")], "CHECK contoso.com"),
+        ("<AT>cordon</AT> help", [(BOT_ID, "<at>Cordon</at>")], "help"),
+        ("help <at>Cordon</at>", [(BOT_ID, "<at>Cordon</at>")], "help"),
+        (
+            "<at>Cordon Bot</at> mfa <at>Alice</at>",
+            [(BOT_ID, "<at>Cordon Bot</at>"), ("29:alice", "<at>Alice</at>")],
+            "mfa Alice",
+        ),
+        ("help", [], "help"),
+        ("<at>Cordon</at>", [(BOT_ID, "<at>Cordon</at>")], ""),
+        ("check a&amp;b", [], "check a&b"),
+    ],
+)
 def test_strip_mention(text, mentions, expected):
     assert strip_mention(_activity(text, mentions)) == expected
 
@@ -113,8 +134,11 @@ async def test_action_execute_returns_200_with_a_card_and_knows_who_pressed(test
 async def test_action_execute_message_result_and_role_refusal(test_handlers):
     async with BotApp.started() as bot:
         ok = await bot.invoke_action("test.bot.echo", {"answer": "message"}, actor=TECH)
-        assert ok.body == {"statusCode": 200, "type": "application/vnd.microsoft.activity.message",
-                           "value": "noted, tess.tech@contoso.com"}
+        assert ok.body == {
+            "statusCode": 200,
+            "type": "application/vnd.microsoft.activity.message",
+            "value": "noted, tess.tech@contoso.com",
+        }
         refused = await bot.invoke_action("test.bot.echo", {"n": 1}, actor=NOBODY)
         assert refused.status == 200
         assert refused.body["type"] == "application/vnd.microsoft.activity.message"
@@ -145,8 +169,9 @@ async def _posted_echo_card(bot: BotApp, chat, n: int = 1) -> str:
     """A card with a `test.bot.echo` button, posted by Cordon (only such a card may be replaced by the press)."""
     from dialogs.cards import card, execute
 
-    reply = Reply(card=card([{"type": "TextBlock", "text": "press"}], actions=[execute("Go", "test.bot.echo",
-                                                                                       {"n": n})]))
+    reply = Reply(
+        card=card([{"type": "TextBlock", "text": "press"}], actions=[execute("Go", "test.bot.echo", {"n": n})])
+    )
     await bot.install(chat)
     message_id = await bot.messenger.send(chat.id, reply)
     assert message_id
@@ -285,8 +310,9 @@ async def test_a_slow_command_shows_typing_in_teams_before_its_answer():
         return [Reply(text="done")]
 
     reg = registry()
-    reg.add_command(CommandSpec(name="test-slow", summary="t", usage="t", role=Role.ANYONE, handler=slow, slow=True,
-                                hidden=True))
+    reg.add_command(
+        CommandSpec(name="test-slow", summary="t", usage="t", role=Role.ANYONE, handler=slow, slow=True, hidden=True)
+    )
     try:
         async with BotApp.started() as bot:
             assert (await bot.send_message("test-slow")).status == 201

@@ -28,7 +28,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_a_full_file_loads(tmp_path: Path) -> None:
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
 allowed_tenants = ["{TENANT.upper()}"]
 [roles]
 technicians = ["{GUID_A}"]
@@ -45,7 +47,8 @@ client_secret_env = "CONTOSO_SECRET"
 [console]
 aad_id = "{GUID_A}"
 tenant_id = "{TENANT}"
-""")
+""",
+    )
     config = load_config(path)
     assert config.allowed_tenants == [TENANT]  # normalised to lower case
     assert config.roles.technicians == [GUID_A] and config.roles.approvers == [GUID_B]
@@ -73,8 +76,11 @@ tenant_id = "{TENANT}"
         ('[graph]\nendpoint = "https://user:pw@graph.microsoft.com"', "graph.endpoint", "no user name"),
         ('[graph]\nendpoint = "ftp://graph.microsoft.com"', "graph.endpoint", "https://"),
         ('[[tenants]]\nname = "x"\ntenant_id = "nope"', "tenants.0.tenant_id", "GUID"),
-        (f'[[tenants]]\nname = "x"\ntenant_id = "{TENANT}"\ncredential = "client_secret"', "tenants.0",
-         "needs client_id and client_secret_env"),
+        (
+            f'[[tenants]]\nname = "x"\ntenant_id = "{TENANT}"\ncredential = "client_secret"',
+            "tenants.0",
+            "needs client_id and client_secret_env",
+        ),
         ('[console]\naad_id = "console"', "console.aad_id", "GUID"),
         ('[console]\ntenant_id = "x"', "console.tenant_id", "GUID"),
     ],
@@ -104,8 +110,12 @@ def test_unknown_keys_are_refused(tmp_path: Path, toml: str, key: str) -> None:
 
 
 def test_two_tenants_cannot_claim_one_domain() -> None:
-    data = {"tenants": [{"name": "A", "tenant_id": GUID_A, "domains": ["x.com"]},
-                        {"name": "B", "tenant_id": GUID_B, "domains": ["X.com"]}]}
+    data = {
+        "tenants": [
+            {"name": "A", "tenant_id": GUID_A, "domains": ["x.com"]},
+            {"name": "B", "tenant_id": GUID_B, "domains": ["X.com"]},
+        ]
+    }
     with pytest.raises(ConfigError, match="'x.com' is listed for both 'A' and 'B'"):
         parse_config(data)
 
@@ -152,9 +162,17 @@ def test_bot_settings_defaults_are_anonymous_on_3978() -> None:
 
 
 def test_bot_settings_from_microsofts_names() -> None:
-    settings = bot_settings({"MicrosoftAppId": GUID_A, "MicrosoftAppPassword": "pw", "MicrosoftAppType": "SingleTenant",
-                             "MicrosoftAppTenantId": TENANT.upper(), "PORT": "8080", "HOST": "127.0.0.1",
-                             "BotOpenIdMetadata": "http://127.0.0.1:9/openid"})
+    settings = bot_settings(
+        {
+            "MicrosoftAppId": GUID_A,
+            "MicrosoftAppPassword": "pw",
+            "MicrosoftAppType": "SingleTenant",
+            "MicrosoftAppTenantId": TENANT.upper(),
+            "PORT": "8080",
+            "HOST": "127.0.0.1",
+            "BotOpenIdMetadata": "http://127.0.0.1:9/openid",
+        }
+    )
     assert settings.authenticated and settings.app_tenant_id == TENANT and settings.port == 8080
     app_id = "5e6f7a8b-1c2d-4e3f-9a0b-c1d2e3f4a5b6"
     assert bot_settings({"MicrosoftAppId": app_id.upper()}).app_id == app_id  # tokens carry it in lower case
@@ -180,15 +198,24 @@ def test_bot_settings_errors_name_the_variable(env: dict[str, str], names: str) 
 
 
 def test_allowed_tenants_default_to_the_bots_own_tenant() -> None:
-    settings = bot_settings({"MicrosoftAppId": GUID_A, "MicrosoftAppType": "SingleTenant",
-                             "MicrosoftAppTenantId": TENANT})
+    settings = bot_settings(
+        {"MicrosoftAppId": GUID_A, "MicrosoftAppType": "SingleTenant", "MicrosoftAppTenantId": TENANT}
+    )
     assert allowed_tenants(CordonConfig(), settings) == [TENANT]
     assert allowed_tenants(parse_config({"allowed_tenants": [GUID_B]}), settings) == [GUID_B]
     assert allowed_tenants(CordonConfig(), bot_settings({})) == []
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/v1.0", "http://localhost:1234", "http://[::1]:99",
-                                 "https://graph.microsoft.us", "HTTP://127.0.0.2:5"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/v1.0",
+        "http://localhost:1234",
+        "http://[::1]:99",
+        "https://graph.microsoft.us",
+        "HTTP://127.0.0.2:5",
+    ],
+)
 def test_plain_http_is_accepted_only_on_loopback(url: str) -> None:
     from adapters.config import parse_config
 

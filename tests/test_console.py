@@ -32,31 +32,76 @@ DEMO_CARD: dict[str, Any] = cards.card(
     cards.title("Lock down **alice@contoso.com**?", "Requested by [Bob](https://contoso.example/bob)")
     + [
         cards.facts([("User", "alice@contoso.com"), ("Risk level", "high"), ("Requested", "2026-11-27 21:50 UTC")]),
-        {"type": "Table", "columns": [{"width": 1}, {"width": 1}], "rows": [
-            {"type": "TableRow", "cells": [{"type": "TableCell", "items": [cards.text("Check")]},
-                                           {"type": "TableCell", "items": [cards.text("Result")]}]},
-            {"type": "TableRow", "cells": [{"type": "TableCell", "items": [cards.text("SPF")]},
-                                           {"type": "TableCell", "items": [cards.text("✅ pass")]}]},
-            {"type": "TableRow", "cells": [{"type": "TableCell", "items": [cards.text("DMARC policy")]},
-                                           {"type": "TableCell", "items": [cards.text("❌ none")]}]},
-        ]},
-        {"type": "ColumnSet", "columns": [
-            {"type": "Column", "items": [cards.text("Left side")]},
-            {"type": "Column", "items": [cards.text("Right side")]},
-        ]},
+        {
+            "type": "Table",
+            "columns": [{"width": 1}, {"width": 1}],
+            "rows": [
+                {
+                    "type": "TableRow",
+                    "cells": [
+                        {"type": "TableCell", "items": [cards.text("Check")]},
+                        {"type": "TableCell", "items": [cards.text("Result")]},
+                    ],
+                },
+                {
+                    "type": "TableRow",
+                    "cells": [
+                        {"type": "TableCell", "items": [cards.text("SPF")]},
+                        {"type": "TableCell", "items": [cards.text("✅ pass")]},
+                    ],
+                },
+                {
+                    "type": "TableRow",
+                    "cells": [
+                        {"type": "TableCell", "items": [cards.text("DMARC policy")]},
+                        {"type": "TableCell", "items": [cards.text("❌ none")]},
+                    ],
+                },
+            ],
+        },
+        {
+            "type": "ColumnSet",
+            "columns": [
+                {"type": "Column", "items": [cards.text("Left side")]},
+                {"type": "Column", "items": [cards.text("Right side")]},
+            ],
+        },
         {"type": "Container", "id": "details", "isVisible": False, "items": [cards.text("Sign-in from 203.0.113.9")]},
         {"type": "Input.Toggle", "id": "revoke", "title": "Revoke sessions", "value": "true"},
         {"type": "Input.Text", "id": "comment", "label": "Comment", "placeholder": "optional"},
-        {"type": "Input.ChoiceSet", "id": "level", "label": "Level", "value": "high",
-         "choices": [{"title": "High", "value": "high"}, {"title": "Low", "value": "low"}]},
+        {
+            "type": "Input.ChoiceSet",
+            "id": "level",
+            "label": "Level",
+            "value": "high",
+            "choices": [{"title": "High", "value": "high"}, {"title": "Low", "value": "low"}],
+        },
     ],
     [
         cards.execute("Approve", "demo.press", {"request_id": "r-1"}),
-        {"type": "Action.ShowCard", "title": "Reject", "card": {
-            "type": "AdaptiveCard", "body": [{"type": "Input.Text", "id": "reason", "label": "Reason",
-                                              "isRequired": True, "errorMessage": "Say why"}],
-            "actions": [{"type": "Action.Submit", "title": "Send rejection",
-                         "data": {"verb": "demo.press", "request_id": "r-1", "decision": "reject"}}]}},
+        {
+            "type": "Action.ShowCard",
+            "title": "Reject",
+            "card": {
+                "type": "AdaptiveCard",
+                "body": [
+                    {
+                        "type": "Input.Text",
+                        "id": "reason",
+                        "label": "Reason",
+                        "isRequired": True,
+                        "errorMessage": "Say why",
+                    }
+                ],
+                "actions": [
+                    {
+                        "type": "Action.Submit",
+                        "title": "Send rejection",
+                        "data": {"verb": "demo.press", "request_id": "r-1", "decision": "reject"},
+                    }
+                ],
+            },
+        },
         {"type": "Action.ToggleVisibility", "title": "Details", "targetElements": ["details"]},
         {"type": "Action.OpenUrl", "title": "Runbook", "url": "https://contoso.example/runbook"},
         {"type": "Action.Submit", "title": "Help", "data": {"msteams": {"type": "imBack", "value": "help"}}},
@@ -80,8 +125,9 @@ class Harness:
             return [Reply(text="HELP-TEXT")]
 
         async def progress(cmd: Command, ctx: DialogContext) -> list[Reply]:
-            first = await ctx.outbox.send(Reply(card=cards.card([cards.text("Step 1 of 2")],
-                                                                [cards.execute("Stop", "demo.press")])))
+            first = await ctx.outbox.send(
+                Reply(card=cards.card([cards.text("Step 1 of 2")], [cards.execute("Stop", "demo.press")]))
+            )
             await ctx.outbox.update(first, Reply(card=cards.card([cards.text("Step 2 of 2")])))
             await ctx.outbox.send_private(TECH, Reply(text="temporary password goes here"))
             return [Reply(text="done")]
@@ -95,10 +141,12 @@ class Harness:
         registry.add_command(CommandSpec("progress", "Progress.", "progress", Role.ANYONE, progress, slow=True))
         registry.add_action(ActionSpec("demo.press", Role.TECHNICIAN, press))
         roles = RolesConfig(technicians=[TECH])
-        services = Services(config=CordonConfig(roles=roles), storage=MemoryStorage(),
-                            messenger=ConsoleMessenger(self.screen))
-        self.session = ConsoleSession(Router(services, RoleResolver(roles), registry), Actor(aad_id=aad_id), None,
-                                      self.screen)
+        services = Services(
+            config=CordonConfig(roles=roles), storage=MemoryStorage(), messenger=ConsoleMessenger(self.screen)
+        )
+        self.session = ConsoleSession(
+            Router(services, RoleResolver(roles), registry), Actor(aad_id=aad_id), None, self.screen
+        )
 
     async def say(self, line: str) -> str:
         start = self.out.tell()
@@ -125,8 +173,10 @@ async def test_card_renders_as_readable_text() -> None:
     assert "Lock down alice@contoso.com?" in lines  # bold markers dropped
     assert "Requested by Bob (https://contoso.example/bob)" in lines  # link kept readable
     facts = [line for line in lines if line.startswith(("User ", "Risk level", "Requested  "))]
-    assert len(facts) == 3 and len({line.index(value) for line, value in
-                                    zip(facts, ["alice", "high", "2026"], strict=True)}) == 1  # aligned values
+    assert (
+        len(facts) == 3
+        and len({line.index(value) for line, value in zip(facts, ["alice", "high", "2026"], strict=True)}) == 1
+    )  # aligned values
     table = [line for line in lines if "│" in line and ("SPF" in line or "Check" in line or "DMARC" in line)]
     assert len(table) == 3 and len({line.index("│") for line in table}) == 1
     assert any(set(line) <= {"─", "┼"} and "┼" in line for line in lines)  # header rule
@@ -189,12 +239,15 @@ async def test_open_url_and_imback_buttons() -> None:
     assert "HELP-TEXT" in await h.say(str(button(shown, "Help")))  # imBack sends its text as a message
 
 
-@pytest.mark.parametrize(("assignment", "complaint"), [
-    ("comment=dropped colour=red", "not id=value for an input of this card"),
-    ("level=medium", "level must be one of: high, low"),
-    ("revoke=maybe", "revoke is a switch"),
-    ('comment="unclosed', "Could not read the input values"),
-])
+@pytest.mark.parametrize(
+    ("assignment", "complaint"),
+    [
+        ("comment=dropped colour=red", "not id=value for an input of this card"),
+        ("level=medium", "level must be one of: high, low"),
+        ("revoke=maybe", "revoke is a switch"),
+        ('comment="unclosed', "Could not read the input values"),
+    ],
+)
 async def test_bad_input_values_are_explained_and_nothing_is_pressed(assignment: str, complaint: str) -> None:
     h = Harness(aad_id=TECH)
     shown = await h.say("demo")
@@ -216,8 +269,18 @@ async def test_unknown_and_replaced_buttons_are_explained() -> None:
 async def test_outbox_prints_typing_updates_and_private_messages_in_order() -> None:
     h = Harness()
     text = await h.say("progress")
-    order = [text.index(part) for part in ("… working", "Step 1 of 2", "(updated)", "Step 2 of 2",
-                                           "private chat with " + TECH, "temporary password goes here", "done")]
+    order = [
+        text.index(part)
+        for part in (
+            "… working",
+            "Step 1 of 2",
+            "(updated)",
+            "Step 2 of 2",
+            "private chat with " + TECH,
+            "temporary password goes here",
+            "done",
+        )
+    ]
     assert order == sorted(order)
     stop = button(text, "Stop")
     assert "belonged to a card that has since been updated" in await h.say(str(stop))
@@ -233,20 +296,25 @@ async def test_outbox_to_another_conversation_and_messenger_say_where() -> None:
 
 
 def test_markdown_and_width_helpers() -> None:
-    assert markdown("**bold** and [docs](https://x.example) and [https://y.example](https://y.example)") == \
-        "bold and docs (https://x.example) and https://y.example"
+    assert (
+        markdown("**bold** and [docs](https://x.example) and [https://y.example](https://y.example)")
+        == "bold and docs (https://x.example) and https://y.example"
+    )
     assert display_width("✅ ok") == 5 and display_width("ab") == 2
 
 
 # ---- the real CLI, driven through a pipe -------------------------------------------------------------------------
 
-def chat(stdin: str, *args: str, cwd: Path, script: Path | None = None,
-         environ: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+
+def chat(
+    stdin: str, *args: str, cwd: Path, script: Path | None = None, environ: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, str(script)] if script else [sys.executable, str(ROOT / "app.py")]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "CORDON_"))}
     env.update({"PYTHONIOENCODING": "utf-8", **(environ or {})})
-    return subprocess.run([*command, "chat", *args], input=stdin, capture_output=True, text=True, timeout=120,
-                          cwd=cwd, env=env)
+    return subprocess.run(
+        [*command, "chat", *args], input=stdin, capture_output=True, text=True, timeout=120, cwd=cwd, env=env
+    )
 
 
 def test_cli_newcomer_banner_help_and_eof(tmp_path: Path) -> None:
@@ -299,7 +367,8 @@ def test_cli_presses_a_numbered_button(tmp_path: Path) -> None:
     card = tmp_path / "card.json"
     card.write_text(json.dumps(DEMO_CARD), encoding="utf-8")
     script = tmp_path / "driver.py"
-    script.write_text(f"""
+    script.write_text(
+        f"""
 import json, sys
 sys.path.insert(0, {str(ROOT)!r})
 from dialogs import cards
@@ -318,7 +387,9 @@ async def press(act, ctx):
 
 import app
 sys.exit(app.main(sys.argv[1:]))
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     config = tmp_path / "cordon.toml"
     config.write_text(f'[roles]\ntechnicians = ["{CONSOLE_ID}"]\n', encoding="utf-8")
     result = chat("demo\n1 comment=ok\n", "--memory", cwd=tmp_path, script=script)
@@ -329,14 +400,18 @@ sys.exit(app.main(sys.argv[1:]))
     assert 'PRESSED {"comment": "ok", "level": "high", "request_id": "r-1", "revoke": "true"}' in pressed
 
 
-@pytest.mark.parametrize(("args", "toml", "message"), [
-    (["--as-id", "console"], "", "--as-id must be a GUID"),
-    (["--tenant", "contoso.com"], "", "--tenant must be a GUID"),
-    ([], '[roles]\napprovers = ["x"]\n', "roles.approvers.0: an Entra object id must be a GUID"),
-    (["--config", "missing.toml"], None, "missing.toml does not exist"),
-])
-def test_cli_bad_identity_or_config_exits_2_with_the_reason(tmp_path: Path, args: list[str], toml: str | None,
-                                                            message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "toml", "message"),
+    [
+        (["--as-id", "console"], "", "--as-id must be a GUID"),
+        (["--tenant", "contoso.com"], "", "--tenant must be a GUID"),
+        ([], '[roles]\napprovers = ["x"]\n', "roles.approvers.0: an Entra object id must be a GUID"),
+        (["--config", "missing.toml"], None, "missing.toml does not exist"),
+    ],
+)
+def test_cli_bad_identity_or_config_exits_2_with_the_reason(
+    tmp_path: Path, args: list[str], toml: str | None, message: str
+) -> None:
     if toml is not None:
         (tmp_path / "cordon.toml").write_text(toml, encoding="utf-8")
     result = chat("help\n", "--memory", *args, cwd=tmp_path)
@@ -353,8 +428,15 @@ def test_cli_bad_bot_setting_in_the_environment_exits_2(tmp_path: Path) -> None:
 def test_cli_piped_into_a_reader_that_stops_early_exits_quietly(tmp_path: Path) -> None:
     """`app.py chat < script | head`: when the reader goes away the console stops with 0 and no traceback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "CORDON_"))}
-    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "chat", "--memory"], cwd=tmp_path, env=env,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "chat", "--memory"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None and process.stdin is not None
     assert process.stdout.readline().startswith("Cordon console")
     process.stdout.close()  # the reader is gone before the answers come
@@ -370,9 +452,16 @@ def test_cli_reader_gone_before_the_banner_is_not_a_state_file_error(tmp_path: P
     read_end, write_end = os.pipe()
     os.close(read_end)  # nobody will ever read: the first write of the banner breaks the pipe
     try:
-        result = subprocess.run([sys.executable, str(ROOT / "app.py"), "chat", "--memory"], cwd=tmp_path, env=env,
-                                input="help\nquit\n", stdout=write_end, stderr=subprocess.PIPE, text=True,
-                                timeout=120)
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "app.py"), "chat", "--memory"],
+            cwd=tmp_path,
+            env=env,
+            input="help\nquit\n",
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     finally:
         os.close(write_end)
     assert "cannot open the state file" not in result.stderr

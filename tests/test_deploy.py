@@ -43,25 +43,49 @@ def test_the_dockerfile_runs_as_a_non_root_user_with_no_secret_and_checks_health
     assert {".env", ".git", ".venv", "*.db"} <= set(ignored)  # never copied into an image
 
 
-async def test_the_image_entrypoint_serves_on_port_with_azure_state_and_passes_its_healthcheck(tmp_path,
-                                                                                             azurite) -> None:
+async def test_the_image_entrypoint_serves_on_port_with_azure_state_and_passes_its_healthcheck(
+    tmp_path, azurite
+) -> None:
     port = free_port()
-    toml = (f'allowed_tenants = ["{TENANT}"]\n[storage]\nbackend = "azure"\n'
-            f'connection_string_env = "{CONNECTION_ENV}"\nprefix = "{azurite.new_prefix()}"\n')
-    env = _env(MicrosoftAppId=APP_ID, MicrosoftAppType="UserAssignedMSI", MicrosoftAppTenantId=TENANT,
-               BotOpenIdMetadata=f"http://127.0.0.1:{free_port()}/.well-known/openid-configuration",
-               PORT=str(port), HOST="127.0.0.1", CORDON_TOML=toml, CORDON_PYTHON=sys.executable, TMPDIR=str(tmp_path),
-               **{CONNECTION_ENV: azurite.connection_string})
-    proc = subprocess.Popen(["sh", str(ROOT / "deploy" / "docker-entrypoint.sh")], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    toml = (
+        f'allowed_tenants = ["{TENANT}"]\n[storage]\nbackend = "azure"\n'
+        f'connection_string_env = "{CONNECTION_ENV}"\nprefix = "{azurite.new_prefix()}"\n'
+    )
+    env = _env(
+        MicrosoftAppId=APP_ID,
+        MicrosoftAppType="UserAssignedMSI",
+        MicrosoftAppTenantId=TENANT,
+        BotOpenIdMetadata=f"http://127.0.0.1:{free_port()}/.well-known/openid-configuration",
+        PORT=str(port),
+        HOST="127.0.0.1",
+        CORDON_TOML=toml,
+        CORDON_PYTHON=sys.executable,
+        TMPDIR=str(tmp_path),
+        **{CONNECTION_ENV: azurite.connection_string},
+    )
+    proc = subprocess.Popen(
+        ["sh", str(ROOT / "deploy" / "docker-entrypoint.sh")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         await _wait_healthy(proc, f"http://127.0.0.1:{port}/healthz")
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
                 assert await response.json() == {"status": "ready", "storage": "azure"}
-            activity = {"type": "message", "id": "m1", "channelId": "msteams", "text": "help",
-                        "serviceUrl": "https://smba.trafficmanager.net/amer/", "from": {"id": "u"},
-                        "recipient": {"id": "b"}, "conversation": {"id": "c"}}
+            activity = {
+                "type": "message",
+                "id": "m1",
+                "channelId": "msteams",
+                "text": "help",
+                "serviceUrl": "https://smba.trafficmanager.net/amer/",
+                "from": {"id": "u"},
+                "recipient": {"id": "b"},
+                "conversation": {"id": "c"},
+            }
             async with session.post(f"http://127.0.0.1:{port}/api/messages", json=activity) as response:
                 assert response.status == 401  # authenticated mode: no token, no entry
         check = subprocess.run(_healthcheck_command(), env={**os.environ, "PORT": str(port)}, timeout=30)
@@ -72,14 +96,27 @@ async def test_the_image_entrypoint_serves_on_port_with_azure_state_and_passes_i
         _stop(proc)
     _, err = proc.communicate(timeout=10)
     assert azurite.connection_string not in err and "AccountKey" not in err
-    dead = subprocess.run(_healthcheck_command(), env={**os.environ, "PORT": str(port)}, timeout=30,
-                          capture_output=True)
+    dead = subprocess.run(
+        _healthcheck_command(), env={**os.environ, "PORT": str(port)}, timeout=30, capture_output=True
+    )
     assert dead.returncode != 0  # the health check fails when nothing answers
 
 
 def test_the_entrypoint_refuses_a_bad_config_naming_the_key(tmp_path) -> None:
-    env = _env(MicrosoftAppId=APP_ID, MicrosoftAppType="UserAssignedMSI", MicrosoftAppTenantId=TENANT,
-               CORDON_TOML='[storage]\nbackend = "azure"\n', CORDON_PYTHON=sys.executable, TMPDIR=str(tmp_path))
-    done = subprocess.run(["sh", str(ROOT / "deploy" / "docker-entrypoint.sh")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and "storage: with backend = \"azure\", set exactly one of" in done.stderr
+    env = _env(
+        MicrosoftAppId=APP_ID,
+        MicrosoftAppType="UserAssignedMSI",
+        MicrosoftAppTenantId=TENANT,
+        CORDON_TOML='[storage]\nbackend = "azure"\n',
+        CORDON_PYTHON=sys.executable,
+        TMPDIR=str(tmp_path),
+    )
+    done = subprocess.run(
+        ["sh", str(ROOT / "deploy" / "docker-entrypoint.sh")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and 'storage: with backend = "azure", set exactly one of' in done.stderr

@@ -13,7 +13,7 @@ from tests.support.dns_server import escape_character_string, zone_file
 
 ZONE = {
     "@": [("TXT", "v=spf1 -all"), ("SPF", "v=spf1 -all"), ("MX", "10 mx.faults.test")],
-    "bin": [("TXT", b"v=spf1 \xff\x00 \"q\" \\ -all")],
+    "bin": [("TXT", b'v=spf1 \xff\x00 "q" \\ -all')],
     "multi": [("TXT", ["v=spf1 ip4:192.0.2.1", " -all"])],
     "long": [("TXT", "v=spf1 " + "ip4:192.0.2.1 " * 40 + "-all")],
     "mx": [("A", "192.0.2.10"), ("AAAA", "2001:db8::10")],
@@ -50,7 +50,7 @@ async def test_answers_txt_spf_mx_over_udp_and_tcp(server):
     legacy = await resolver.query("faults.test", "SPF")  # the legacy RR type 99 is served
     assert legacy.status == "ok" and legacy.texts == [b"v=spf1 -all"]
     binary = await resolver.query("bin.faults.test", "TXT")
-    assert binary.texts == [b"v=spf1 \xff\x00 \"q\" \\ -all"]
+    assert binary.texts == [b'v=spf1 \xff\x00 "q" \\ -all']
     multi = await resolver.query("multi.faults.test", "TXT")
     assert multi.texts == [b"v=spf1 ip4:192.0.2.1 -all"] and len(multi.rdatas[0].strings) == 2
     long = await resolver.query("long.faults.test", "TXT")
@@ -129,15 +129,15 @@ async def test_each_name_and_type_is_asked_once_under_concurrency(proxy):
     proxy.delay_ms = 50  # keep the first query in flight while the others ask
     resolver = CheckResolver(nameservers=[proxy.address], timeout=2)
     names = ["faults.test", "mx.faults.test", "nothing.faults.test"]
-    answers = await asyncio.gather(*[resolver.query(name.upper() if i % 2 else name + ".", "TXT")
-                                     for i in range(10) for name in names])
+    answers = await asyncio.gather(
+        *[resolver.query(name.upper() if i % 2 else name + ".", "TXT") for i in range(10) for name in names]
+    )
     assert len(answers) == 30 and resolver.queries == 3
     assert {k: v for k, v in proxy.seen.items()} == {(name, "TXT"): 1 for name in names}
     # failures are shared too: every caller sees the same failure, asked once
     proxy.add("gone.faults.test", "TXT", drop=True)
     fast = CheckResolver(nameservers=[proxy.address], timeout=0.3)
-    results = await asyncio.gather(*[fast.query("gone.faults.test", "TXT") for _ in range(5)],
-                                   return_exceptions=True)
+    results = await asyncio.gather(*[fast.query("gone.faults.test", "TXT") for _ in range(5)], return_exceptions=True)
     assert all(isinstance(r, DnsFailure) and r.reason == "timeout" for r in results) and fast.queries == 1
 
 

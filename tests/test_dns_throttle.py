@@ -54,8 +54,11 @@ def proxy(server, dns_proxy_factory):
 
 
 def router_for(address: tuple[str, int], settings: ThrottleSettings) -> Router:
-    services = Services(config=CordonConfig(), storage=MemoryStorage(),
-                        check_options=CheckOptions(nameservers=[address], query_timeout=2, budget=20))
+    services = Services(
+        config=CordonConfig(),
+        storage=MemoryStorage(),
+        check_options=CheckOptions(nameservers=[address], query_timeout=2, budget=20),
+    )
     services.runtimes.put(Throttle(settings))
     return Router(services, RoleResolver(RolesConfig()))
 
@@ -153,13 +156,21 @@ async def test_one_user_is_rate_limited_across_check_spf_and_the_buttons(server)
     router = router_for(server.address, ThrottleSettings(per_user=3, window_seconds=60))
     assert (await say(router, ANN, "check throttle.test"))[-1].card is not None
     assert (await say(router, ANN, "spf throttle.test 192.0.2.1"))[-1].card is not None
-    pressed = await router.handle_action("spf.recheck", {"domain": "throttle.test", "ip": "192.0.2.9"}, ANN, "t-1",
-                                         CONVERSATION, Outbox(), card_message_id="m-1")
+    pressed = await router.handle_action(
+        "spf.recheck",
+        {"domain": "throttle.test", "ip": "192.0.2.9"},
+        ANN,
+        "t-1",
+        CONVERSATION,
+        Outbox(),
+        card_message_id="m-1",
+    )
     assert pressed.card is not None
     limited = await say(router, ANN, "check throttle.test")
     assert limited[-1].card is None and "try again in" in (limited[-1].text or "")
-    button = await router.handle_action("emailauth.recheck", {"domain": "throttle.test"}, ANN, "t-1",
-                                        CONVERSATION, Outbox(), card_message_id="m-1")
+    button = await router.handle_action(
+        "emailauth.recheck", {"domain": "throttle.test"}, ANN, "t-1", CONVERSATION, Outbox(), card_message_id="m-1"
+    )
     assert button.card is None and "try again in" in (button.message or "")
     assert (await say(router, BOB, "check throttle.test"))[-1].card is not None  # Bob is not limited by Ann
     bad = await say(router, ANN, "check not_a_domain")  # bad input is answered, and costs nothing

@@ -64,8 +64,12 @@ async def test_check_command_answers_with_a_valid_card(router) -> None:
     toggle, again = card["actions"]
     assert toggle["type"] == "Action.ToggleVisibility" and toggle["targetElements"] == ["findings"]
     data = {"domain": "ea-weak.test", "selectors": ["selector1"]}
-    assert (again["type"], again["title"], again["verb"], again["data"]) == ("Action.Execute", "Check again",
-                                                                             RECHECK_VERB, data)
+    assert (again["type"], again["title"], again["verb"], again["data"]) == (
+        "Action.Execute",
+        "Check again",
+        RECHECK_VERB,
+        data,
+    )
     if "fallback" in again:  # Teams clients without Universal Actions submit the same verb and data
         assert again["fallback"]["data"] == {**data, "verb": RECHECK_VERB}
 
@@ -80,18 +84,19 @@ async def test_aliases_and_bad_input(router) -> None:
 
 
 async def test_check_again_reruns_the_check(router) -> None:
-    result = await router.handle_action(RECHECK_VERB, {"domain": "ea-good.test", "selectors": ["custom2024"]},
-                                        ANYONE, None, CONVERSATION, Outbox())
+    result = await router.handle_action(
+        RECHECK_VERB, {"domain": "ea-good.test", "selectors": ["custom2024"]}, ANYONE, None, CONVERSATION, Outbox()
+    )
     assert_valid_card(result.card)
     assert "custom2024 (rsa 2048)" in texts(result.card)
-    refused = await router.handle_action(RECHECK_VERB, {"domain": "not a domain"}, ANYONE, None, CONVERSATION,
-                                         Outbox())
+    refused = await router.handle_action(RECHECK_VERB, {"domain": "not a domain"}, ANYONE, None, CONVERSATION, Outbox())
     assert refused.card is None and "no dot" in refused.message
 
 
 async def test_many_findings_fit_in_a_valid_card(dns_zones) -> None:
-    report = await check_domain("ea-many.test", CheckOptions(nameservers=[dns_zones.address],
-                                                             https=HttpsOptions(port=1)))
+    report = await check_domain(
+        "ea-many.test", CheckOptions(nameservers=[dns_zones.address], https=HttpsOptions(port=1))
+    )
     card = report_card(report)
     assert_valid_card(card)
     huge = copy.deepcopy(report)
@@ -105,8 +110,9 @@ async def test_many_findings_fit_in_a_valid_card(dns_zones) -> None:
 
 async def test_card_says_which_areas_could_not_be_checked(dns_proxy) -> None:
     dns_proxy.add("_dmarc.ea-good.test", "TXT", rcode="SERVFAIL")
-    report = await check_domain("ea-good.test", CheckOptions(nameservers=[dns_proxy.address],
-                                                             https=HttpsOptions(port=1)))
+    report = await check_domain(
+        "ea-good.test", CheckOptions(nameservers=[dns_proxy.address], https=HttpsOptions(port=1))
+    )
     card = report_card(report)
     assert_valid_card(card)
     assert "Could not check DMARC (DNS failed or timed out)" in texts(card)
@@ -117,13 +123,22 @@ async def test_teams_check_uses_the_dns_config_and_the_tenants_initial_domain(dn
     """No test options: the `[dns]` section chooses the resolver, and a configured tenant's *.onmicrosoft.com
     completes the Microsoft 365 DKIM records to publish."""
     host, port = dns_zones.address
-    config = CordonConfig.model_validate({
-        "dns": {"nameservers": [f"{host}:{port}"], "timeout_seconds": 1, "budget_seconds": 5},
-        "tenants": [{"name": "EA", "tenant_id": "11111111-2222-3333-4444-555555555555",
-                     "domains": ["ea-m365new.test", "eam365.onmicrosoft.com"]}]})
+    config = CordonConfig.model_validate(
+        {
+            "dns": {"nameservers": [f"{host}:{port}"], "timeout_seconds": 1, "budget_seconds": 5},
+            "tenants": [
+                {
+                    "name": "EA",
+                    "tenant_id": "11111111-2222-3333-4444-555555555555",
+                    "domains": ["ea-m365new.test", "eam365.onmicrosoft.com"],
+                }
+            ],
+        }
+    )
     services = Services(config=config, storage=MemoryStorage())
     replies = await Router(services, RoleResolver(config.roles)).handle_text(
-        "check ea-m365new.test", ANYONE, None, CONVERSATION, Outbox())
+        "check ea-m365new.test", ANYONE, None, CONVERSATION, Outbox()
+    )
     assert_valid_card(replies[0].card)
     assert "selector2-ea-m365new-test._domainkey.eam365.onmicrosoft.com" in texts(replies[0].card)
 
@@ -136,8 +151,9 @@ def test_dns_config_rejects_a_nameserver_that_is_not_an_ip() -> None:
 async def test_nothing_checkable_shows_could_not_check_and_no_letter(dns_proxy) -> None:
     for name in ("ea-good.test", "_dmarc.ea-good.test", "_dmarc.test"):
         dns_proxy.add(name, None, rcode="SERVFAIL")
-    report = await check_domain("ea-good.test", CheckOptions(nameservers=[dns_proxy.address],
-                                                             https=HttpsOptions(port=1)))
+    report = await check_domain(
+        "ea-good.test", CheckOptions(nameservers=[dns_proxy.address], https=HttpsOptions(port=1))
+    )
     assert (report["status"], report["grade"]) == ("could_not_check", None)
     card = report_card(report)
     assert_valid_card(card)
@@ -147,12 +163,14 @@ async def test_nothing_checkable_shows_could_not_check_and_no_letter(dns_proxy) 
 
 
 async def test_a_domain_that_does_not_exist_is_one_line_not_eight_rows(dns_zones) -> None:
-    report = await check_domain("nothing-here.rfc.test", CheckOptions(nameservers=[dns_zones.address],
-                                                                      https=HttpsOptions(port=1)))
+    report = await check_domain(
+        "nothing-here.rfc.test", CheckOptions(nameservers=[dns_zones.address], https=HttpsOptions(port=1))
+    )
     card = report_card(report)
     assert_valid_card(card)
     lines = [block["text"] for block in card["body"]]
-    assert lines[-1] == ("nothing-here.rfc.test does not exist (NXDOMAIN): there is nothing to check — is the name "
-                         "spelled right?")
+    assert lines[-1] == (
+        "nothing-here.rfc.test does not exist (NXDOMAIN): there is nothing to check — is the name spelled right?"
+    )
     assert len(card["body"]) == 3 and "ColumnSet" not in texts(card)
     assert [action["title"] for action in card["actions"]] == ["Check again"]

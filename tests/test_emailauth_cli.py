@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def app(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "app.py", "check", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "app.py", "check", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def ns(server) -> str:
@@ -53,15 +54,18 @@ def test_findings_are_exit_zero_and_text_output_names_every_area(dns_zones) -> N
     assert "fix: " in done.stdout and "grade " in done.stdout.splitlines()[0]
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["not a domain"], "no dot"),
-    (["192.0.2.1"], "IP address"),
-    (["contoso.com", "--nameserver", "dns.example"], "not an IP address"),
-    (["contoso.com", "--timeout", "0"], "--timeout"),
-    (["contoso.com", "--timeout", "soon"], "invalid float"),
-    (["contoso.com", "--selector", "bad selector"], "not a DKIM selector"),
-    ([], "required"),
-])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["not a domain"], "no dot"),
+        (["192.0.2.1"], "IP address"),
+        (["contoso.com", "--nameserver", "dns.example"], "not an IP address"),
+        (["contoso.com", "--timeout", "0"], "--timeout"),
+        (["contoso.com", "--timeout", "soon"], "invalid float"),
+        (["contoso.com", "--selector", "bad selector"], "not a DKIM selector"),
+        ([], "required"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(args: list[str], says: str) -> None:
     done = app(*args)
     assert done.returncode == 2 and done.stdout == ""

@@ -29,11 +29,18 @@ CONTRACT = {
 def https() -> Iterator[HttpsOptions]:
     ca = LocalCA()
     hosts = ["mta-sts.ea-good.test", "mta-sts.ea-weak.test"]
-    server = PolicyServer(ca.server_context(hosts), {
-        "mta-sts.ea-good.test": Policy("version: STSv1\r\nmode: enforce\r\nmx: *.ea-good.test\r\nmax_age: 1209600\r\n"),
-        "mta-sts.ea-weak.test": Policy("version: STSv1\nmode: testing\nmx: other.ea-weak.test\nmax_age: 3600\n",
-                                       content_type="text/plain; charset=utf-8"),
-    }).start()
+    server = PolicyServer(
+        ca.server_context(hosts),
+        {
+            "mta-sts.ea-good.test": Policy(
+                "version: STSv1\r\nmode: enforce\r\nmx: *.ea-good.test\r\nmax_age: 1209600\r\n"
+            ),
+            "mta-sts.ea-weak.test": Policy(
+                "version: STSv1\nmode: testing\nmx: other.ea-weak.test\nmax_age: 3600\n",
+                content_type="text/plain; charset=utf-8",
+            ),
+        },
+    ).start()
     yield HttpsOptions(ssl_context=ca.client_context(), port=server.port, allow_private=True)
     server.stop()
 
@@ -71,10 +78,15 @@ async def test_sound_domain_passes_every_area_it_publishes(dns_proxy, https) -> 
     c = report["checks"]
     assert (c["dmarc"]["status"], c["dmarc"]["policy"], c["dmarc"]["org_domain"]) == ("pass", "reject", "ea-good.test")
     assert c["dkim"]["status"] == "pass"
-    assert {k: (v["key_type"], v["key_bits"]) for k, v in c["dkim"]["selectors"].items()} == \
-        {"selector1": ("rsa", 2048), "google": ("ed25519", 256)}
-    assert c["mx"] == {"status": "pass", "hosts": [{"name": "mx1.ea-good.test", "preference": 10},
-                                                   {"name": "mx2.ea-good.test", "preference": 20}], "findings": []}
+    assert {k: (v["key_type"], v["key_bits"]) for k, v in c["dkim"]["selectors"].items()} == {
+        "selector1": ("rsa", 2048),
+        "google": ("ed25519", 256),
+    }
+    assert c["mx"] == {
+        "status": "pass",
+        "hosts": [{"name": "mx1.ea-good.test", "preference": 10}, {"name": "mx2.ea-good.test", "preference": 20}],
+        "findings": [],
+    }
     assert (c["mta_sts"]["status"], c["mta_sts"]["mode"], c["mta_sts"]["max_age"]) == ("pass", "enforce", 1209600)
     assert c["tls_rpt"]["status"] == "pass" and c["bimi"]["status"] == "pass"
     assert (c["dnssec"]["status"], c["dnssec"]["signed"]) == ("none", "no")
@@ -142,19 +154,23 @@ async def test_microsoft_365_selector_missing_gets_the_exact_cname(dns_proxy) ->
     assert dkim["selectors"]["selector1"]["status"] == "pass" and "selector2" not in dkim["selectors"]
     assert dkim["status"] == "warn"  # signing works until Microsoft rotates to selector2
     missing = next(f for f in dkim["findings"] if f["code"] == "dkim.m365_selector_missing")
-    assert missing["fix"] == ("Publish `selector2._domainkey.ea-m365half.test CNAME "
-                              "selector2-ea-m365half-test._domainkey.eam365.onmicrosoft.com`.")
+    assert missing["fix"] == (
+        "Publish `selector2._domainkey.ea-m365half.test CNAME "
+        "selector2-ea-m365half-test._domainkey.eam365.onmicrosoft.com`."
+    )
 
 
 async def test_microsoft_365_without_selectors_uses_the_tenants_initial_domain(dns_proxy) -> None:
     unknown = (await run(dns_proxy.address, "ea-m365new.test"))["checks"]["dkim"]
     assert unknown["status"] == "none"
     assert "<tenant>.onmicrosoft.com" in next(f for f in unknown["findings"] if f["code"] == "dkim.m365_missing")["fix"]
-    known = (await run(dns_proxy.address, "ea-m365new.test", m365_initial_domain="eam365.onmicrosoft.com"))
+    known = await run(dns_proxy.address, "ea-m365new.test", m365_initial_domain="eam365.onmicrosoft.com")
     fix = next(f for f in known["checks"]["dkim"]["findings"] if f["code"] == "dkim.m365_missing")["fix"]
     for n in (1, 2):
-        assert f"`selector{n}._domainkey.ea-m365new.test CNAME selector{n}-ea-m365new-test._domainkey." \
-               "eam365.onmicrosoft.com`" in fix
+        assert (
+            f"`selector{n}._domainkey.ea-m365new.test CNAME selector{n}-ea-m365new-test._domainkey."
+            "eam365.onmicrosoft.com`" in fix
+        )
 
 
 async def test_subdomain_inherits_the_organisational_policy(dns_proxy) -> None:
@@ -203,13 +219,16 @@ async def test_timeout_is_could_not_check_not_missing(dns_proxy, https) -> None:
     assert report["checks"]["bimi"]["status"] != "fail"  # BIMI cannot blame a DMARC it could not see
 
 
-@pytest.mark.parametrize(("name", "rdtype", "rcode", "area"), [
-    ("ea-good.test", "MX", "SERVFAIL", "mx"),
-    ("_smtp._tls.ea-good.test", "TXT", "REFUSED", "tls_rpt"),
-    ("_mta-sts.ea-good.test", "TXT", "SERVFAIL", "mta_sts"),
-    ("default._bimi.ea-good.test", "TXT", "SERVFAIL", "bimi"),
-    ("ea-good.test", "DNSKEY", "SERVFAIL", "dnssec"),
-])
+@pytest.mark.parametrize(
+    ("name", "rdtype", "rcode", "area"),
+    [
+        ("ea-good.test", "MX", "SERVFAIL", "mx"),
+        ("_smtp._tls.ea-good.test", "TXT", "REFUSED", "tls_rpt"),
+        ("_mta-sts.ea-good.test", "TXT", "SERVFAIL", "mta_sts"),
+        ("default._bimi.ea-good.test", "TXT", "SERVFAIL", "bimi"),
+        ("ea-good.test", "DNSKEY", "SERVFAIL", "dnssec"),
+    ],
+)
 async def test_servfail_and_refused_are_errors_with_the_reason(dns_proxy, https, name, rdtype, rcode, area) -> None:
     dns_proxy.add(name, rdtype, rcode=rcode)
     result = (await run(dns_proxy.address, "ea-good.test", https))["checks"][area]

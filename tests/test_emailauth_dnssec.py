@@ -34,19 +34,24 @@ def server(nsd_factory):
     signed_text, signed_ds = _signed(f"signed.{PARENT}", {"@": [("TXT", "v=spf1 -all")]})
     island_text, _ = _signed(f"island.{PARENT}", {"@": [("TXT", "v=spf1 -all")]})
     _, orphan_ds = _signed(f"orphan.{PARENT}", {})
-    parent = zone_file(PARENT, {
-        "signed": [("NS", "ns.invalid."), ("DS", signed_ds)],
-        "island": [("NS", "ns.invalid.")],
-        "orphan": [("NS", "ns.invalid."), ("DS", orphan_ds)],
-        "plain": [("NS", "ns.invalid.")],
-    })
-    return nsd_factory({
-        PARENT: parent,
-        f"signed.{PARENT}": signed_text,
-        f"island.{PARENT}": island_text,
-        f"orphan.{PARENT}": zone_file(f"orphan.{PARENT}", {"@": [("TXT", "v=spf1 -all")]}),
-        f"plain.{PARENT}": zone_file(f"plain.{PARENT}", {"@": [("TXT", "v=spf1 -all")]}),
-    })
+    parent = zone_file(
+        PARENT,
+        {
+            "signed": [("NS", "ns.invalid."), ("DS", signed_ds)],
+            "island": [("NS", "ns.invalid.")],
+            "orphan": [("NS", "ns.invalid."), ("DS", orphan_ds)],
+            "plain": [("NS", "ns.invalid.")],
+        },
+    )
+    return nsd_factory(
+        {
+            PARENT: parent,
+            f"signed.{PARENT}": signed_text,
+            f"island.{PARENT}": island_text,
+            f"orphan.{PARENT}": zone_file(f"orphan.{PARENT}", {"@": [("TXT", "v=spf1 -all")]}),
+            f"plain.{PARENT}": zone_file(f"plain.{PARENT}", {"@": [("TXT", "v=spf1 -all")]}),
+        }
+    )
 
 
 async def dnssec(server, name: str) -> dict[str, Any]:

@@ -16,8 +16,13 @@ from tests.support.tls_ca import LocalCA
 ZONE = "sts-cases.test"
 CASES = ("ok", "redirect", "ctype", "notfound", "big", "nohost", "badcert", "expired", "uncovered")
 # policy hosts whose only address is an IPv6 form embedding a non-public IPv4 address (loopback or private)
-EMBEDDED_V4 = {"v6compat": "::7f00:1", "v6nat64": "64:ff9b::7f00:1", "v6nat64private": "64:ff9b::a00:1",
-               "v6sixtofour": "2002:7f00:1::1", "v6teredo": "2001:0:4136:e378:8000:63bf:80ff:fffe"}
+EMBEDDED_V4 = {
+    "v6compat": "::7f00:1",
+    "v6nat64": "64:ff9b::7f00:1",
+    "v6nat64private": "64:ff9b::a00:1",
+    "v6sixtofour": "2002:7f00:1::1",
+    "v6teredo": "2001:0:4136:e378:8000:63bf:80ff:fffe",
+}
 GOOD = "version: STSv1\nmode: enforce\nmx: mx.{d}\nmax_age: 604800\n"
 
 
@@ -60,8 +65,9 @@ def setup(nsd_factory, dns_proxy_factory) -> Iterator[dict[str, Any]]:
 
 async def sts(setup: dict[str, Any], case: str, server: str = "main", allow_private: bool = True) -> dict[str, Any]:
     resolver = CheckResolver(nameservers=[setup["proxy"].address], timeout=2.0)
-    options = HttpsOptions(ssl_context=setup["ca"].client_context(), port=setup[server].port,
-                           allow_private=allow_private)
+    options = HttpsOptions(
+        ssl_context=setup["ca"].client_context(), port=setup[server].port, allow_private=allow_private
+    )
     return await analyse_mta_sts(f"{case}.{ZONE}", resolver, options)
 
 
@@ -75,10 +81,16 @@ async def test_valid_policy_is_fetched_through_the_checks_own_resolver(setup) ->
     assert setup["proxy"].seen[(f"mta-sts.ok.{ZONE}", "A")] >= 1  # resolved by NSD, not by the system resolver
 
 
-@pytest.mark.parametrize(("case", "code"), [
-    ("redirect", "mta_sts.policy_redirect"), ("ctype", "mta_sts.policy_content_type"),
-    ("notfound", "mta_sts.policy_status"), ("big", "mta_sts.policy_too_large"), ("nohost", "mta_sts.policy_dns"),
-])
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("redirect", "mta_sts.policy_redirect"),
+        ("ctype", "mta_sts.policy_content_type"),
+        ("notfound", "mta_sts.policy_status"),
+        ("big", "mta_sts.policy_too_large"),
+        ("nohost", "mta_sts.policy_dns"),
+    ],
+)
 async def test_every_way_the_policy_host_can_be_wrong_fails(setup, case, code) -> None:
     result = await sts(setup, case)
     assert result["status"] == "fail" and code in codes(result)

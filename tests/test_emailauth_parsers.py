@@ -37,8 +37,9 @@ def codes(findings: list[dict]) -> set[str]:
 
 def rsa_p(bits: int) -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits).public_key()
-    return base64.b64encode(key.public_bytes(serialization.Encoding.DER,
-                                             serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    return base64.b64encode(
+        key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
 
 
 # ---------------------------------------------------------------- tags
@@ -60,12 +61,20 @@ def test_tag_list_bounds_the_work_on_huge_records() -> None:
 
 
 def test_dmarc_reject_record_parses_every_tag() -> None:
-    record = parse_dmarc("v=DMARC1; p=reject; sp=quarantine; np=reject; pct=100; adkim=s; aspf=r; "
-                         "rua=mailto:a@example.com,mailto:b@example.net!10m; ruf=mailto:f@example.com; fo=1:d; "
-                         "t=n; psd=n; ri=86400; rf=afrf")
+    record = parse_dmarc(
+        "v=DMARC1; p=reject; sp=quarantine; np=reject; pct=100; adkim=s; aspf=r; "
+        "rua=mailto:a@example.com,mailto:b@example.net!10m; ruf=mailto:f@example.com; fo=1:d; "
+        "t=n; psd=n; ri=86400; rf=afrf"
+    )
     assert record.valid and record.findings == []
-    assert (record.p, record.sp, record.np, record.pct, record.adkim, record.psd) == \
-        ("reject", "quarantine", "reject", 100, "s", "n")
+    assert (record.p, record.sp, record.np, record.pct, record.adkim, record.psd) == (
+        "reject",
+        "quarantine",
+        "reject",
+        100,
+        "s",
+        "n",
+    )
     assert [u.domain for u in record.rua] == ["example.com", "example.net"]
 
 
@@ -82,13 +91,21 @@ def test_dmarc_subdomain_policies_weaker_than_p() -> None:
     assert {"dmarc.sp_weaker", "dmarc.np_weaker"} <= codes(judge_policy(record, "example.com"))
 
 
-@pytest.mark.parametrize(("text", "code"), [
-    ("v=DMARC1; p=block", "dmarc.p_invalid"), ("v=DMARC1; p=none; pct=101", "dmarc.pct_invalid"),
-    ("v=DMARC1; p=none; adkim=x", "dmarc.adkim_invalid"), ("v=DMARC1; p=none; rua=https://x", "dmarc.rua_invalid"),
-    ("v=DMARC1; p=none; fo=2", "dmarc.fo_invalid"), ("v=DMARC1; p=none; t=maybe", "dmarc.t_invalid"),
-    ("v=DMARC1; p=none; psd=x", "dmarc.psd_invalid"), ("v=DMARC1; p=none; p=reject", "dmarc.duplicate_tag"),
-    ("v=DMARC1; sp=reject", "dmarc.p_missing"), ("v=spf1 -all", "dmarc.no_version"),
-])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("v=DMARC1; p=block", "dmarc.p_invalid"),
+        ("v=DMARC1; p=none; pct=101", "dmarc.pct_invalid"),
+        ("v=DMARC1; p=none; adkim=x", "dmarc.adkim_invalid"),
+        ("v=DMARC1; p=none; rua=https://x", "dmarc.rua_invalid"),
+        ("v=DMARC1; p=none; fo=2", "dmarc.fo_invalid"),
+        ("v=DMARC1; p=none; t=maybe", "dmarc.t_invalid"),
+        ("v=DMARC1; p=none; psd=x", "dmarc.psd_invalid"),
+        ("v=DMARC1; p=none; p=reject", "dmarc.duplicate_tag"),
+        ("v=DMARC1; sp=reject", "dmarc.p_missing"),
+        ("v=spf1 -all", "dmarc.no_version"),
+    ],
+)
 def test_dmarc_tag_validation(text: str, code: str) -> None:
     assert code in codes(parse_dmarc(text).findings)
 
@@ -131,15 +148,19 @@ def test_dkim_rsa_sizes_are_judged_from_the_der_key() -> None:
 def test_dkim_key_below_1024_bits_fails() -> None:
     n = (1 << 767) | 1
     key = rsa.RSAPublicNumbers(65537, n).public_key()
-    p = base64.b64encode(key.public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    p = base64.b64encode(
+        key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
     weak = parse_dkim_key(f"p={p}", "old")
     assert (weak.status, weak.key_bits) == ("fail", 768) and "dkim.weak_key" in codes(weak.findings)
 
 
 def test_dkim_ed25519_revoked_testing_and_sha1() -> None:
-    raw = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.Raw,
-                                                                         serialization.PublicFormat.Raw)
+    raw = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
     ed = parse_dkim_key(f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode()}", "ed")
     assert (ed.status, ed.key_type, ed.key_bits) == ("pass", "ed25519", 256)
     revoked = parse_dkim_key("v=DKIM1; p=", "gone")
@@ -161,8 +182,26 @@ def test_dkim_garbage_keys_fail_without_raising() -> None:
 
 
 def test_selector_list_covers_the_usual_providers() -> None:
-    for selector in ("selector1", "selector2", "google", "k1", "k2", "k3", "s1", "s2", "default", "mail", "dkim",
-                     "fm1", "fm2", "fm3", "zoho", "mandrill", "amazonses", "proofpoint"):
+    for selector in (
+        "selector1",
+        "selector2",
+        "google",
+        "k1",
+        "k2",
+        "k3",
+        "s1",
+        "s2",
+        "default",
+        "mail",
+        "dkim",
+        "fm1",
+        "fm2",
+        "fm3",
+        "zoho",
+        "mandrill",
+        "amazonses",
+        "proofpoint",
+    ):
         assert selector in COMMON_SELECTORS
     assert valid_selector("s2048.eu") and not valid_selector("bad selector") and not valid_selector("")
 
@@ -176,21 +215,27 @@ def test_providers_are_inferred_from_mx_and_spf_includes() -> None:
 def test_microsoft_365_cnames_reuse_the_tenant_seen() -> None:
     seen = {"selector1": "selector1-contoso-com._domainkey.contoso.onmicrosoft.com"}
     cnames = microsoft_365_cnames("contoso.com", seen)
-    assert cnames["selector2"] == ("selector2._domainkey.contoso.com CNAME "
-                                   "selector2-contoso-com._domainkey.contoso.onmicrosoft.com")
+    assert cnames["selector2"] == (
+        "selector2._domainkey.contoso.com CNAME selector2-contoso-com._domainkey.contoso.onmicrosoft.com"
+    )
     # the May 2025 format keeps its tenant and partition; only the selector number differs
     seen = {"selector2": "selector2-contoso-com._domainkey.contosoltd.r-v1.dkim.mail.microsoft."}
     assert microsoft_365_cnames("contoso.com", seen, "other.onmicrosoft.com")["selector1"] == (
-        "selector1._domainkey.contoso.com CNAME selector1-contoso-com._domainkey.contosoltd.r-v1.dkim.mail.microsoft")
+        "selector1._domainkey.contoso.com CNAME selector1-contoso-com._domainkey.contosoltd.r-v1.dkim.mail.microsoft"
+    )
 
 
 def test_microsoft_365_cnames_from_the_tenants_initial_domain() -> None:
     cnames = microsoft_365_cnames("mail.contoso.co.uk", {}, "contosoltd.onmicrosoft.com")
-    assert cnames["selector1"] == ("selector1._domainkey.mail.contoso.co.uk CNAME "
-                                   "selector1-mail-contoso-co-uk._domainkey.contosoltd.onmicrosoft.com")
+    assert cnames["selector1"] == (
+        "selector1._domainkey.mail.contoso.co.uk CNAME "
+        "selector1-mail-contoso-co-uk._domainkey.contosoltd.onmicrosoft.com"
+    )
     assert "<tenant>.onmicrosoft.com" in microsoft_365_cnames("contoso.com", {})["selector2"]
-    assert m365_initial_domain(["contoso.com", "contoso.mail.onmicrosoft.com", "Contoso.onmicrosoft.com."]) == \
-        "contoso.onmicrosoft.com"
+    assert (
+        m365_initial_domain(["contoso.com", "contoso.mail.onmicrosoft.com", "Contoso.onmicrosoft.com."])
+        == "contoso.onmicrosoft.com"
+    )
     assert m365_initial_domain(["contoso.com", "contoso.mail.onmicrosoft.com"]) is None
 
 
@@ -198,10 +243,15 @@ def test_microsoft_365_cnames_from_the_tenants_initial_domain() -> None:
 
 
 def test_mta_sts_policy_parse_and_mx_coverage() -> None:
-    policy = parse_policy("version: STSv1\r\nmode: enforce\r\nmx: *.example.com\r\nmx: mail.example.org\r\n"
-                          "max_age: 604800\r\n")
-    assert (policy.mode, policy.max_age, policy.mx, policy.findings) == \
-        ("enforce", 604800, ["*.example.com", "mail.example.org"], [])
+    policy = parse_policy(
+        "version: STSv1\r\nmode: enforce\r\nmx: *.example.com\r\nmx: mail.example.org\r\nmax_age: 604800\r\n"
+    )
+    assert (policy.mode, policy.max_age, policy.mx, policy.findings) == (
+        "enforce",
+        604800,
+        ["*.example.com", "mail.example.org"],
+        [],
+    )
     found = judge_sts(policy, ["mx1.example.com", "mx.other.net"], "example.com")
     assert {"mta_sts.mx_not_covered", "mta_sts.pattern_unused"} <= codes(found)
 
@@ -220,8 +270,12 @@ def test_mta_sts_record_and_policy_errors() -> None:
     assert "mta_sts.record_id" in codes(judge_sts_record("v=STSv1; id=has-dash"))
     assert judge_sts_record("v=STSv1; id=" + "1" * 33) != [] and judge_sts_record("v=STSv1; id=20240101") == []
     broken = parse_policy("version: STSv2\nmode: sometimes\nmax_age: -1\nnonsense\n")
-    assert {"mta_sts.policy_version", "mta_sts.policy_mode", "mta_sts.policy_max_age",
-            "mta_sts.policy_syntax"} <= codes(broken.findings)
+    assert {
+        "mta_sts.policy_version",
+        "mta_sts.policy_mode",
+        "mta_sts.policy_max_age",
+        "mta_sts.policy_syntax",
+    } <= codes(broken.findings)
 
 
 def test_tls_rpt_record() -> None:
@@ -241,14 +295,28 @@ def test_bimi_record_and_dmarc_requirement() -> None:
 # ---------------------------------------------------------------- domains and grades
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Contoso.COM.", "contoso.com"), ("bücher.example", "xn--bcher-kva.example"), ("a-b.co.uk", "a-b.co.uk")])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("Contoso.COM.", "contoso.com"), ("bücher.example", "xn--bcher-kva.example"), ("a-b.co.uk", "a-b.co.uk")],
+)
 def test_domains_are_normalised_to_ascii(text: str, expected: str) -> None:
     assert normalise_domain(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "localhost", "192.0.2.1", "a..b", "-a.com", "user@contoso.com",
-                                  "https://contoso.com", "x" * 64 + ".com", "exa mple.com"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "localhost",
+        "192.0.2.1",
+        "a..b",
+        "-a.com",
+        "user@contoso.com",
+        "https://contoso.com",
+        "x" * 64 + ".com",
+        "exa mple.com",
+    ],
+)
 def test_not_a_domain_says_why(text: str) -> None:
     with pytest.raises(NotADomain) as info:
         normalise_domain(text)
@@ -256,8 +324,10 @@ def test_not_a_domain_says_why(text: str) -> None:
 
 
 def _checks(**statuses: str) -> dict:
-    base = {a: {"status": "pass", "findings": []} for a in
-            ("spf", "dmarc", "dkim", "mx", "mta_sts", "tls_rpt", "bimi", "dnssec")}
+    base = {
+        a: {"status": "pass", "findings": []}
+        for a in ("spf", "dmarc", "dkim", "mx", "mta_sts", "tls_rpt", "bimi", "dnssec")
+    }
     base["dmarc"]["policy"] = "reject"
     for area, status in statuses.items():
         base[area] = {**base[area], "status": status}
@@ -279,10 +349,38 @@ def test_grades_follow_what_protects_against_spoofing() -> None:
 record_text = st.one_of(
     st.text(max_size=600),
     st.binary(max_size=600).map(lambda b: b.decode("utf-8", errors="replace")),
-    st.lists(st.sampled_from(["v=DMARC1", "v=DKIM1", "v=STSv1", "v=TLSRPTv1", "v=BIMI1", "p=", "p=reject", "k=rsa",
-                              "k=ed25519", "rua=mailto:a@b.c", "rua=", "t=y", "h=sha1", "pct=", "pct=99999999999",
-                              "l=https://x", "a=", "id=1", ";", "=", " ", "\x00", "\u202e", "p=MIIB", "fo=0:1"]),
-             max_size=30).map("; ".join),
+    st.lists(
+        st.sampled_from(
+            [
+                "v=DMARC1",
+                "v=DKIM1",
+                "v=STSv1",
+                "v=TLSRPTv1",
+                "v=BIMI1",
+                "p=",
+                "p=reject",
+                "k=rsa",
+                "k=ed25519",
+                "rua=mailto:a@b.c",
+                "rua=",
+                "t=y",
+                "h=sha1",
+                "pct=",
+                "pct=99999999999",
+                "l=https://x",
+                "a=",
+                "id=1",
+                ";",
+                "=",
+                " ",
+                "\x00",
+                "\u202e",
+                "p=MIIB",
+                "fo=0:1",
+            ]
+        ),
+        max_size=30,
+    ).map("; ".join),
 )
 
 

@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def app(command: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "app.py", command, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "app.py", command, *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def check(domain: str, address: tuple[str, int], *extra: str) -> dict[str, Any]:
@@ -54,8 +55,11 @@ def test_an_invalid_p_without_a_valid_rua_is_no_dmarc_at_all(dns_zones) -> None:
 
 def test_lower_case_version_is_not_a_dmarc_record_and_the_report_says_so(dns_zones) -> None:
     dmarc = check("lower-v.rfc.test", dns_zones.address)["checks"]["dmarc"]
-    assert (dmarc["status"], dmarc["policy"], dmarc["record"]) == ("fail", None, "v=dmarc1; p=reject; "
-                                                                    "rua=mailto:d@reports.rfc.test")
+    assert (dmarc["status"], dmarc["policy"], dmarc["record"]) == (
+        "fail",
+        None,
+        "v=dmarc1; p=reject; rua=mailto:d@reports.rfc.test",
+    )
     found = next(f for f in dmarc["findings"] if f["code"] == "dmarc.version_case")
     assert found["severity"] == "error" and "not a DMARC record" in found["message"]
     assert found["fix"] == "Publish TXT at _dmarc.lower-v.rfc.test: `v=DMARC1; p=reject; rua=mailto:d@reports.rfc.test`"
@@ -89,11 +93,16 @@ def test_a_valid_rua_in_a_duplicate_tag_is_reported_as_the_duplicate_not_as_no_r
     assert found["fix"] == "Keep one tag: `rua=mailto:d@reports.rfc.test`"
 
 
-@pytest.mark.parametrize(("text", "valid", "policy"), [
-    ("v=DMARC1; p=reject", True, "reject"), ("V = DMARC1 ; p=reject", True, "reject"),  # "v" is an ABNF string
-    ("v=Dmarc1; p=reject", False, None), ("\tv=DMARC1; p=reject", False, None),
-    ("v=DMARC1; p=none; sp=Reject; rua=mailto:a@example.com", True, "none"),
-])
+@pytest.mark.parametrize(
+    ("text", "valid", "policy"),
+    [
+        ("v=DMARC1; p=reject", True, "reject"),
+        ("V = DMARC1 ; p=reject", True, "reject"),  # "v" is an ABNF string
+        ("v=Dmarc1; p=reject", False, None),
+        ("\tv=DMARC1; p=reject", False, None),
+        ("v=DMARC1; p=none; sp=Reject; rua=mailto:a@example.com", True, "none"),
+    ],
+)
 def test_version_and_policy_parsing(text: str, valid: bool, policy: str | None) -> None:
     record = parse_dmarc(text)
     assert (record.valid, record.p) == (valid, policy)
@@ -113,8 +122,12 @@ def test_neutral_through_a_question_mark_include_names_the_include(dns_zones) ->
     host, port = dns_zones.address
     done = app("spf", "q-include.rfc.test", "203.0.113.7", "--nameserver", f"{host}:{port}", "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"result": "neutral", "mechanism": "?include:open.rfc.test",
-                                       "explanation": None, "path": ["q-include.rfc.test"]}
+    assert json.loads(done.stdout) == {
+        "result": "neutral",
+        "mechanism": "?include:open.rfc.test",
+        "explanation": None,
+        "path": ["q-include.rfc.test"],
+    }
 
 
 # ---------------------------------------------------------------- the headline: could not check, NXDOMAIN
@@ -138,7 +151,8 @@ def test_a_domain_that_does_not_exist_gets_one_line(dns_zones) -> None:
     assert done.returncode == 0
     assert done.stdout.strip().splitlines() == [
         "no-such-domain.rfc.test  no-such-domain.rfc.test does not exist (NXDOMAIN): there is nothing to check — "
-        "is the name spelled right?"]
+        "is the name spelled right?"
+    ]
 
 
 def test_a_checked_domain_keeps_its_letter(dns_zones) -> None:

@@ -70,8 +70,9 @@ async def test_audit_with_no_entries_says_so(router: Router) -> None:
 
 async def test_audit_shows_the_latest_entries_newest_first(router: Router, storage: MemoryStorage) -> None:
     for n in range(5):
-        await storage.append_audit(AuditEntry(actor=PLAIN, command=f"cmd{n}", outcome="refused", tenant=TENANT,
-                                              target=f"target{n}"))
+        await storage.append_audit(
+            AuditEntry(actor=PLAIN, command=f"cmd{n}", outcome="refused", tenant=TENANT, target=f"target{n}")
+        )
     await storage.append_audit(AuditEntry(actor=PLAIN, command="elsewhere", outcome="ok", tenant=OTHER_TENANT))
     [reply] = await say(router, "AUDIT   2", TECH)
     assert_valid_card(reply.card)
@@ -95,21 +96,39 @@ async def test_audit_default_count(router: Router, storage: MemoryStorage) -> No
     assert f"Latest {AUDIT_DEFAULT} entries" in words(reply)
 
 
-async def test_audit_of_the_maximum_with_long_entries_stays_a_valid_card(router: Router,
-                                                                         storage: MemoryStorage) -> None:
+async def test_audit_of_the_maximum_with_long_entries_stays_a_valid_card(
+    router: Router, storage: MemoryStorage
+) -> None:
     for n in range(AUDIT_MAX + 10):
-        await storage.append_audit(AuditEntry(actor=f"user{n}@contoso.example", command="lockdown", outcome="refused",
-                                              tenant=TENANT, target="t" * 200, detail="needs technician"))
+        await storage.append_audit(
+            AuditEntry(
+                actor=f"user{n}@contoso.example",
+                command="lockdown",
+                outcome="refused",
+                tenant=TENANT,
+                target="t" * 200,
+                detail="needs technician",
+            )
+        )
     [reply] = await say(router, f"audit {AUDIT_MAX}", TECH)
     assert_valid_card(reply.card)  # also asserts the card is under Teams' 28 KB
     assert f"user{AUDIT_MAX + 9}@contoso.example" in words(reply)  # the newest is shown
 
 
-async def test_audit_leaves_out_old_entries_rather_than_exceed_a_teams_message(router: Router,
-                                                                               storage: MemoryStorage) -> None:
+async def test_audit_leaves_out_old_entries_rather_than_exceed_a_teams_message(
+    router: Router, storage: MemoryStorage
+) -> None:
     for n in range(AUDIT_MAX):
-        await storage.append_audit(AuditEntry(actor=f"{n:03d}" + "a" * 200, command="c" * 200, outcome="o" * 200,
-                                              tenant=TENANT, target="t" * 200, detail="d" * 200))
+        await storage.append_audit(
+            AuditEntry(
+                actor=f"{n:03d}" + "a" * 200,
+                command="c" * 200,
+                outcome="o" * 200,
+                tenant=TENANT,
+                target="t" * 200,
+                detail="d" * 200,
+            )
+        )
     [reply] = await say(router, f"audit {AUDIT_MAX}", TECH)
     assert_valid_card(reply.card)
     shown = words(reply)
@@ -118,8 +137,15 @@ async def test_audit_leaves_out_old_entries_rather_than_exceed_a_teams_message(r
 
 
 async def test_audit_shows_typed_targets_without_live_markdown_links(router: Router, storage: MemoryStorage) -> None:
-    await storage.append_audit(AuditEntry(actor=PLAIN, command="lookup", outcome="refused", tenant=TENANT,
-                                          target="[approved](https://phish.example) `x`"))
+    await storage.append_audit(
+        AuditEntry(
+            actor=PLAIN,
+            command="lookup",
+            outcome="refused",
+            tenant=TENANT,
+            target="[approved](https://phish.example) `x`",
+        )
+    )
     [reply] = await say(router, "audit", TECH)
     assert_valid_card(reply.card)
     shown = words(reply)

@@ -27,7 +27,8 @@ async def get_user(gateway, key: str):
 
 
 async def test_managed_identity_token_from_the_local_identity_endpoint_is_fetched_once_and_used(
-        graph_standin: GraphStandin, gateway_for) -> None:
+    graph_standin: GraphStandin, gateway_for
+) -> None:
     alice = graph_standin.state.add_user("alice@contoso.com")
     gateway, _ = gateway_for()
     for _ in range(3):
@@ -37,8 +38,9 @@ async def test_managed_identity_token_from_the_local_identity_endpoint_is_fetche
     assert gateway.token_source(contoso(gateway)).acquired == 1
 
 
-async def test_imds_managed_identity_when_no_app_service_variables(graph_standin: GraphStandin, gateway_for,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_imds_managed_identity_when_no_app_service_variables(
+    graph_standin: GraphStandin, gateway_for, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("IDENTITY_ENDPOINT")
     monkeypatch.delenv("IDENTITY_HEADER")
     monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", graph_standin.url)  # msal's IMDS base override
@@ -48,8 +50,9 @@ async def test_imds_managed_identity_when_no_app_service_variables(graph_standin
     assert graph_standin.identity_requests == 1
 
 
-async def test_a_refused_managed_identity_is_a_credentials_problem(graph_standin: GraphStandin, gateway_for,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_refused_managed_identity_is_a_credentials_problem(
+    graph_standin: GraphStandin, gateway_for, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IDENTITY_HEADER", "wrong")
     gateway, _ = gateway_for()
     with pytest.raises(GraphProblem) as caught:
@@ -59,12 +62,22 @@ async def test_a_refused_managed_identity_is_a_credentials_problem(graph_standin
     assert graph_standin.graph_requests() == []
 
 
-async def test_missing_client_secret_names_the_environment_variable(graph_standin: GraphStandin, gateway_for,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_missing_client_secret_names_the_environment_variable(
+    graph_standin: GraphStandin, gateway_for, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CONTOSO_SECRET", raising=False)
-    gateway, _ = gateway_for(tenants=[{"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"],
-                                       "credential": "client_secret", "client_id": CONTOSO,
-                                       "client_secret_env": "CONTOSO_SECRET"}])
+    gateway, _ = gateway_for(
+        tenants=[
+            {
+                "name": "Contoso",
+                "tenant_id": CONTOSO,
+                "domains": ["contoso.com"],
+                "credential": "client_secret",
+                "client_id": CONTOSO,
+                "client_secret_env": "CONTOSO_SECRET",
+            }
+        ]
+    )
     with pytest.raises(GraphProblem) as caught:
         await get_user(gateway, "alice@contoso.com")
     assert caught.value.kind == "credentials" and "CONTOSO_SECRET" in caught.value.user_message
@@ -97,8 +110,9 @@ async def test_429_with_retry_after_is_honoured(graph_standin: GraphStandin, gat
     assert len(graph_standin.graph_requests("/users/alice")) == 3
 
 
-async def test_429_without_retry_after_backs_off_exponentially_with_jitter(graph_standin: GraphStandin,
-                                                                           gateway_for) -> None:
+async def test_429_without_retry_after_backs_off_exponentially_with_jitter(
+    graph_standin: GraphStandin, gateway_for
+) -> None:
     graph_standin.state.add_user("alice@contoso.com")
     graph_standin.add_fault(Fault.throttle("/users/alice", times=4))
     gateway, sleeper = gateway_for()
@@ -121,8 +135,9 @@ async def test_throttling_beyond_the_budget_says_when_to_try_again(graph_standin
     assert sleeper.waits == []  # a wait longer than the budget is not even started
 
 
-async def test_503_is_retried_then_succeeds_and_504_forever_is_unavailable(graph_standin: GraphStandin,
-                                                                          gateway_for) -> None:
+async def test_503_is_retried_then_succeeds_and_504_forever_is_unavailable(
+    graph_standin: GraphStandin, gateway_for
+) -> None:
     graph_standin.state.add_user("alice@contoso.com")
     graph_standin.add_fault(Fault.unavailable("/users/alice", times=2))
     gateway, sleeper = gateway_for(budget=20)
@@ -154,13 +169,17 @@ async def test_403_permission_names_the_permission_and_role(graph_standin: Graph
     graph_standin.add_fault(Fault.permission("/v1.0/users/[^/]+$", times=1))
     gateway, _ = gateway_for()
     with pytest.raises(GraphProblem) as caught:
-        await gateway.call(contoso(gateway), permissions.METHODS,
-                           lambda c: c.users.by_user_id(alice["id"]).authentication.methods.get())
+        await gateway.call(
+            contoso(gateway),
+            permissions.METHODS,
+            lambda c: c.users.by_user_id(alice["id"]).authentication.methods.get(),
+        )
     assert caught.value.kind == "permission"
     assert "UserAuthenticationMethod.Read.All" in caught.value.user_message and "Contoso" in caught.value.user_message
     with pytest.raises(GraphProblem) as caught:
-        await gateway.request_json(contoso(gateway), permissions.DISABLE_USER, "PATCH", f"/users/{alice['id']}",
-                                   body={"accountEnabled": False})
+        await gateway.request_json(
+            contoso(gateway), permissions.DISABLE_USER, "PATCH", f"/users/{alice['id']}", body={"accountEnabled": False}
+        )
     assert "User.EnableDisableAccount.All" in caught.value.user_message
     assert "Privileged Authentication Administrator" in caught.value.user_message
 
@@ -231,7 +250,8 @@ async def test_token_is_only_sent_to_the_graph_host(graph_standin: GraphStandin,
         import httpx
 
         await client.request_adapter._http_client.send(
-            httpx.Request("GET", f"{elsewhere}/v1.0/me", headers={"Authorization": "Bearer leaked"}))
+            httpx.Request("GET", f"{elsewhere}/v1.0/me", headers={"Authorization": "Bearer leaked"})
+        )
         assert seen == [None, None]
         # a nextLink to another origin is refused before it is fetched
         graph_standin.max_page = 1
@@ -280,8 +300,7 @@ async def test_role_resolver_uses_transitive_group_membership(graph_standin: Gra
     alice = graph_standin.state.add_user("alice@contoso.com", groups=[approvers])
     bob = graph_standin.state.add_user("bob@contoso.com")
     gateway, _ = gateway_for()
-    resolver = RoleResolver(RolesConfig(technicians=[techs["id"]], approvers=[approvers["id"]]),
-                            gateway.check_groups)
+    resolver = RoleResolver(RolesConfig(technicians=[techs["id"]], approvers=[approvers["id"]]), gateway.check_groups)
     assert await resolver.roles(alice["id"], CONTOSO) == frozenset({Role.APPROVER})
     assert await resolver.roles(bob["id"], CONTOSO) == frozenset()
     assert await resolver.roles(alice["id"], "00000000-0000-0000-0000-0000000000ff") == frozenset()  # unconfigured

@@ -31,15 +31,23 @@ def certificate(common_name: str = "cordon-app") -> tuple[rsa.RSAPrivateKey, x50
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
 def pem(key: rsa.RSAPrivateKey, cert: x509.Certificate) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ) + cert.public_bytes(serialization.Encoding.PEM)
 
 
 @pytest.fixture
@@ -56,12 +64,15 @@ async def secure_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asy
 def gateway(standin: GraphStandin, ca_file: str, fabrikam: dict[str, Any], environ: dict[str, str]) -> GraphGateway:
     from adapters.graph.transport import RetryPolicy
 
-    config = parse_config({
-        "graph": {"endpoint": standin.url, "authority_host": standin.authority_url},
-        "tenants": [{"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"]},
-                    {"name": "Fabrikam", "tenant_id": FABRIKAM, "domains": ["fabrikam.com"], "client_id": APP,
-                     **fabrikam}],
-    })
+    config = parse_config(
+        {
+            "graph": {"endpoint": standin.url, "authority_host": standin.authority_url},
+            "tenants": [
+                {"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"]},
+                {"name": "Fabrikam", "tenant_id": FABRIKAM, "domains": ["fabrikam.com"], "client_id": APP, **fabrikam},
+            ],
+        }
+    )
     return GraphGateway(config, environ=environ, verify=ca_file, retry=RetryPolicy(sleep=SleepRecorder()))
 
 
@@ -75,8 +86,12 @@ async def test_client_secret_gets_a_token_for_its_own_tenant_only(secure_standin
     standin.apps[(FABRIKAM, APP)] = AppRegistration(FABRIKAM, APP, secret=SECRET)
     bob = standin.tenant(FABRIKAM).add_user("bob@fabrikam.com")
     standin.state.add_user("alice@contoso.com")
-    gw = gateway(standin, ca_file, {"credential": "client_secret", "client_secret_env": "FABRIKAM_SECRET"},
-                 {"FABRIKAM_SECRET": SECRET})
+    gw = gateway(
+        standin,
+        ca_file,
+        {"credential": "client_secret", "client_secret_env": "FABRIKAM_SECRET"},
+        {"FABRIKAM_SECRET": SECRET},
+    )
     try:
         for _ in range(3):
             assert (await read_user(gw, "Fabrikam", "bob@fabrikam.com"))["id"] == bob["id"]
@@ -95,8 +110,12 @@ async def test_client_secret_gets_a_token_for_its_own_tenant_only(secure_standin
 async def test_wrong_client_secret_is_a_credentials_problem_without_the_secret(secure_standin) -> None:
     standin, ca_file = secure_standin
     standin.apps[(FABRIKAM, APP)] = AppRegistration(FABRIKAM, APP, secret=SECRET)
-    gw = gateway(standin, ca_file, {"credential": "client_secret", "client_secret_env": "FABRIKAM_SECRET"},
-                 {"FABRIKAM_SECRET": "wrong-" + SECRET})
+    gw = gateway(
+        standin,
+        ca_file,
+        {"credential": "client_secret", "client_secret_env": "FABRIKAM_SECRET"},
+        {"FABRIKAM_SECRET": "wrong-" + SECRET},
+    )
     with pytest.raises(GraphProblem) as caught:
         await read_user(gw, "Fabrikam", "bob@fabrikam.com")
     await gw.close()
@@ -108,12 +127,14 @@ async def test_wrong_client_secret_is_a_credentials_problem_without_the_secret(s
 
 
 @pytest.mark.parametrize("form", ["pem", "pfx"])
-async def test_certificate_credential_signs_an_assertion_the_authority_verifies(secure_standin, tmp_path: Path,
-                                                                                form: str) -> None:
+async def test_certificate_credential_signs_an_assertion_the_authority_verifies(
+    secure_standin, tmp_path: Path, form: str
+) -> None:
     standin, ca_file = secure_standin
     key, cert = certificate()
-    standin.apps[(FABRIKAM, APP)] = AppRegistration(FABRIKAM, APP, certificate_pem=cert.public_bytes(
-        serialization.Encoding.PEM))
+    standin.apps[(FABRIKAM, APP)] = AppRegistration(
+        FABRIKAM, APP, certificate_pem=cert.public_bytes(serialization.Encoding.PEM)
+    )
     standin.tenant(FABRIKAM).add_user("bob@fabrikam.com")
     environ: dict[str, str] = {}
     if form == "pem":
@@ -122,8 +143,11 @@ async def test_certificate_credential_signs_an_assertion_the_authority_verifies(
         extra: dict[str, Any] = {}
     else:
         path = tmp_path / "app.pfx"
-        path.write_bytes(pkcs12.serialize_key_and_certificates(
-            b"cordon", key, cert, None, serialization.BestAvailableEncryption(b"pfx-password")))
+        path.write_bytes(
+            pkcs12.serialize_key_and_certificates(
+                b"cordon", key, cert, None, serialization.BestAvailableEncryption(b"pfx-password")
+            )
+        )
         environ["FABRIKAM_PFX_PASSWORD"] = "pfx-password"
         extra = {"certificate_password_env": "FABRIKAM_PFX_PASSWORD"}
     gw = gateway(standin, ca_file, {"credential": "certificate", "certificate_path": str(path), **extra}, environ)
@@ -137,8 +161,9 @@ async def test_certificate_credential_signs_an_assertion_the_authority_verifies(
 async def test_an_unregistered_or_unreadable_certificate_is_refused(secure_standin, tmp_path: Path) -> None:
     standin, ca_file = secure_standin
     _, registered = certificate("registered")
-    standin.apps[(FABRIKAM, APP)] = AppRegistration(FABRIKAM, APP, certificate_pem=registered.public_bytes(
-        serialization.Encoding.PEM))
+    standin.apps[(FABRIKAM, APP)] = AppRegistration(
+        FABRIKAM, APP, certificate_pem=registered.public_bytes(serialization.Encoding.PEM)
+    )
     other_key, other_cert = certificate("someone-else")
     path = tmp_path / "other.pem"
     path.write_bytes(pem(other_key, other_cert))
@@ -162,8 +187,11 @@ async def test_a_managed_identity_configured_for_a_customer_tenant_is_refused(gr
     standin = graph_standin
     standin.tenant(FABRIKAM).add_user("bob@fabrikam.com")
     standin.state.add_user("bob@fabrikam.com")  # a namesake in the home tenant must never be answered instead
-    gw, _ = gateway_for(tenants=[{"name": "Fabrikam", "tenant_id": FABRIKAM, "domains": ["fabrikam.com"],
-                                  "credential": "managed_identity"}])
+    gw, _ = gateway_for(
+        tenants=[
+            {"name": "Fabrikam", "tenant_id": FABRIKAM, "domains": ["fabrikam.com"], "credential": "managed_identity"}
+        ]
+    )
     with pytest.raises(GraphProblem) as caught:
         await read_user(gw, "Fabrikam", "bob@fabrikam.com")
     assert caught.value.kind == "credentials"

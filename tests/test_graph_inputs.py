@@ -36,14 +36,20 @@ def test_malformed_or_injected_user_text_is_refused_with_a_reason(text: str) -> 
     assert len(str(caught.value)) > 20  # a sentence that says why, not just "invalid"
 
 
-@pytest.mark.parametrize(("text", "key", "domain"), [
-    ("Alice@Contoso.COM", "alice@contoso.com", "contoso.com"),
-    ("mailto:bob@contoso.com", "bob@contoso.com", "contoso.com"),
-    ("<o'brien@contoso.com>", "o'brien@contoso.com", "contoso.com"),
-    ("bob_gmail.com#EXT#@contoso.onmicrosoft.com", "bob_gmail.com#ext#@contoso.onmicrosoft.com",
-     "contoso.onmicrosoft.com"),
-    ("7D5B1A2C-3E4F-4A5B-8C6D-7E8F9A0B1C2D", "7d5b1a2c-3e4f-4a5b-8c6d-7e8f9a0b1c2d", None),
-])
+@pytest.mark.parametrize(
+    ("text", "key", "domain"),
+    [
+        ("Alice@Contoso.COM", "alice@contoso.com", "contoso.com"),
+        ("mailto:bob@contoso.com", "bob@contoso.com", "contoso.com"),
+        ("<o'brien@contoso.com>", "o'brien@contoso.com", "contoso.com"),
+        (
+            "bob_gmail.com#EXT#@contoso.onmicrosoft.com",
+            "bob_gmail.com#ext#@contoso.onmicrosoft.com",
+            "contoso.onmicrosoft.com",
+        ),
+        ("7D5B1A2C-3E4F-4A5B-8C6D-7E8F9A0B1C2D", "7d5b1a2c-3e4f-4a5b-8c6d-7e8f9a0b1c2d", None),
+    ],
+)
 def test_valid_user_references(text: str, key: str, domain: str | None) -> None:
     ref = parse_user(text)
     assert (ref.key, ref.domain) == (key, domain)
@@ -63,11 +69,21 @@ def test_odata_eq_refuses_a_field_that_is_not_a_property_path() -> None:
 
 
 def directory() -> TenantDirectory:
-    config = parse_config({"tenants": [
-        {"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com", "contoso.onmicrosoft.com"]},
-        {"name": "Fabrikam", "tenant_id": FABRIKAM, "domains": ["fabrikam.com"], "credential": "client_secret",
-         "client_id": "5f2f0c50-1111-4222-8333-944455556666", "client_secret_env": "FABRIKAM_SECRET"},
-    ]})
+    config = parse_config(
+        {
+            "tenants": [
+                {"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com", "contoso.onmicrosoft.com"]},
+                {
+                    "name": "Fabrikam",
+                    "tenant_id": FABRIKAM,
+                    "domains": ["fabrikam.com"],
+                    "credential": "client_secret",
+                    "client_id": "5f2f0c50-1111-4222-8333-944455556666",
+                    "client_secret_env": "FABRIKAM_SECRET",
+                },
+            ]
+        }
+    )
     return TenantDirectory(config.tenants)
 
 
@@ -106,14 +122,22 @@ def test_object_id_needs_a_tenant_when_several_are_configured() -> None:
 
 
 def settings(tenant: str = CONTOSO, app_type: str = "SingleTenant") -> BotSettings:
-    return BotSettings(app_id="5f2f0c50-1111-4222-8333-944455556666", app_password="", app_type=app_type,
-                       app_tenant_id=tenant, host="127.0.0.1", port=0, openid_metadata=None)
+    return BotSettings(
+        app_id="5f2f0c50-1111-4222-8333-944455556666",
+        app_password="",
+        app_type=app_type,
+        app_tenant_id=tenant,
+        host="127.0.0.1",
+        port=0,
+        openid_metadata=None,
+    )
 
 
 def test_default_is_only_the_bots_own_tenant_with_managed_identity() -> None:
     tenants = default_tenants(CordonConfig(), settings())
     assert [(t.name, t.tenant_id, t.credential, t.client_id) for t in tenants] == [
-        (HOME_TENANT_NAME, CONTOSO, "managed_identity", None)]
+        (HOME_TENANT_NAME, CONTOSO, "managed_identity", None)
+    ]
     msi = default_tenants(CordonConfig(), settings(app_type="UserAssignedMSI"))
     assert msi[0].client_id == "5f2f0c50-1111-4222-8333-944455556666"  # the user-assigned identity's client id
     only = TenantDirectory(tenants)

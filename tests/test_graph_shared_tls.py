@@ -31,8 +31,9 @@ def peer_route(router: web.UrlDispatcher, standin: GraphStandin) -> None:
 
     async def whoami(request: web.Request) -> web.Response:
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        return web.json_response({"tenant": request[TENANT_KEY], "port": peer[1] if peer else None,
-                                  "asked_for": request.query.get("for")})
+        return web.json_response(
+            {"tenant": request[TENANT_KEY], "port": peer[1] if peer else None, "asked_for": request.query.get("for")}
+        )
 
     router.add_get("/v1.0/_whoami", whoami)
 
@@ -43,20 +44,32 @@ async def two_tenants(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncI
     ca = LocalCA()
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(ca.pem, encoding="utf-8")
-    async with GraphStandin(home_tenant=CONTOSO, tls=ca.server_context(["localhost"]),
-                            extensions=[peer_route]) as standin:
+    async with GraphStandin(
+        home_tenant=CONTOSO, tls=ca.server_context(["localhost"]), extensions=[peer_route]
+    ) as standin:
         for key, value in standin.environ().items():
             monkeypatch.setenv(key, value)
         standin.apps[(FABRIKAM, APP)] = AppRegistration(FABRIKAM, APP, secret=SECRET)
-        config = parse_config({
-            "graph": {"endpoint": standin.url, "authority_host": standin.authority_url},
-            "tenants": [{"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"]},
-                        {"name": "Fabrikam", "tenant_id": FABRIKAM, "domains": ["fabrikam.com"], "client_id": APP,
-                         "credential": "client_secret", "client_secret_env": "FABRIKAM_SECRET"}],
-        })
+        config = parse_config(
+            {
+                "graph": {"endpoint": standin.url, "authority_host": standin.authority_url},
+                "tenants": [
+                    {"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"]},
+                    {
+                        "name": "Fabrikam",
+                        "tenant_id": FABRIKAM,
+                        "domains": ["fabrikam.com"],
+                        "client_id": APP,
+                        "credential": "client_secret",
+                        "client_secret_env": "FABRIKAM_SECRET",
+                    },
+                ],
+            }
+        )
         sleeper = SleepRecorder()
-        gateway = GraphGateway(config, environ={"FABRIKAM_SECRET": SECRET}, verify=str(ca_file),
-                               retry=RetryPolicy(sleep=sleeper))
+        gateway = GraphGateway(
+            config, environ={"FABRIKAM_SECRET": SECRET}, verify=str(ca_file), retry=RetryPolicy(sleep=sleeper)
+        )
         gateway.sleeper = sleeper  # type: ignore[attr-defined]
         try:
             yield standin, gateway
@@ -82,8 +95,10 @@ async def test_tenants_share_the_ssl_context_and_nothing_else(two_tenants) -> No
     assert pool_of(contoso)._pool._ssl_context is gateway.ssl_context  # one CA store loaded, not one per tenant
     assert pool_of(fabrikam)._pool._ssl_context is gateway.ssl_context
     # each keeps its own token provider (its own credentials) and its own retry handler
-    assert (contoso.request_adapter._authentication_provider.access_token_provider.source
-            is not fabrikam.request_adapter._authentication_provider.access_token_provider.source)
+    assert (
+        contoso.request_adapter._authentication_provider.access_token_provider.source
+        is not fabrikam.request_adapter._authentication_provider.access_token_provider.source
+    )
     first = {type(m).__name__: m for m in _middleware(contoso)}
     second = {type(m).__name__: m for m in _middleware(fabrikam)}
     assert first["BudgetRetryHandler"] is not second["BudgetRetryHandler"]
@@ -148,8 +163,9 @@ async def test_retry_budget_and_host_guard_stay_per_tenant(two_tenants) -> None:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         for name in ("Contoso", "Fabrikam"):
             http = gateway.client(gateway.tenant(name)).request_adapter._http_client
-            await http.send(httpx.Request("GET", f"http://127.0.0.1:{port}/v1.0/me",
-                                          headers={"Authorization": "Bearer leaked"}))
+            await http.send(
+                httpx.Request("GET", f"http://127.0.0.1:{port}/v1.0/me", headers={"Authorization": "Bearer leaked"})
+            )
     finally:
         await runner.cleanup()
     assert seen == [None, None]

@@ -21,16 +21,19 @@ from tests.support.graph_standin.lockdown_routes import LockdownData
 
 T0 = "10000000-0000-4000-8000-000000000000"
 NOW = dt.datetime(2026, 11, 27, 21, 0, tzinfo=dt.UTC)
-ORDERS = {"ip-first": [ip.register, lockdown_routes.register],
-          "lockdown-first": [lockdown_routes.register, ip.register]}
+ORDERS = {
+    "ip-first": [ip.register, lockdown_routes.register],
+    "lockdown-first": [lockdown_routes.register, ip.register],
+}
 
 
 @pytest.fixture(params=list(ORDERS))
 async def both(request: pytest.FixtureRequest):
     async with GraphStandin(home_tenant=T0, extensions=ORDERS[request.param]) as standin:
         standin.state.skus = payloads.premium_skus("P2")
-        gateway = ip.standin_gateway(standin, ip.tenants_config(standin.url, [T0]),
-                                     retry=RetryPolicy(sleep=SleepRecorder()))
+        gateway = ip.standin_gateway(
+            standin, ip.tenants_config(standin.url, [T0]), retry=RetryPolicy(sleep=SleepRecorder())
+        )
         try:
             yield standin, gateway
         finally:
@@ -61,8 +64,9 @@ def test_every_route_has_one_owner() -> None:
     for order in ORDERS.values():
         standin = GraphStandin(home_tenant=T0, extensions=order)
         app: web.Application = standin.build_app()
-        routes = Counter((route.method, route.resource.canonical) for route in app.router.routes()
-                         if route.resource is not None)
+        routes = Counter(
+            (route.method, route.resource.canonical) for route in app.router.routes() if route.resource is not None
+        )
         assert [key for key, n in routes.items() if n > 1] == []
         assert routes[("POST", "/v1.0/identityProtection/riskyUsers/confirmCompromised")] == 1
         assert routes[("GET", "/v1.0/auditLogs/signIns")] == 1
@@ -83,12 +87,16 @@ async def test_confirm_compromised_from_either_family_lands_in_both_books(both) 
     source = source_for(gateway)
     await source.confirm_compromised(T0, [bob["id"]])
     await source.dismiss(T0, [alice["id"]])
-    assert risk.actions == [("confirmCompromised", [alice["id"]]), ("confirmCompromised", [bob["id"]]),
-                            ("dismiss", [alice["id"]])]
+    assert risk.actions == [
+        ("confirmCompromised", [alice["id"]]),
+        ("confirmCompromised", [bob["id"]]),
+        ("dismiss", [alice["id"]]),
+    ]
     assert books.compromised == [alice["id"], bob["id"]]
     assert [(m, p.rsplit("/", 1)[-1], b) for m, p, b in books.writes] == [
         ("POST", "confirmCompromised", {"userIds": [alice["id"]]}),
-        ("POST", "confirmCompromised", {"userIds": [bob["id"]]})]  # a dismiss is not a lock-down write
+        ("POST", "confirmCompromised", {"userIds": [bob["id"]]}),
+    ]  # a dismiss is not a lock-down write
     assert risk.risky_users[bob["id"]][1]["riskState"] == "confirmedCompromised"
     assert risk.risky_users[alice["id"]][1]["riskState"] == "dismissed"
 
@@ -97,8 +105,9 @@ async def test_one_sign_in_log_answers_the_investigation_and_the_alert_enrichmen
     standin, gateway = both
     alice = standin.state.add_user("alice@t0.example", display_name="Alice")
     books = LockdownData.of(standin.state)
-    books.sign_ins += [lockdown_sign_in(alice, NOW - dt.timedelta(hours=h), ip="192.0.2.1", country="FR", app="Mail")
-                       for h in (1, 2)]
+    books.sign_ins += [
+        lockdown_sign_in(alice, NOW - dt.timedelta(hours=h), ip="192.0.2.1", country="FR", app="Mail") for h in (1, 2)
+    ]
     detection = ip.risk_detection(alice, detected=NOW - dt.timedelta(minutes=5))
     ip.data(standin, T0).add_sign_in(ip.sign_in(detection, app="Azure Portal"))
     assert len(books.sign_ins) == 3 and len(ip.data(standin, T0).sign_ins) == 3

@@ -38,12 +38,24 @@ def test_method_payloads_parse_into_their_derived_types() -> None:
         AuthenticationMethodCollectionResponse,
     )
 
-    methods = [payloads.password_method(), payloads.fido2_method(), payloads.authenticator_method("Pixel"),
-               payloads.phone_method("+15555550100"), payloads.software_oath_method(),
-               payloads.email_method("a@example.org"), payloads.windows_hello_method("PC"),
-               payloads.temporary_access_pass_method()]
+    methods = [
+        payloads.password_method(),
+        payloads.fido2_method(),
+        payloads.authenticator_method("Pixel"),
+        payloads.phone_method("+15555550100"),
+        payloads.software_oath_method(),
+        payloads.email_method("a@example.org"),
+        payloads.windows_hello_method("PC"),
+        payloads.temporary_access_pass_method(),
+    ]
     parsed = assert_parses({"value": methods}, AuthenticationMethodCollectionResponse)
     assert [type(m).__name__ for m in parsed.value] == [
-        "PasswordAuthenticationMethod", "Fido2AuthenticationMethod", "MicrosoftAuthenticatorAuthenticationMethod",
-        "PhoneAuthenticationMethod", "SoftwareOathAuthenticationMethod", "EmailAuthenticationMethod",
-        "WindowsHelloForBusinessAuthenticationMethod", "TemporaryAccessPassAuthenticationMethod"]
+        "PasswordAuthenticationMethod",
+        "Fido2AuthenticationMethod",
+        "MicrosoftAuthenticatorAuthenticationMethod",
+        "PhoneAuthenticationMethod",
+        "SoftwareOathAuthenticationMethod",
+        "EmailAuthenticationMethod",
+        "WindowsHelloForBusinessAuthenticationMethod",
+        "TemporaryAccessPassAuthenticationMethod",
+    ]

@@ -30,9 +30,13 @@ def test_checkov_passes_the_template_with_every_skip_justified(tmp_path: Path) -
         if os.environ.get("CORDON_CHECKOV"):
             pytest.fail(f"CORDON_CHECKOV={os.environ['CORDON_CHECKOV']} does not exist")
         pytest.skip("checkov is not installed: `bash tests/run` installs it into .venv/checkov")
-    done = subprocess.run([checkov, "-d", str(ROOT / "infra"), "--framework", "bicep", "--skip-download",
-                           "-o", "json"], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "LOG_LEVEL": "WARNING", "HOME": str(tmp_path)})
+    done = subprocess.run(
+        [checkov, "-d", str(ROOT / "infra"), "--framework", "bicep", "--skip-download", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "LOG_LEVEL": "WARNING", "HOME": str(tmp_path)},
+    )
     report = json.loads(done.stdout)
     summary, results = report["summary"], report["results"]
     assert summary["parsing_errors"] == 0 and summary["resource_count"] >= 10, summary  # the whole file was read
@@ -45,8 +49,9 @@ def test_checkov_passes_the_template_with_every_skip_justified(tmp_path: Path) -
 
 
 def _resource(type_: str) -> str:
-    found = re.search(rf"^resource \w+ '{re.escape(type_)}@[^']+' = (?:if \([^)]*\) )?\{{\n(.*?)^\}}", BICEP,
-                      re.M | re.S)
+    found = re.search(
+        rf"^resource \w+ '{re.escape(type_)}@[^']+' = (?:if \([^)]*\) )?\{{\n(.*?)^\}}", BICEP, re.M | re.S
+    )
     assert found, f"no {type_} in infra/main.bicep"
     return found.group(1)
 
@@ -58,15 +63,25 @@ def test_the_template_has_what_a_deployment_needs() -> None:
     assert "endpoint: 'https://${site.properties.defaultHostName}/api/messages'" in bot
     assert "channelName: 'MsTeamsChannel'" in _resource("Microsoft.BotService/botServices/channels")
     site = _resource("Microsoft.Web/sites")
-    for setting in ("httpsOnly: true", "minTlsVersion: '1.2'", "ftpsState: 'Disabled'", "healthCheckPath: '/readyz'",
-                    "'${identity.id}': {}", "{ name: 'MicrosoftAppType', value: 'UserAssignedMSI' }",
-                    "{ name: 'PORT', value: '8000' }"):
+    for setting in (
+        "httpsOnly: true",
+        "minTlsVersion: '1.2'",
+        "ftpsState: 'Disabled'",
+        "healthCheckPath: '/readyz'",
+        "'${identity.id}': {}",
+        "{ name: 'MicrosoftAppType', value: 'UserAssignedMSI' }",
+        "{ name: 'PORT', value: '8000' }",
+    ):
         assert setting in site, setting
     assert "reserved: true" in _resource("Microsoft.Web/serverfarms")  # Linux
     assert re.search(r"@minValue\(2\)\s*@maxValue\(\d+\)\s*param instanceCount int = 2", BICEP)
     storage = _resource("Microsoft.Storage/storageAccounts")
-    for setting in ("allowBlobPublicAccess: false", "minimumTlsVersion: 'TLS1_2'", "allowSharedKeyAccess: false",
-                    "supportsHttpsTrafficOnly: true"):
+    for setting in (
+        "allowBlobPublicAccess: false",
+        "minimumTlsVersion: 'TLS1_2'",
+        "allowSharedKeyAccess: false",
+        "supportsHttpsTrafficOnly: true",
+    ):
         assert setting in storage, setting
     role = _resource("Microsoft.Authorization/roleAssignments")
     assert "principalId: identity.properties.principalId" in role and "scope: storage" in role

@@ -29,8 +29,9 @@ class Clock:
 
 async def test_retrying_stops_at_max_attempts_and_reraises_the_last_error() -> None:
     clock = Clock()
-    policy = RetryPolicy(max_attempts=4, base_delay=1.0, rng=random.Random(1), sleep=clock.sleep,
-                         monotonic=clock.monotonic)
+    policy = RetryPolicy(
+        max_attempts=4, base_delay=1.0, rng=random.Random(1), sleep=clock.sleep, monotonic=clock.monotonic
+    )
     calls = 0
 
     async def failing() -> int:
@@ -46,8 +47,9 @@ async def test_retrying_stops_at_max_attempts_and_reraises_the_last_error() -> N
 
 async def test_retrying_respects_the_time_budget_and_returns_once_it_works() -> None:
     clock = Clock()
-    policy = RetryPolicy(budget_seconds=2.5, max_attempts=100, base_delay=1.0, sleep=clock.sleep,
-                         monotonic=clock.monotonic)
+    policy = RetryPolicy(
+        budget_seconds=2.5, max_attempts=100, base_delay=1.0, sleep=clock.sleep, monotonic=clock.monotonic
+    )
     with pytest.raises(ValueError):
         await retrying(lambda: _raise(ValueError()), ValueError, policy)
     assert clock.now <= 2.5

@@ -15,8 +15,19 @@ from tests.support.graph_standin.incident_routes import register
 from tests.support.graph_standin.incident_world import VPN_IP, build
 from tests.test_mfa_cli import cli
 
-INVESTIGATE_KEYS = {"user": str, "tenant": str, "window": dict, "verdict": str, "sign_ins": dict, "audits": list,
-                    "inbox_rules": list, "consents": list, "devices": list, "findings": list, "not_read": list}
+INVESTIGATE_KEYS = {
+    "user": str,
+    "tenant": str,
+    "window": dict,
+    "verdict": str,
+    "sign_ins": dict,
+    "audits": list,
+    "inbox_rules": list,
+    "consents": list,
+    "devices": list,
+    "findings": list,
+    "not_read": list,
+}
 SIGN_IN_KEYS = {"total": int, "failures": int, "countries": list, "ips": list, "impossible_travel": list}
 HUNT_KEYS = {"tenant": str, "window": dict, "seeds": dict, "accounts": list, "checked": int, "not_read": list}
 
@@ -57,15 +68,20 @@ async def test_hunt_json_follows_the_contract(standin: GraphStandin, tmp_path: P
     assert all({"user", "ips", "last_seen", "reasons"} <= set(a) for a in data["accounts"])
     code, out, err = await cli(standin, tmp_path, "hunt", VPN_IP, "--json")
     assert code == 0, err
-    assert {a["user"] for a in json.loads(out)["accounts"]} == {"alice@contoso.com", "bob@contoso.com",
-                                                                 "dave@contoso.com"}
+    assert {a["user"] for a in json.loads(out)["accounts"]} == {
+        "alice@contoso.com",
+        "bob@contoso.com",
+        "dave@contoso.com",
+    }
 
 
 async def test_exit_codes(standin: GraphStandin, tmp_path: Path) -> None:
-    for args, says in ((("investigate", "alice@contoso.com", "--days", "31"), "from 1 to 30"),
-                       (("investigate", "alice at contoso"), "neither a sign-in name"),
-                       (("investigate", "nobody@contoso.com"), "No such user"),
-                       (("hunt", "10.0.0.300"), "neither a sign-in name")):
+    for args, says in (
+        (("investigate", "alice@contoso.com", "--days", "31"), "from 1 to 30"),
+        (("investigate", "alice at contoso"), "neither a sign-in name"),
+        (("investigate", "nobody@contoso.com"), "No such user"),
+        (("hunt", "10.0.0.300"), "neither a sign-in name"),
+    ):
         code, _, err = await cli(standin, tmp_path, *args)
         assert code == 2 and says in err, (args, err)
     standin.add_fault(Fault.licence("/auditLogs/signIns"))

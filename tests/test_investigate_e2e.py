@@ -46,9 +46,12 @@ class Story:
         return await runner.store(self.bot.services).all()
 
     async def approve(self, request: dict[str, Any], **inputs: Any) -> Any:
-        result = await self.bot.invoke_action("lockdown.approve", {"request_id": request["id"],
-                                                                   "nonce": request["nonce"], **inputs},
-                                              actor=APPROVER, conversation=CHANNEL)
+        result = await self.bot.invoke_action(
+            "lockdown.approve",
+            {"request_id": request["id"], "nonce": request["nonce"], **inputs},
+            actor=APPROVER,
+            conversation=CHANNEL,
+        )
         await runtime(self.bot.services).drain()
         return result
 
@@ -84,8 +87,10 @@ async def story(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Story]:
         cfg = BotApp.config(
             roles={"technicians": [TECH.aad_id, APPROVER.aad_id], "approvers": [APPROVER.aad_id, TECH.aad_id]},
             graph={"endpoint": standin.url},
-            tenants=[{"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"],
-                      "credential": "managed_identity"}])
+            tenants=[
+                {"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"], "credential": "managed_identity"}
+            ],
+        )
         async with BotApp.started(config=cfg, storage=MemoryStorage(), clock=Clock(NOW)) as bot:
             gateway = make_gateway(cfg)
             bot.services.graph = gateway
@@ -111,9 +116,12 @@ async def test_the_phished_user_story(story: Story) -> None:
     (remediation,) = await story.requests()
     assert remediation["kind"] == "remediate" and remediation["offered"] == {"disable_rule": True}
     assert remediation["params"]["rule_id"] == story.world.rule_id and story.world.lockdown.writes == []
-    refused = await story.bot.invoke_action("lockdown.approve", {"request_id": remediation["id"],
-                                                                 "nonce": remediation["nonce"]},
-                                            actor=TECH, conversation=CHANNEL)
+    refused = await story.bot.invoke_action(
+        "lockdown.approve",
+        {"request_id": remediation["id"], "nonce": remediation["nonce"]},
+        actor=TECH,
+        conversation=CHANNEL,
+    )
     assert "another approver must decide" in refused.body["value"]
     await story.approve(remediation)
     (done,) = await story.requests()
@@ -149,8 +157,10 @@ async def test_the_phished_user_story(story: Story) -> None:
         assert_valid_card(approval)
         await story.approve(request)
     final = {r["target"]["upn"]: r for r in await story.requests() if r["kind"] == "lockdown"}
-    assert {upn: r["state"] for upn, r in final.items()} == {"alice@contoso.com": state.DONE,
-                                                             "bob@contoso.com": state.DONE}
+    assert {upn: r["state"] for upn, r in final.items()} == {
+        "alice@contoso.com": state.DONE,
+        "bob@contoso.com": state.DONE,
+    }
     assert story.standin.state.users[alice["id"]]["accountEnabled"] is False
     assert story.standin.state.users[bob["id"]]["accountEnabled"] is False
     assert story.world.incident.scans == [story.world.laptop_id]  # the iPhone is not scanned
@@ -172,16 +182,24 @@ async def test_buttons_refuse_outsiders_and_altered_cards(story: Story) -> None:
     assert foreign.status == 403
     altered = await story.press({**lock, "data": {**lock["data"], "nonce": "guessed"}})
     assert "no longer stored" in altered.body["value"]
-    other_rule = await story.press({**button(card, "investigate.disable_rule"),
-                                    "data": {**button(card, "investigate.disable_rule")["data"], "item": "rule:9"}})
+    other_rule = await story.press(
+        {
+            **button(card, "investigate.disable_rule"),
+            "data": {**button(card, "investigate.disable_rule")["data"], "item": "rule:9"},
+        }
+    )
     assert "no longer stored" in other_rule.body["value"]
     assert await story.requests() == [] and story.world.lockdown.writes == []
 
 
 async def test_bad_input_gets_a_clear_message(story: Story) -> None:
-    for text, says in (("investigate", "Name the user"), ("investigate alice@contoso.com 90", "from 1 to 30"),
-                       ("investigate not-a-user", "neither a sign-in name"),
-                       ("investigate nobody@contoso.com", "No such user"), ("hunt 999.1.1.1", "neither a sign-in")):
+    for text, says in (
+        ("investigate", "Name the user"),
+        ("investigate alice@contoso.com 90", "from 1 to 30"),
+        ("investigate not-a-user", "neither a sign-in name"),
+        ("investigate nobody@contoso.com", "No such user"),
+        ("hunt 999.1.1.1", "neither a sign-in"),
+    ):
         await story.bot.send_message(text, actor=TECH, conversation=CHANNEL)
         reply = story.bot.replies(CHANNEL.id)[-1]
         assert says in (reply.text or ""), (text, reply.text)

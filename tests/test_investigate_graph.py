@@ -37,13 +37,24 @@ async def test_the_phished_users_investigation_finds_every_sign(world: tuple[Gra
     report = await run_investigation(gateway, "alice@contoso.com", 7, NOW)
     data = report.to_json()
     codes = {f["code"] for f in data["findings"]}
-    assert {"signin.new_country", "signin.impossible_travel", "signin.anonymiser", "signin.risky",
-            "signin.legacy_client", "audit.mfa_added", "audit.consent", "rule.suspicious", "consent.new",
-            "device.scan_due"} <= codes, codes
+    assert {
+        "signin.new_country",
+        "signin.impossible_travel",
+        "signin.anonymiser",
+        "signin.risky",
+        "signin.legacy_client",
+        "audit.mfa_added",
+        "audit.consent",
+        "rule.suspicious",
+        "consent.new",
+        "device.scan_due",
+    } <= codes, codes
     assert data["verdict"].startswith("likely compromised: new country SE")
-    assert data["verdict"] == ("likely compromised: new country SE + impossible travel + MFA method added 3 h 00 "
-                               "min after the first foreign sign-in + new app consent 4 h 00 min after the first "
-                               "foreign sign-in + suspicious inbox rule")
+    assert data["verdict"] == (
+        "likely compromised: new country SE + impossible travel + MFA method added 3 h 00 "
+        "min after the first foreign sign-in + new app consent 4 h 00 min after the first "
+        "foreign sign-in + suspicious inbox rule"
+    )
     assert {c["country"]: c["new"] for c in data["sign_ins"]["countries"]} == {"FR": False, "SE": True}
     assert [i["ip"] for i in data["sign_ins"]["ips"] if i["new"]] == [VPN_IP]
     (travel,) = data["sign_ins"]["impossible_travel"]
@@ -79,13 +90,13 @@ async def test_what_graph_refuses_is_listed_and_the_rest_still_counts(world: tup
     assert set(parts) == {"managed devices", "OAuth consents"}
     assert "Microsoft Intune licence" in parts["managed devices"]
     assert "DelegatedPermissionGrant.Read.All" in parts["OAuth consents"]
-    assert report.verdict.startswith("likely compromised") and any(f.code == "audit.mfa_added"
-                                                                   for f in report.findings)
+    assert report.verdict.startswith("likely compromised") and any(f.code == "audit.mfa_added" for f in report.findings)
     assert not refused_everything(report)
 
 
 async def test_sign_ins_without_a_licence_are_named_and_everything_refused_is_exit_3(
-        world: tuple[GraphStandin, World, Any]) -> None:
+    world: tuple[GraphStandin, World, Any],
+) -> None:
     standin, _, gateway = world
     standin.add_fault(Fault.licence("/auditLogs/signIns"))
     for path in ("/auditLogs/directoryAudits", "/messageRules", "/oauth2PermissionGrants", "/managedDevices"):
@@ -96,7 +107,8 @@ async def test_sign_ins_without_a_licence_are_named_and_everything_refused_is_ex
 
 
 async def test_hunt_from_the_victim_finds_the_second_victim_and_the_spray(
-        world: tuple[GraphStandin, World, Any]) -> None:
+    world: tuple[GraphStandin, World, Any],
+) -> None:
     standin, built, gateway = world
     result, report = await run_hunt(gateway, "alice@contoso.com", 7, NOW)
     assert report is not None and result.seed_ips == [VPN_IP]
@@ -124,8 +136,11 @@ async def test_hunt_from_an_ip_pages_through_the_log(world: tuple[GraphStandin, 
         await run_hunt(gateway, VPN_IP, 7, NOW, tenant_name="Contoso")
     standin.max_page = 999
     result, report = await run_hunt(gateway, VPN_IP, 7, NOW, tenant_name="Contoso")
-    assert report is None and {a.upn for a in result.accounts.values()} == {"alice@contoso.com", "bob@contoso.com",
-                                                                           "dave@contoso.com"}
+    assert report is None and {a.upn for a in result.accounts.values()} == {
+        "alice@contoso.com",
+        "bob@contoso.com",
+        "dave@contoso.com",
+    }
     assert gateway.requests_sent > before
 
 
@@ -139,8 +154,11 @@ async def test_the_new_payloads_parse_into_msgraph_models(monkeypatch: pytest.Mo
         incident = IncidentData.of(standin.state)
         app = ip.service_principal("Mail Sync Pro")
         incident.add_grant(user, app, ip.grant(user, app, "Mail.Read offline_access"))
-        laptop = incident.add_device(user, ip.managed_device(user, "LAPTOP-1", synced=NOW, scans=[("done", NOW)]),
-                                     ip.protection_state(quick=NOW, full=NOW))
+        laptop = incident.add_device(
+            user,
+            ip.managed_device(user, "LAPTOP-1", synced=NOW, scans=[("done", NOW)]),
+            ip.protection_state(quick=NOW, full=NOW),
+        )
         incident.add_device(user, ip.managed_device(user, "iPhone", os="iOS", synced=NOW, compliance="noncompliant"))
         checked = await assert_routes_parse(standin, {**params, "sp": app["id"], "device": laptop["id"]})
         built = build(standin)

@@ -40,8 +40,11 @@ async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[GraphSta
 
 
 def sign_in_filters(standin: GraphStandin) -> list[str]:
-    return [parse_qs(r.query).get("$filter", [""])[0] for r in standin.graph_requests("/auditLogs/signIns")
-            if "$skiptoken" not in r.query]
+    return [
+        parse_qs(r.query).get("$filter", [""])[0]
+        for r in standin.graph_requests("/auditLogs/signIns")
+        if "$skiptoken" not in r.query
+    ]
 
 
 def add_user(standin: GraphStandin, name: str) -> dict[str, Any]:
@@ -53,7 +56,8 @@ def log(standin: GraphStandin) -> identity_protection.RiskData:
 
 
 async def test_a_spray_that_overflows_the_page_bound_cannot_hide_a_success(
-        world: tuple[GraphStandin, World, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    world: tuple[GraphStandin, World, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     standin, _, gateway = world
     monkeypatch.setattr(graph_reads, "PAGE", 2)
     monkeypatch.setattr(hunt_module, "MAX_PAGES", 2)
@@ -61,16 +65,19 @@ async def test_a_spray_that_overflows_the_page_bound_cannot_hide_a_success(
     erin = add_user(standin, "erin")
     victims = [add_user(standin, f"sprayed{i}") for i in range(8)]
     for i, user in enumerate(victims):  # newest first in Graph's order: the spray fills the first pages
-        log(standin).add_sign_in(ip.sign_in(user, NOW - dt.timedelta(minutes=i), ip=VPN_IP, place="stockholm",
-                                            error_code=50126))
+        log(standin).add_sign_in(
+            ip.sign_in(user, NOW - dt.timedelta(minutes=i), ip=VPN_IP, place="stockholm", error_code=50126)
+        )
     log(standin).add_sign_in(ip.sign_in(erin, NOW - dt.timedelta(days=3), ip=VPN_IP, place="stockholm"))
     before = len(standin.graph_requests("/auditLogs/signIns"))
     result, _ = await run_hunt(gateway, VPN_IP, 7, NOW, tenant_name="Contoso")
     data = result.to_json()
     label = f"sign-ins from {VPN_IP}"
     assert {"part": label, "reason": "more than 2 pages (4 sign-ins): the rest were not read"} in data["cut_short"]
-    assert {"part": "inbox rules", "reason": f"read for the 2 strongest of {len(data['accounts'])} accounts with "
-            "evidence only"} in data["cut_short"]
+    assert {
+        "part": "inbox rules",
+        "reason": f"read for the 2 strongest of {len(data['accounts'])} accounts with evidence only",
+    } in data["cut_short"]
     erin_found = next(a for a in data["accounts"] if a["user"] == "erin@contoso.com")  # older than the spray
     assert erin_found["reasons"] == [f"signed in from {VPN_IP}"]
     filters = sign_in_filters(standin)
@@ -82,7 +89,8 @@ async def test_a_spray_that_overflows_the_page_bound_cannot_hide_a_success(
 
 
 async def test_seed_ips_are_bounded_validated_and_joined_five_to_a_request(
-        world: tuple[GraphStandin, World, Any]) -> None:
+    world: tuple[GraphStandin, World, Any],
+) -> None:
     standin, _, gateway = world
     tenant = gateway.tenant("Contoso")
     seeds = ["unknown", "203.0.113.66' or userId eq 'x", *(f"192.0.2.{i}" for i in range(1, 25)), VPN_IP]
@@ -109,10 +117,16 @@ async def test_the_reader_refuses_what_is_not_an_ip(world: tuple[GraphStandin, W
 async def test_risky_sign_ins_come_from_the_risk_filter_and_need_p2(world: tuple[GraphStandin, World, Any]) -> None:
     standin, _, gateway = world
     frank = add_user(standin, "frank")
-    log(standin).add_sign_in(ip.sign_in(frank, NOW - dt.timedelta(days=2), ip="192.0.2.200", place="lagos",
-                                        risk_level="high", risk_state="atRisk"))
-    log(standin).add_sign_in(ip.sign_in(frank, NOW - dt.timedelta(days=9), ip="192.0.2.201", place="lagos",
-                                        risk_level="high", risk_state="atRisk"))  # before the window
+    log(standin).add_sign_in(
+        ip.sign_in(
+            frank, NOW - dt.timedelta(days=2), ip="192.0.2.200", place="lagos", risk_level="high", risk_state="atRisk"
+        )
+    )
+    log(standin).add_sign_in(
+        ip.sign_in(
+            frank, NOW - dt.timedelta(days=9), ip="192.0.2.201", place="lagos", risk_level="high", risk_state="atRisk"
+        )
+    )  # before the window
     result, _ = await run_hunt(gateway, VPN_IP, 7, NOW, tenant_name="Contoso")
     frank_found = result.accounts[frank["id"]]
     assert list(frank_found.reasons) == ["high-risk sign-in (atRisk)"] and frank_found.ips == set()
@@ -142,9 +156,18 @@ async def test_the_card_says_what_a_bound_cut_short(world: tuple[GraphStandin, W
 async def test_the_standin_refuses_filters_graph_refuses(world: tuple[GraphStandin, World, Any]) -> None:
     standin, _, _ = world
     token = standin.issue_token(CONTOSO)
-    refused = ["status/errorCode ne 0", "startsWith(ipAddress, '203.')", "userType eq 'Guest'",
-               "ipAddress eq 203", "status/errorCode eq '0'", "(ipAddress eq 'a'", "ipAddress eq 'a' and",
-               "createdDateTime ge '2026-11-20T22:00:00Z'", "ipAddress gt 'a'", "ipAddress eq 'a' xor 1"]
+    refused = [
+        "status/errorCode ne 0",
+        "startsWith(ipAddress, '203.')",
+        "userType eq 'Guest'",
+        "ipAddress eq 203",
+        "status/errorCode eq '0'",
+        "(ipAddress eq 'a'",
+        "ipAddress eq 'a' and",
+        "createdDateTime ge '2026-11-20T22:00:00Z'",
+        "ipAddress gt 'a'",
+        "ipAddress eq 'a' xor 1",
+    ]
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
         for text in refused:
             async with session.get(f"{standin.url}/v1.0/auditLogs/signIns", params={"$filter": text}) as response:
@@ -153,14 +176,17 @@ async def test_the_standin_refuses_filters_graph_refuses(world: tuple[GraphStand
         params = {"$filter": f"(ipAddress eq '{VPN_IP}') and status/errorCode eq 0 and {SINCE}"}
         async with session.get(f"{standin.url}/v1.0/auditLogs/signIns", params=params) as response:
             rows = (await response.json())["value"]
-    assert sorted(r["userPrincipalName"] for r in rows) == ["alice@contoso.com", "alice@contoso.com",
-                                                           "bob@contoso.com"]
+    assert sorted(r["userPrincipalName"] for r in rows) == ["alice@contoso.com", "alice@contoso.com", "bob@contoso.com"]
     assert [r["createdDateTime"] for r in rows] == sorted((r["createdDateTime"] for r in rows), reverse=True)
 
 
 def test_the_filter_parser_reads_quotes_precedence_and_types() -> None:
-    row = {"ipAddress": "x'y", "status": {"errorCode": 0}, "createdDateTime": "2026-11-21T00:00:00Z",
-           "riskLevelDuringSignIn": "high"}
+    row = {
+        "ipAddress": "x'y",
+        "status": {"errorCode": 0},
+        "createdDateTime": "2026-11-21T00:00:00Z",
+        "riskLevelDuringSignIn": "high",
+    }
     assert compile_filter("ipAddress eq 'x''y'")(row)
     assert compile_filter("ipAddress eq 'z' or ipAddress eq 'x''y' and status/errorCode eq 0")(row)
     assert not compile_filter("(ipAddress eq 'z' or ipAddress eq 'x''y') and status/errorCode eq 1")(row)

@@ -21,8 +21,9 @@ async def _alert_in_t1(w) -> tuple[dict, str, str]:
 
 
 async def _press_lockdown(w, card_id: str, message_id: str) -> dict:
-    result = await w.bot.invoke_action("alerts.lockdown", {"card": card_id}, actor=TECH, conversation=w.channel,
-                                       card_message_id=message_id)
+    result = await w.bot.invoke_action(
+        "alerts.lockdown", {"card": card_id}, actor=TECH, conversation=w.channel, card_message_id=message_id
+    )
     assert result.status == 200 and result.body["type"] == CARD, result.body
     assert_valid_card(result.body["value"])
     return result.body["value"]

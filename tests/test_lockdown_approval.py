@@ -44,13 +44,16 @@ async def test_the_requester_cannot_approve_even_as_an_approver(world) -> None:
     assert f"lockdown cancel {request['id']}" in rejected.message
     assert (await flow.only_request())["state"] == state.PENDING
     assert [(c, o) for c, o, d in await audit(flow) if d == "self-approval"] == [
-        ("lockdown:reject", "refused"), ("lockdown:approve", "refused")]
+        ("lockdown:reject", "refused"),
+        ("lockdown:approve", "refused"),
+    ]
     assert world.data.writes == []
 
 
 async def test_people_without_the_approver_role_are_refused_by_the_gate(world) -> None:
-    cfg = lockdown_config(world.standin.url, roles={"technicians": [TECH.aad_id, NOBODY.aad_id],
-                                                    "approvers": [APPROVER.aad_id]})
+    cfg = lockdown_config(
+        world.standin.url, roles={"technicians": [TECH.aad_id, NOBODY.aad_id], "approvers": [APPROVER.aad_id]}
+    )
     flow, card, _ = await asked(world, config=cfg)
     result = await flow.press("lockdown.approve", button_data(card), actor=NOBODY)
     assert "only Cordon approvers may press this button" in result.message
@@ -72,8 +75,15 @@ async def test_an_edited_card_payload_changes_nothing(world) -> None:
     unknown = {**button_data(card), "request_id": state.new_request_id()}
     assert "does not exist" in (await flow.press("lockdown.approve", unknown)).message
     bob = world.people["bob"]
-    edited = {**button_data(card), "target": {"id": bob["id"], "upn": "bob@contoso.com"}, "requester": APPROVER2.aad_id,
-              "steps": ["enable_sign_in"], "step_enable_sign_in": "true", "tenant_id": "x", "kind": "unlock"}
+    edited = {
+        **button_data(card),
+        "target": {"id": bob["id"], "upn": "bob@contoso.com"},
+        "requester": APPROVER2.aad_id,
+        "steps": ["enable_sign_in"],
+        "step_enable_sign_in": "true",
+        "tenant_id": "x",
+        "kind": "unlock",
+    }
     result = await flow.press("lockdown.approve", edited)
     assert result.card is not None
     await flow.drain()
@@ -86,8 +96,13 @@ async def test_an_edited_card_payload_changes_nothing(world) -> None:
 
 async def test_the_approver_chooses_among_the_offered_steps_only(world) -> None:
     flow, card, _ = await asked(world)
-    choice = {**button_data(card), **toggles(card), "step_revoke_sessions": "false", "step_inbox_rules": "false",
-              "step_confirm_compromised": "false"}
+    choice = {
+        **button_data(card),
+        **toggles(card),
+        "step_revoke_sessions": "false",
+        "step_inbox_rules": "false",
+        "step_confirm_compromised": "false",
+    }
     await flow.press("lockdown.approve", choice)
     await flow.drain()
     done = await flow.only_request()
@@ -149,14 +164,17 @@ async def test_only_the_requester_may_cancel(world) -> None:
     assert "cancelled" in (await flow.press("lockdown.approve", button_data(card))).message
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("lockdown", "Name the user"),
-    ("lockdown nobody@contoso.com", "No such user in Contoso"),
-    ("lockdown alice@fabrikam.com", "No configured tenant owns the domain fabrikam.com"),
-    ("lockdown 'alice smith'", "is neither a sign-in name"),
-    ("lockdown breakglass@contoso.com", "break-glass"),
-    ("lockdown BreakGlass@Contoso.com", "break-glass"),
-])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("lockdown", "Name the user"),
+        ("lockdown nobody@contoso.com", "No such user in Contoso"),
+        ("lockdown alice@fabrikam.com", "No configured tenant owns the domain fabrikam.com"),
+        ("lockdown 'alice smith'", "is neither a sign-in name"),
+        ("lockdown breakglass@contoso.com", "break-glass"),
+        ("lockdown BreakGlass@Contoso.com", "break-glass"),
+    ],
+)
 async def test_bad_targets_are_refused_with_the_reason(world, text, says) -> None:
     flow = Flow(world, MemoryStorage())
     (reply,) = await flow.say(text)
@@ -164,8 +182,11 @@ async def test_bad_targets_are_refused_with_the_reason(world, text, says) -> Non
 
 
 async def test_a_break_glass_account_named_by_object_id_is_refused_and_audited(world) -> None:
-    cfg = world.config.model_copy(update={"tenants": [world.config.tenants[0].model_copy(
-        update={"break_glass": [world.people["breakglass"]["id"]]})]})
+    cfg = world.config.model_copy(
+        update={
+            "tenants": [world.config.tenants[0].model_copy(update={"break_glass": [world.people["breakglass"]["id"]]})]
+        }
+    )
     flow = Flow(world, MemoryStorage(), config=cfg)
     (reply,) = await flow.say("lockdown breakglass@contoso.com")
     assert "never locks it down" in reply.text
@@ -189,14 +210,19 @@ async def test_a_second_request_for_the_same_user_points_to_the_first(world) -> 
 
 async def test_the_approvals_channel_gets_the_card_and_the_asker_a_note(world) -> None:
     messenger = RecordingMessenger()
-    cfg = world.config.model_copy(update={"lockdown": world.config.lockdown.model_copy(
-        update={"approvals_conversation": "19:approvals@thread.tacv2"})})
+    cfg = world.config.model_copy(
+        update={
+            "lockdown": world.config.lockdown.model_copy(update={"approvals_conversation": "19:approvals@thread.tacv2"})
+        }
+    )
     flow = Flow(world, MemoryStorage(), messenger=messenger, config=cfg)
     (note,) = await flow.say("lockdown alice@contoso.com")
     request = await flow.only_request()
     assert "approvals channel" in note.text and request["id"] in note.text and note.card is None
-    assert ("[the approvals channel](https://teams.microsoft.com/l/message/19%3Aapprovals%40thread.tacv2/proactive-1"
-            f"?parentMessageId=proactive-1&tenantId={CONV.tenant_id})") in note.text  # a deep link to the card
+    assert (
+        "[the approvals channel](https://teams.microsoft.com/l/message/19%3Aapprovals%40thread.tacv2/proactive-1"
+        f"?parentMessageId=proactive-1&tenantId={CONV.tenant_id})"
+    ) in note.text  # a deep link to the card
     assert flow.outbox.sent == [] and messenger.sent[0][0] == "19:approvals@thread.tacv2"
     card = messenger.sent[0][1].card
     assert_valid_card(card)
@@ -220,16 +246,19 @@ async def test_unlock_re_enables_sign_in_after_approval(world) -> None:
 async def test_the_temporary_password_reaches_only_the_approver_and_no_log(world, caplog, delivery) -> None:
     caplog.set_level(logging.DEBUG)
     messenger = RecordingMessenger()
-    cfg = world.config.model_copy(update={"lockdown": world.config.lockdown.model_copy(
-        update={"password_delivery": delivery})})
+    cfg = world.config.model_copy(
+        update={"lockdown": world.config.lockdown.model_copy(update={"password_delivery": delivery})}
+    )
     flow = Flow(world, MemoryStorage(), messenger=messenger, config=cfg)
     await flow.say("lockdown alice@contoso.com")
     card = flow.outbox.sent[0].card
     result = await flow.press("lockdown.approve", {**button_data(card), "step_reset_password": "true"})
     await flow.drain()
     (password,) = world.data.passwords()
-    assert len(password) == 20 and world.writes("password")[0][2]["passwordProfile"][
-        "forceChangePasswordNextSignIn"] is True
+    assert (
+        len(password) == 20
+        and world.writes("password")[0][2]["passwordProfile"]["forceChangePasswordNextSignIn"] is True
+    )
     if delivery == "approver_chat":
         ((tenant, user, reply),) = messenger.private
         assert (tenant, user) == (CONV.tenant_id, APPROVER.aad_id) and password in reply.text
@@ -237,11 +266,16 @@ async def test_the_temporary_password_reaches_only_the_approver_and_no_log(world
         assert messenger.private == []
     import json
 
-    everything_else = json.dumps([result.card, [r.card for r in flow.outbox.sent],
-                                  [(c, m, r.text, r.card) for c, m, r in messenger.updates],
-                                  [(c, r.text, r.card) for c, r in messenger.sent],
-                                  [vars(e) for e in await flow.services.storage.audit_tail(500)],
-                                  await flow.requests()])
+    everything_else = json.dumps(
+        [
+            result.card,
+            [r.card for r in flow.outbox.sent],
+            [(c, m, r.text, r.card) for c, m, r in messenger.updates],
+            [(c, r.text, r.card) for c, r in messenger.sent],
+            [vars(e) for e in await flow.services.storage.audit_tail(500)],
+            await flow.requests(),
+        ]
+    )
     assert password not in everything_else
     assert caplog.records and not any(password in r.getMessage() for r in caplog.records)
     final = texts(messenger.updates[-1][2].card)
@@ -261,8 +295,13 @@ async def test_without_a_messenger_the_password_goes_to_the_approvers_own_outbox
 
 async def test_an_approvals_thread_configured_by_mistake_posts_to_its_channel(world) -> None:
     messenger = RecordingMessenger()
-    cfg = world.config.model_copy(update={"lockdown": world.config.lockdown.model_copy(
-        update={"approvals_conversation": "19:approvals@thread.tacv2;messageid=1700000000099"})})
+    cfg = world.config.model_copy(
+        update={
+            "lockdown": world.config.lockdown.model_copy(
+                update={"approvals_conversation": "19:approvals@thread.tacv2;messageid=1700000000099"}
+            )
+        }
+    )
     flow = Flow(world, MemoryStorage(), messenger=messenger, config=cfg)
     (note,) = await flow.say("lockdown alice@contoso.com")
     assert "approvals channel" in note.text and flow.outbox.sent == []
@@ -271,18 +310,24 @@ async def test_an_approvals_thread_configured_by_mistake_posts_to_its_channel(wo
     assert request["card"]["conversation_id"] == "19:approvals@thread.tacv2"
 
 
-@pytest.mark.parametrize(("elsewhere", "says"), [
-    (Conversation("a:personal-tess", "personal", TEAMS_TENANT), "in Tess Tech's 1:1 chat with Cordon"),
-    (Conversation("19:group@thread.v2", "groupChat", TEAMS_TENANT), "in a group chat"),
-    (Conversation("19:other@thread.tacv2", "channel", TEAMS_TENANT), "in [another channel](https://teams.micro"),
-    (Conversation("19:soc@thread.tacv2;messageid=171", "channel", TEAMS_TENANT),
-     "in [another thread of this channel](https://teams.microsoft.com/l/message/19%3Asoc%40thread.tacv2/msg-"),
-])
+@pytest.mark.parametrize(
+    ("elsewhere", "says"),
+    [
+        (Conversation("a:personal-tess", "personal", TEAMS_TENANT), "in Tess Tech's 1:1 chat with Cordon"),
+        (Conversation("19:group@thread.v2", "groupChat", TEAMS_TENANT), "in a group chat"),
+        (Conversation("19:other@thread.tacv2", "channel", TEAMS_TENANT), "in [another channel](https://teams.micro"),
+        (
+            Conversation("19:soc@thread.tacv2;messageid=171", "channel", TEAMS_TENANT),
+            "in [another thread of this channel](https://teams.microsoft.com/l/message/19%3Asoc%40thread.tacv2/msg-",
+        ),
+    ],
+)
 async def test_a_second_request_from_another_conversation_names_where_the_card_is(world, elsewhere, says) -> None:
     flow = Flow(world, MemoryStorage())
     await flow.router.handle_text("lockdown alice@contoso.com", TECH, TEAMS_TENANT, elsewhere, flow.outbox)
     (reply,) = await flow.say("lockdown alice@contoso.com again", actor=APPROVER)  # in 19:soc@thread.tacv2
     assert "already exists" in reply.text and says in reply.text and "above" not in reply.text
-    (reply,) = await flow.router.handle_text("lockdown alice@contoso.com", APPROVER, TEAMS_TENANT, elsewhere,
-                                             flow.outbox)
+    (reply,) = await flow.router.handle_text(
+        "lockdown alice@contoso.com", APPROVER, TEAMS_TENANT, elsewhere, flow.outbox
+    )
     assert "see its card above in this conversation" in reply.text

@@ -42,11 +42,11 @@ class E2E:
         (request,) = await runner.store(self.bot.services).all()
         return request
 
-    async def press(self, request: dict[str, Any], actor: User, verb: str = "lockdown.approve",
-                    **data: Any) -> Any:
+    async def press(self, request: dict[str, Any], actor: User, verb: str = "lockdown.approve", **data: Any) -> Any:
         payload = {"request_id": request["id"], "nonce": request["nonce"], **data}
-        return await self.bot.invoke_action(verb, payload, actor=actor, conversation=CHANNEL,
-                                            card_message_id=request["card"]["message_id"])
+        return await self.bot.invoke_action(
+            verb, payload, actor=actor, conversation=CHANNEL, card_message_id=request["card"]["message_id"]
+        )
 
     async def finished(self) -> dict[str, Any]:
         await runtime(self.bot.services).drain()
@@ -59,11 +59,22 @@ class E2E:
 
 def config(url: str, **lockdown: Any) -> Any:
     return BotApp.config(
-        roles={"technicians": [TECH.aad_id, APPROVER.aad_id, OTHER_TECH.aad_id],
-               "approvers": [APPROVER.aad_id, TECH.aad_id]},
-        graph={"endpoint": url}, lockdown=lockdown,
-        tenants=[{"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"],
-                  "credential": "managed_identity", "break_glass": ["breakglass@contoso.com"]}])
+        roles={
+            "technicians": [TECH.aad_id, APPROVER.aad_id, OTHER_TECH.aad_id],
+            "approvers": [APPROVER.aad_id, TECH.aad_id],
+        },
+        graph={"endpoint": url},
+        lockdown=lockdown,
+        tenants=[
+            {
+                "name": "Contoso",
+                "tenant_id": CONTOSO,
+                "domains": ["contoso.com"],
+                "credential": "managed_identity",
+                "break_glass": ["breakglass@contoso.com"],
+            }
+        ],
+    )
 
 
 @pytest.fixture
@@ -99,16 +110,20 @@ async def test_authorisation_matrix_and_one_run(e2e: E2E) -> None:
 
     foreign = await e2e.press(request, FOREIGN)
     assert foreign.status == 403
-    for outsider, says in ((NOBODY, "only Cordon approvers may press"), (OTHER_TECH, "only Cordon approvers may"),
-                           (TECH, "another approver must decide")):
+    for outsider, says in (
+        (NOBODY, "only Cordon approvers may press"),
+        (OTHER_TECH, "only Cordon approvers may"),
+        (TECH, "another approver must decide"),
+    ):
         refused = await e2e.press(request, outsider)
         assert refused.status == 200 and refused.body["type"] == MESSAGE and says in refused.body["value"], outsider
     assert (await runner.store(e2e.bot.services).get(request["id"])).request["state"] == state.PENDING
     assert e2e.data.writes == []
 
     bob = e2e.people["bob"]
-    edited = await e2e.press(request, APPROVER, target={"id": bob["id"]}, step_enable_sign_in="true",
-                             requester=APPROVER.aad_id)
+    edited = await e2e.press(
+        request, APPROVER, target={"id": bob["id"]}, step_enable_sign_in="true", requester=APPROVER.aad_id
+    )
     assert edited.status == 200 and edited.body["type"] == CARD
     assert_valid_card(edited.body["value"])
     again = await e2e.press(request, APPROVER)
@@ -160,10 +175,10 @@ async def test_cancel_by_the_requester_over_http(e2e: E2E) -> None:
     assert "actions" not in update.cards[0] and "Cancelled" in card_text(update.cards[0])
 
 
-@pytest.mark.parametrize("e2e", [{"password_delivery": "approver_chat"}, {"password_delivery": "none"}],
-                         indirect=True)
+@pytest.mark.parametrize("e2e", [{"password_delivery": "approver_chat"}, {"password_delivery": "none"}], indirect=True)
 async def test_the_password_goes_only_to_the_approvers_1to1_chat_and_never_to_a_log(
-        e2e: E2E, caplog: pytest.LogCaptureFixture) -> None:
+    e2e: E2E, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     e2e.bot.connector.teams_ids_only = True  # as the Agents Playground: a chat opens with the `29:` id only
     e2e.bot.connector.roster_status = 500  # so the approver's Teams id can only come from their button press
@@ -200,15 +215,19 @@ async def test_the_server_background_resumes_a_crashed_run_and_expires_old_reque
     def crashed_after_step_one(r: dict[str, Any]) -> None:
         r["state"] = state.RUNNING
         r["runner"] = {"owner": "dead-process", "lease_until": state.iso(e2e.clock())}
-        r["results"] = {"block_sign_in": {"status": "ok", "detail": "Sign-in blocked."},
-                        "revoke_sessions": {"status": "started"}}
+        r["results"] = {
+            "block_sign_in": {"status": "ok", "detail": "Sign-in blocked."},
+            "revoke_sessions": {"status": "started"},
+        }
 
     await store.annotate(alice["id"], crashed_after_step_one)
     e2e.clock.advance(minutes=31)  # bob's request is now past its expiry too
-    cfg = e2e.bot.services.config.model_copy(update={"lockdown": e2e.bot.services.config.lockdown.model_copy(
-        update={"sweep_seconds": 0.05})})
-    async with BotApp.started(config=cfg, storage=e2e.bot.storage, clock=e2e.clock,
-                              background=["dialogs.lockdown:start"]) as restarted:
+    cfg = e2e.bot.services.config.model_copy(
+        update={"lockdown": e2e.bot.services.config.lockdown.model_copy(update={"sweep_seconds": 0.05})}
+    )
+    async with BotApp.started(
+        config=cfg, storage=e2e.bot.storage, clock=e2e.clock, background=["dialogs.lockdown:start"]
+    ) as restarted:
         for _ in range(400):
             states = {r["id"]: r["state"] for r in await store.all()}
             if states[alice["id"]] == state.DONE and states[bob["id"]] == state.EXPIRED:
@@ -221,8 +240,9 @@ async def test_the_server_background_resumes_a_crashed_run_and_expires_old_reque
     assert len(e2e.data.revoked) == 1 and len(e2e.data.compromised) == 1
     audit = [(e.command, e.outcome) for e in await e2e.bot.services.storage.audit_tail(200)]
     assert ("lockdown:resume", "ok") in audit and ("lockdown:expire", "expired") in audit
-    expired_card = next(c for u in reversed(e2e.bot.connector.updates(CHANNEL.id)) for c in u.cards
-                        if bob["id"] in card_text(c))
+    expired_card = next(
+        c for u in reversed(e2e.bot.connector.updates(CHANNEL.id)) for c in u.cards if bob["id"] in card_text(c)
+    )
     assert "actions" not in expired_card and "Expired" in card_text(expired_card)
 
 
@@ -231,7 +251,8 @@ APPROVALS = "19:approvals@thread.tacv2"
 
 @pytest.mark.parametrize("e2e", [{"approvals_conversation": f"{APPROVALS};messageid=1700000000077"}], indirect=True)
 async def test_the_approval_card_is_a_new_post_in_the_approvals_channel_even_when_a_thread_is_configured(
-        e2e: E2E) -> None:
+    e2e: E2E,
+) -> None:
     said_in = channel_chat(APPROVALS, message_id="1700000000077")
     assert (await e2e.bot.send_message("help", actor=APPROVER, conversation=said_in)).status == 201
     request = await e2e.ask()
@@ -243,9 +264,13 @@ async def test_the_approval_card_is_a_new_post_in_the_approvals_channel_even_whe
     assert any("approvals channel" in (c.text or "") for c in e2e.bot.replies(CHANNEL.id))
 
     card_thread = channel_chat(APPROVALS, message_id=posted.activity_id)  # the approver presses in the card's thread
-    pressed = await e2e.bot.invoke_action("lockdown.approve", {"request_id": request["id"], "nonce": request["nonce"]},
-                                          actor=APPROVER, conversation=card_thread,
-                                          card_message_id=posted.activity_id)
+    pressed = await e2e.bot.invoke_action(
+        "lockdown.approve",
+        {"request_id": request["id"], "nonce": request["nonce"]},
+        actor=APPROVER,
+        conversation=card_thread,
+        card_message_id=posted.activity_id,
+    )
     assert pressed.status == 200 and pressed.body["type"] == CARD
     assert (await e2e.finished())["state"] == state.DONE
     updates = e2e.bot.connector.updates(APPROVALS)

@@ -97,13 +97,26 @@ async def test_lockdown_asks_then_runs_every_step_and_updates_the_card(world, st
     assert_valid_card(card)
     request = await flow.only_request()
     assert button_data(card) == {"request_id": request["id"], "nonce": request["nonce"]}
-    assert toggles(card) == {"step_block_sign_in": "true", "step_revoke_sessions": "true", "step_inbox_rules": "true",
-                             "step_confirm_compromised": "true", "step_reset_password": "false"}
+    assert toggles(card) == {
+        "step_block_sign_in": "true",
+        "step_revoke_sessions": "true",
+        "step_inbox_rules": "true",
+        "step_confirm_compromised": "true",
+        "step_reset_password": "false",
+    }
     shown = texts(card)
-    for fact in ("User: Alice Victim", "UPN: alice@contoso.com", "Enabled: yes", "Admin roles: none",
-                 "Last sign-in: 2026-11-27 21:00 UTC", "MFA methods: Microsoft Authenticator, phone (SMS/voice)",
-                 "Risk state: high (atRisk)", "Tess Tech", "phished, mailing her contacts",
-                 "Expires at 2026-11-27 22:30 UTC"):
+    for fact in (
+        "User: Alice Victim",
+        "UPN: alice@contoso.com",
+        "Enabled: yes",
+        "Admin roles: none",
+        "Last sign-in: 2026-11-27 21:00 UTC",
+        "MFA methods: Microsoft Authenticator, phone (SMS/voice)",
+        "Risk state: high (atRisk)",
+        "Tess Tech",
+        "phished, mailing her contacts",
+        "Expires at 2026-11-27 22:30 UTC",
+    ):
         assert fact.split(": ")[-1] in shown, fact
     assert request["card"] == {"conversation_id": CONV.id, "message_id": "msg-1"}
 
@@ -126,8 +139,11 @@ async def test_lockdown_asks_then_runs_every_step_and_updates_the_card(world, st
     log = [(e.command, e.outcome) for e in reversed(await storage.audit_tail(100))]
     assert ("lockdown:lockdown", "requested") in log and ("lockdown:approve", "approved") in log
     assert [c for c, _ in log if c.startswith("lockdown:step:")] == [
-        "lockdown:step:block_sign_in", "lockdown:step:revoke_sessions", "lockdown:step:inbox_rules",
-        "lockdown:step:confirm_compromised"]
+        "lockdown:step:block_sign_in",
+        "lockdown:step:revoke_sessions",
+        "lockdown:step:inbox_rules",
+        "lockdown:step:confirm_compromised",
+    ]
     assert log[-1] == ("lockdown:finished", "done")
 
 
@@ -135,8 +151,9 @@ async def test_fifty_concurrent_approvals_run_once(world, storage) -> None:
     flow = Flow(world, storage)
     await flow.say("lockdown alice@contoso.com")
     data = button_data(flow.outbox.sent[0].card)
-    results = await asyncio.gather(*(flow.press("lockdown.approve", data, APPROVER if i % 2 else APPROVER2)
-                                     for i in range(50)))
+    results = await asyncio.gather(
+        *(flow.press("lockdown.approve", data, APPROVER if i % 2 else APPROVER2) for i in range(50))
+    )
     await flow.drain()
     assert sum(1 for r in results if r.card) == 1
     refusals = [r.message for r in results if r.message]
@@ -151,11 +168,21 @@ async def test_two_processes_on_one_store_run_once(world, shared_store) -> None:
     flow = Flow(world, storage)
     await flow.say("lockdown alice@contoso.com")
     request = await flow.only_request()
-    command = ["-m", "tests.support.graph_standin.lockdown_proc", shared_store.spec, world.standin.url,
-               request["id"], request["nonce"], "25"]
-    procs = [await asyncio.create_subprocess_exec(sys.executable, *command, approver,
-                                                  stdout=asyncio.subprocess.PIPE, env=shared_store.env)
-             for approver in (APPROVER_ID, APPROVER2_ID)]
+    command = [
+        "-m",
+        "tests.support.graph_standin.lockdown_proc",
+        shared_store.spec,
+        world.standin.url,
+        request["id"],
+        request["nonce"],
+        "25",
+    ]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, *command, approver, stdout=asyncio.subprocess.PIPE, env=shared_store.env
+        )
+        for approver in (APPROVER_ID, APPROVER2_ID)
+    ]
     outputs = [json.loads((await p.communicate())[0].decode().splitlines()[-1]) for p in procs]
     assert sum(o["won"] for o in outputs) == 1 and sum(o["refused"] for o in outputs) == 49
     assert (await flow.only_request())["state"] == state.DONE
@@ -170,8 +197,18 @@ async def test_a_second_process_resumes_after_a_crash_and_repeats_nothing_done(w
     request = await flow.only_request()
     world.standin.add_fault(Fault.slow("/revokeSignInSessions", seconds=4))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.graph_standin.lockdown_proc", shared_store.spec, world.standin.url,
-        request["id"], request["nonce"], "1", APPROVER_ID, stdout=asyncio.subprocess.PIPE, env=shared_store.env)
+        sys.executable,
+        "-m",
+        "tests.support.graph_standin.lockdown_proc",
+        shared_store.spec,
+        world.standin.url,
+        request["id"],
+        request["nonce"],
+        "1",
+        APPROVER_ID,
+        stdout=asyncio.subprocess.PIPE,
+        env=shared_store.env,
+    )
     for _ in range(600):  # until the first process is inside step 2
         current = await flow.only_request()
         if (current.get("results") or {}).get("revoke_sessions", {}).get("status") == "started":
@@ -224,11 +261,14 @@ async def test_a_password_reset_interrupted_midway_is_marked_not_run(world, stor
     assert final["state"] == state.PARTIAL and world.writes("password") == [] and world.writes("block") == []
 
 
-@pytest.mark.parametrize(("fault", "final", "shown"), [
-    (Fault.permission("/revokeSignInSessions"), state.PARTIAL, "User.RevokeSessions.All"),
-    (Fault.throttle("/revokeSignInSessions", retry_after=1), state.DONE, "Sessions revoked"),
-    (Fault.unavailable("/revokeSignInSessions", status=500, times=-1), state.PARTIAL, "HTTP 500"),
-])
+@pytest.mark.parametrize(
+    ("fault", "final", "shown"),
+    [
+        (Fault.permission("/revokeSignInSessions"), state.PARTIAL, "User.RevokeSessions.All"),
+        (Fault.throttle("/revokeSignInSessions", retry_after=1), state.DONE, "Sessions revoked"),
+        (Fault.unavailable("/revokeSignInSessions", status=500, times=-1), state.PARTIAL, "HTTP 500"),
+    ],
+)
 async def test_step_failures_make_a_partial_run_shown_on_the_card(world, fault, final, shown) -> None:
     flow = Flow(world, MemoryStorage())
     world.standin.add_fault(fault)
@@ -246,8 +286,9 @@ async def test_step_failures_make_a_partial_run_shown_on_the_card(world, fault, 
 async def test_a_run_where_every_step_fails_is_failed(world) -> None:
     flow = Flow(world, MemoryStorage())
     await flow.say("lockdown alice@contoso.com")
-    world.standin.add_fault(Fault(r"/users/[^/]+(/revokeSignInSessions|/mailFolders/inbox/messageRules)?$", 403,
-                                  times=-1))
+    world.standin.add_fault(
+        Fault(r"/users/[^/]+(/revokeSignInSessions|/mailFolders/inbox/messageRules)?$", 403, times=-1)
+    )
     world.standin.add_fault(Fault("/riskyUsers/confirmCompromised", 403, times=-1))
     await flow.press("lockdown.approve", button_data(flow.outbox.sent[0].card))
     await flow.drain()

@@ -54,15 +54,23 @@ def test_every_lockdown_payload_parses_into_its_msgraph_model() -> None:
     )
 
     user = {"id": "7d5b0e51-0d7c-4f5e-9d59-0f5e6e0a0a01", "userPrincipalName": "a@contoso.com", "displayName": "A"}
-    rule = assert_parses(message_rule("x", forward_to=["a@b.example"], redirect_to=["c@d.example"],
-                                      forward_as_attachment_to=["e@f.example"], delete=True, permanent_delete=True,
-                                      move_to_folder="AAMk=", mark_as_read=True,
-                                      conditions={"subjectContains": ["invoice"], "senderContains": ["x"]}),
-                         MessageRule)
+    rule = assert_parses(
+        message_rule(
+            "x",
+            forward_to=["a@b.example"],
+            redirect_to=["c@d.example"],
+            forward_as_attachment_to=["e@f.example"],
+            delete=True,
+            permanent_delete=True,
+            move_to_folder="AAMk=",
+            mark_as_read=True,
+            conditions={"subjectContains": ["invoice"], "senderContains": ["x"]},
+        ),
+        MessageRule,
+    )
     assert rule.actions.forward_to[0].email_address.address == "a@b.example"
     assert assert_parses(mail_folder("RSS Feeds"), MailFolder).display_name == "RSS Feeds"
-    parsed = assert_parses(sign_in(user, START, ip="203.0.113.7", country="NG", app="Teams", error_code=50126),
-                           SignIn)
+    parsed = assert_parses(sign_in(user, START, ip="203.0.113.7", country="NG", app="Teams", error_code=50126), SignIn)
     assert parsed.status.error_code == 50126 and parsed.location.country_or_region == "NG"
     audit = assert_parses(registered_security_info(user, START, "Mobile phone", "203.0.113.7"), DirectoryAudit)
     assert audit.target_resources[0].id == user["id"]
@@ -75,8 +83,12 @@ async def test_profile_shows_roles_methods_last_sign_in_and_risk(world) -> None:
     standin, data, people, gateway, tenant, _ = world
     inv = Investigation(gateway, tenant)
     alice = await inv.profile("alice@contoso.com", licence="P2")
-    assert (alice.id, alice.upn, alice.name, alice.enabled) == (people["alice"]["id"], "alice@contoso.com",
-                                                               "Alice Victim", True)
+    assert (alice.id, alice.upn, alice.name, alice.enabled) == (
+        people["alice"]["id"],
+        "alice@contoso.com",
+        "Alice Victim",
+        True,
+    )
     assert alice.admin_roles == [] and alice.risk == "high (atRisk)"
     assert alice.mfa_methods == ["Microsoft Authenticator", "phone (SMS/voice)"]
     assert alice.last_sign_in == "2026-11-27T21:00:00+00:00" and alice.notes == []
@@ -86,7 +98,7 @@ async def test_profile_shows_roles_methods_last_sign_in_and_risk(world) -> None:
 
 
 async def test_profile_without_premium_notes_what_it_could_not_read(world) -> None:
-    standin, *_ , gateway, tenant, _ = world
+    standin, *_, gateway, tenant, _ = world
     standin.state.skus = []
     profile = await Investigation(gateway, tenant).profile("alice@contoso.com", licence="Free")
     assert profile.last_sign_in is None and profile.risk is None
@@ -117,8 +129,11 @@ async def test_containment_calls_change_the_directory_with_exact_payloads(world)
         ("PATCH", aid, {"accountEnabled": False}),
         ("POST", "revokeSignInSessions", None),
         ("POST", "confirmCompromised", {"userIds": [aid]}),
-        ("PATCH", aid, {"passwordProfile": {"forceChangePasswordNextSignIn": True,
-                                            "password": "Xy7!long-enough-Password"}}),
+        (
+            "PATCH",
+            aid,
+            {"passwordProfile": {"forceChangePasswordNextSignIn": True, "password": "Xy7!long-enough-Password"}},
+        ),
         ("PATCH", aid, {"accountEnabled": True}),
     ]
 
@@ -159,17 +174,25 @@ async def test_inbox_step_disables_never_deletes_and_lists_the_rest(world) -> No
     assert "admin.exchange.microsoft.com" in outcome["detail"]
     assert len(data.rules[aid]) == 6  # nothing deleted
     assert {r["displayName"]: r["isEnabled"] for r in data.rules[aid]} == {
-        "..": False, "Hide replies": False, "Clean": False, "To my manager": True, "Newsletters": True,
-        "Old trash": False}
+        "..": False,
+        "Hide replies": False,
+        "Clean": False,
+        "To my manager": True,
+        "Newsletters": True,
+        "Old trash": False,
+    }
     assert all(m == "PATCH" and b == {"isEnabled": False} for m, _, b in data.writes)
     assert not any(r.method == "DELETE" for r in standin.graph_requests())
 
 
-@pytest.mark.parametrize(("fault", "status", "says"), [
-    (Fault.permission("/revokeSignInSessions"), steps.FAILED, "User.RevokeSessions.All"),
-    (Fault.throttle("/revokeSignInSessions", retry_after=1), steps.OK, "Sessions revoked"),
-    (Fault.unavailable("/revokeSignInSessions", status=500), steps.FAILED, "HTTP 500"),
-])
+@pytest.mark.parametrize(
+    ("fault", "status", "says"),
+    [
+        (Fault.permission("/revokeSignInSessions"), steps.FAILED, "User.RevokeSessions.All"),
+        (Fault.throttle("/revokeSignInSessions", retry_after=1), steps.OK, "Sessions revoked"),
+        (Fault.unavailable("/revokeSignInSessions", status=500), steps.FAILED, "HTTP 500"),
+    ],
+)
 async def test_a_step_failure_is_explained_and_a_throttle_is_retried(world, fault, status, says) -> None:
     standin, data, people, gateway, tenant, config = world
     standin.add_fault(fault)
@@ -189,8 +212,14 @@ async def test_sign_ins_are_grouped_by_country_ip_and_app_with_failures(world) -
     assert summary.by_ip == [("203.0.113.7", 2, 1), ("198.51.100.20", 1, 0)]
     assert ("Microsoft Teams", 1, 0) in summary.by_app
     events = await inv.registered_methods(people["alice"]["id"], START - dt.timedelta(days=7))
-    assert events == [{"at": "2026-11-27T02:00:00+00:00", "what": "User registered Mobile phone",
-                       "by": "alice@contoso.com", "ip": "203.0.113.7"}]
+    assert events == [
+        {
+            "at": "2026-11-27T02:00:00+00:00",
+            "what": "User registered Mobile phone",
+            "by": "alice@contoso.com",
+            "ip": "203.0.113.7",
+        }
+    ]
 
 
 async def test_sign_in_pages_are_followed_and_capped(world, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,8 +229,9 @@ async def test_sign_in_pages_are_followed_and_capped(world, monkeypatch: pytest.
     monkeypatch.setattr(investigation, "MAX_SIGN_IN_PAGES", 2)
     standin.default_page = 1
     alice = people["alice"]
-    data.sign_ins += [sign_in(alice, START - dt.timedelta(hours=h), ip="192.0.2.1", country="FR", app="x")
-                      for h in range(1, 4)]
+    data.sign_ins += [
+        sign_in(alice, START - dt.timedelta(hours=h), ip="192.0.2.1", country="FR", app="x") for h in range(1, 4)
+    ]
     standin.max_page = 2  # $top=999 is refused above this, like Graph's own limit would be
     with pytest.raises(GraphProblem):
         await Investigation(gateway, tenant).sign_ins(alice["id"], START - dt.timedelta(days=7))

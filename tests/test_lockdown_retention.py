@@ -50,8 +50,11 @@ class Counting:
 
     def request_reads(self) -> set[str]:
         """Ids of requests read one by one, plus "*" if requests were listed."""
-        ids = {key[len(state.REQUEST_PREFIX):] for op, key in self.calls if op == "get"
-               and key.startswith(state.REQUEST_PREFIX)}
+        ids = {
+            key[len(state.REQUEST_PREFIX) :]
+            for op, key in self.calls
+            if op == "get" and key.startswith(state.REQUEST_PREFIX)
+        }
         listed = any(op == "list" and state.REQUEST_PREFIX.startswith(p) for op, p in self.calls)
         return ids | ({"*"} if listed else set())
 
@@ -149,9 +152,13 @@ async def test_a_request_ended_concurrently_with_the_sweep_is_not_lost(world, st
 
 def approve_without_running(request: dict) -> None:
     """As if the process crashed right after the approval, before its run started."""
-    request["decision"] = {"verdict": "approve", "at": request["created_at"], "comment": "", "steps":
-                           ["block_sign_in"], "by": {"aad_id": APPROVER.aad_id, "upn": APPROVER.upn,
-                                                     "name": APPROVER.name, "tenant_id": None}}
+    request["decision"] = {
+        "verdict": "approve",
+        "at": request["created_at"],
+        "comment": "",
+        "steps": ["block_sign_in"],
+        "by": {"aad_id": APPROVER.aad_id, "upn": APPROVER.upn, "name": APPROVER.name, "tenant_id": None},
+    }
 
 
 async def test_resume_after_restart_reads_only_live_requests(world, shared_store) -> None:
@@ -196,6 +203,8 @@ async def test_a_store_from_before_the_indexes_is_indexed_once_and_resumed(world
     assert counting.request_reads() == set()
     world.clock.advance(days=92)
     await background.sweep(restarted.services)
-    assert await store(restarted.services).get(ended) is None and await store(restarted.services).get(
-        pending["id"]) is None
+    assert (
+        await store(restarted.services).get(ended) is None
+        and await store(restarted.services).get(pending["id"]) is None
+    )
     assert dt.timedelta(days=restarted.services.config.lockdown.retention_days) == dt.timedelta(days=90)

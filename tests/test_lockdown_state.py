@@ -26,11 +26,20 @@ async def storage(request, tmp_path):
 
 
 def new_request(user_id: str = "u-1", minutes: int = 30) -> dict:
-    return {"id": state.new_request_id(), "nonce": state.new_nonce(), "kind": "lockdown", "state": state.PENDING,
-            "tenant_id": TENANT, "tenant_name": "Contoso",
-            "target": {"id": user_id, "upn": f"{user_id}@contoso.com", "name": user_id},
-            "requester": {"aad_id": "r"}, "requested_in": {}, "offered": {"block_sign_in": True},
-            "created_at": state.iso(START), "expires_at": state.iso(START + dt.timedelta(minutes=minutes))}
+    return {
+        "id": state.new_request_id(),
+        "nonce": state.new_nonce(),
+        "kind": "lockdown",
+        "state": state.PENDING,
+        "tenant_id": TENANT,
+        "tenant_name": "Contoso",
+        "target": {"id": user_id, "upn": f"{user_id}@contoso.com", "name": user_id},
+        "requester": {"aad_id": "r"},
+        "requested_in": {},
+        "offered": {"block_sign_in": True},
+        "created_at": state.iso(START),
+        "expires_at": state.iso(START + dt.timedelta(minutes=minutes)),
+    }
 
 
 async def test_requests_are_stored_in_a_versioned_format_and_malformed_ones_are_refused(storage) -> None:
@@ -134,9 +143,14 @@ async def test_fifty_concurrent_approvals_one_winner(storage) -> None:
 
     async def press(i: int) -> str:
         try:
-            await st.transition(request["id"], {state.PENDING}, state.APPROVED,
-                                lambda r: r.update(decision={"verdict": "approve", "at": state.iso(START),
-                                                             "by": {"aad_id": f"approver-{i}"}}))
+            await st.transition(
+                request["id"],
+                {state.PENDING},
+                state.APPROVED,
+                lambda r: r.update(
+                    decision={"verdict": "approve", "at": state.iso(START), "by": {"aad_id": f"approver-{i}"}}
+                ),
+            )
             return "won"
         except state.WrongState:
             return "lost"
@@ -161,8 +175,9 @@ async def test_two_storage_instances_on_one_store_one_winner(shared_store) -> No
             except state.WrongState:
                 return None
 
-        winners = [w for w in await asyncio.gather(*(press(first if i % 2 else second, f"p{i}") for i in range(40)))
-                   if w]
+        winners = [
+            w for w in await asyncio.gather(*(press(first if i % 2 else second, f"p{i}") for i in range(40))) if w
+        ]
         assert len(winners) == 1
         assert (await second.get(request["id"])).request["by"] == winners[0]
         assert (await first.get(request["id"])).request["state"] == state.APPROVED
@@ -180,5 +195,6 @@ async def test_expiry_follows_the_clock(storage) -> None:
     clock.advance(seconds=1)
     assert state.is_expired(request, clock())
     with pytest.raises(state.WrongState):
-        await st.transition(request["id"], {state.PENDING}, state.APPROVED,
-                            guard=lambda r: not state.is_expired(r, clock()))
+        await st.transition(
+            request["id"], {state.PENDING}, state.APPROVED, guard=lambda r: not state.is_expired(r, clock())
+        )

@@ -30,8 +30,13 @@ APP_ID = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
 
 
 def build(tmp_path: Path, *extra: str, app_id: str = APP_ID) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "app.py", "manifest", "--app-id", app_id, *extra], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "app.py", "manifest", "--app-id", app_id, *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +88,10 @@ def test_app_id_version_scopes_and_domains(package: dict[str, bytes]) -> None:
 
 def declared_commands() -> list[dict[str, str]]:
     """The visible declarations as a fresh process sees them (other tests may add commands to this process's)."""
-    code = ("import json; from dialogs.registry import registry; print(json.dumps([{'name': s.name, 'role': "
-            "s.role.value, 'summary': s.summary} for s in registry().visible()]))")
+    code = (
+        "import json; from dialogs.registry import registry; print(json.dumps([{'name': s.name, 'role': "
+        "s.role.value, 'summary': s.summary} for s in registry().visible()]))"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -125,9 +132,18 @@ def test_command_list_respects_teams_limits_and_puts_common_commands_first() -> 
     assert "(technicians)" in entries[4]["description"] and "e.g. tech0 x" in entries[4]["description"]
 
 
-@pytest.mark.parametrize("bad", ["", "nope", "3f2504e04f8911d39a0c0305e82c3301",
-                                 "{3f2504e0-4f89-11d3-9a0c-0305e82c3301}", "3f2504e0-4f89-11d3-9a0c-0305e82c330",
-                                 "00000000-0000-0000-0000-000000000000", "3f2504e0-4f89-11d3-9a0c-0305e82c3301\nx"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "nope",
+        "3f2504e04f8911d39a0c0305e82c3301",
+        "{3f2504e0-4f89-11d3-9a0c-0305e82c3301}",
+        "3f2504e0-4f89-11d3-9a0c-0305e82c330",
+        "00000000-0000-0000-0000-000000000000",
+        "3f2504e0-4f89-11d3-9a0c-0305e82c3301\nx",
+    ],
+)
 def test_check_app_id_refuses_what_teams_would_refuse(bad: str) -> None:
     with pytest.raises(ManifestError, match="--app-id"):
         check_app_id(bad)
@@ -142,11 +158,14 @@ def test_bad_guid_exits_2_with_a_message_and_writes_nothing(tmp_path: Path) -> N
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize(("flag", "value", "message"), [
-    ("--version", "1.2", "semantic version"),
-    ("--domain", "https://cordon.example.com/", "host name"),
-    ("--website-url", "http://example.com", "https://"),
-])
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--version", "1.2", "semantic version"),
+        ("--domain", "https://cordon.example.com/", "host name"),
+        ("--website-url", "http://example.com", "https://"),
+    ],
+)
 def test_bad_options_exit_2_naming_the_option(tmp_path: Path, flag: str, value: str, message: str) -> None:
     result = build(tmp_path, "--out", str(tmp_path / "x.zip"), flag, value)
     assert result.returncode == 2 and message in result.stderr

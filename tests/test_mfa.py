@@ -29,29 +29,50 @@ def populate(standin: GraphStandin) -> dict[str, dict[str, Any]]:
     admin_role = payloads.directory_role("Global Administrator", payloads.GLOBAL_ADMIN)
     finance = payloads.group("Finance")
     people = {
-        "alice": state.add_user("alice@contoso.com", roles=[admin_role],
-                                registered=["fido2", "microsoftAuthenticatorPush"],
-                                methods=[payloads.fido2_method(created=NOW - dt.timedelta(days=90)),
-                                         payloads.authenticator_method("Pixel 8", NOW - dt.timedelta(days=80))],
-                                last_sign_in=NOW - dt.timedelta(hours=3)),
-        "bob": state.add_user("bob@contoso.com", registered=["mobilePhone"],
-                              methods=[payloads.phone_method("+1 5555550123", created=None)]),
+        "alice": state.add_user(
+            "alice@contoso.com",
+            roles=[admin_role],
+            registered=["fido2", "microsoftAuthenticatorPush"],
+            methods=[
+                payloads.fido2_method(created=NOW - dt.timedelta(days=90)),
+                payloads.authenticator_method("Pixel 8", NOW - dt.timedelta(days=80)),
+            ],
+            last_sign_in=NOW - dt.timedelta(hours=3),
+        ),
+        "bob": state.add_user(
+            "bob@contoso.com",
+            registered=["mobilePhone"],
+            methods=[payloads.phone_method("+1 5555550123", created=None)],
+        ),
         "carol": state.add_user("carol@contoso.com", roles=[admin_role], registered=[]),
-        "dave": state.add_user("dave@contoso.com", registered=["microsoftAuthenticatorPush"],
-                               methods=[payloads.authenticator_method("iPhone", NOW - dt.timedelta(days=30))]),
-        "erin": state.add_user("erin@contoso.com", groups=[finance], registered=["softwareOneTimePasscode"],
-                               methods=[payloads.software_oath_method(NOW - dt.timedelta(days=10))]),
-        "frank": state.add_user("frank@contoso.com", registered=["microsoftAuthenticatorPush"],
-                                methods=[payloads.authenticator_method("Unknown Android",
-                                                                       NOW - dt.timedelta(minutes=12))]),
+        "dave": state.add_user(
+            "dave@contoso.com",
+            registered=["microsoftAuthenticatorPush"],
+            methods=[payloads.authenticator_method("iPhone", NOW - dt.timedelta(days=30))],
+        ),
+        "erin": state.add_user(
+            "erin@contoso.com",
+            groups=[finance],
+            registered=["softwareOneTimePasscode"],
+            methods=[payloads.software_oath_method(NOW - dt.timedelta(days=10))],
+        ),
+        "frank": state.add_user(
+            "frank@contoso.com",
+            registered=["microsoftAuthenticatorPush"],
+            methods=[payloads.authenticator_method("Unknown Android", NOW - dt.timedelta(minutes=12))],
+        ),
     }
     state.ca_policies = [
         payloads.ca_policy("Require MFA for admins", include_roles=[payloads.GLOBAL_ADMIN]),
         payloads.ca_policy("Require MFA for Finance", include_groups=[finance["id"]]),
-        payloads.ca_policy("MFA outside the office", include_users=[people["dave"]["id"]],
-                           locations={"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}),
-        payloads.ca_policy("Report-only MFA for everyone", state="enabledForReportingButNotEnforced",
-                           include_users=["All"]),
+        payloads.ca_policy(
+            "MFA outside the office",
+            include_users=[people["dave"]["id"]],
+            locations={"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]},
+        ),
+        payloads.ca_policy(
+            "Report-only MFA for everyone", state="enabledForReportingButNotEnforced", include_users=["All"]
+        ),
         payloads.ca_policy("Block legacy", include_users=["All"], controls=["block"]),
     ]
     return people
@@ -62,8 +83,12 @@ async def world(graph_standin: GraphStandin, gateway_for) -> tuple[GraphStandin,
     people = populate(graph_standin)
     gateway, _ = gateway_for()
     roles = RolesConfig(technicians=[TECH])
-    services = Services(config=gateway.config.model_copy(update={"roles": roles}), storage=MemoryStorage(),
-                        graph=gateway, clock=lambda: NOW)
+    services = Services(
+        config=gateway.config.model_copy(update={"roles": roles}),
+        storage=MemoryStorage(),
+        graph=gateway,
+        clock=lambda: NOW,
+    )
     return graph_standin, Router(services, RoleResolver(roles)), people
 
 
@@ -171,8 +196,9 @@ async def test_a_reader_role_is_shown_but_does_not_make_an_admin(world, gateway_
     assert "Directory Readers" in text and "Message Center Reader" in text and "(privileged)" not in text
     assert "registration report says admin, but the user holds no active privileged role" in text
     gateway, _ = gateway_for()
-    data = UserStatus.build(await fetch_user_facts(gateway, gateway.tenant("Contoso"),
-                                                   parse_user("rita@contoso.com")), NOW).to_json()
+    data = UserStatus.build(
+        await fetch_user_facts(gateway, gateway.tenant("Contoso"), parse_user("rita@contoso.com")), NOW
+    ).to_json()
     assert data["is_admin"] is False and data["report_is_admin"] is True and data["privileged_roles"] == []
     [carol] = await say(router, "mfa carol@contoso.com")
     assert "**Global Administrator (privileged)**" in words(carol)
@@ -185,8 +211,11 @@ async def test_object_id_and_email_address_lookups(world) -> None:
     standin.state.add_user("grace.upn@contoso.com", mail="grace@contoso.com", registered=[])
     [reply] = await say(router, "mfa grace@contoso.com")  # not a UPN: found through `mail eq '...'`
     assert "grace.upn@contoso.com" in words(reply)
-    assert any("$filter=mail%20eq%20%27grace%40contoso.com%27" in f"$filter={r.query.split('$filter=')[-1]}"
-               or "grace" in r.query for r in standin.graph_requests("/users"))
+    assert any(
+        "$filter=mail%20eq%20%27grace%40contoso.com%27" in f"$filter={r.query.split('$filter=')[-1]}"
+        or "grace" in r.query
+        for r in standin.graph_requests("/users")
+    )
 
 
 async def test_free_tenant_still_shows_live_methods_and_says_what_needs_p1(world) -> None:
@@ -214,18 +243,21 @@ async def test_unreadable_memberships_do_not_claim_not_enforced(world) -> None:
     assert "GroupMember.Read.All" in words(reply)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("mfa", "Which user?"),
-    ("mfa x' or 1 eq 1", "takes one user"),
-    ("mfa \"x' or 1 eq 1\"", "is neither a sign-in name"),
-    ("mfa \"x' or 1 eq 1@contoso.com\"", "the part before @ may hold"),
-    ("mfa \"alice@contoso.com' or userType eq 'Member\"", "is not a valid domain name"),
-    ("mfa alice@contoso.com bob@contoso.com", "takes one user"),
-    ("mfa mallory@northwind.example", "No configured tenant owns the domain northwind.example"),
-    ("mfa nobody@contoso.com", "No such user in Contoso."),
-    ("mfa alice@contoso.com --tenant", "`--tenant` needs a tenant name"),
-    ("mfa alice@contoso.com --tenant Northwind", "is not a tenant Cordon acts in"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mfa", "Which user?"),
+        ("mfa x' or 1 eq 1", "takes one user"),
+        ('mfa "x\' or 1 eq 1"', "is neither a sign-in name"),
+        ('mfa "x\' or 1 eq 1@contoso.com"', "the part before @ may hold"),
+        ("mfa \"alice@contoso.com' or userType eq 'Member\"", "is not a valid domain name"),
+        ("mfa alice@contoso.com bob@contoso.com", "takes one user"),
+        ("mfa mallory@northwind.example", "No configured tenant owns the domain northwind.example"),
+        ("mfa nobody@contoso.com", "No such user in Contoso."),
+        ("mfa alice@contoso.com --tenant", "`--tenant` needs a tenant name"),
+        ("mfa alice@contoso.com --tenant Northwind", "is not a tenant Cordon acts in"),
+    ],
+)
 async def test_bad_input_gets_a_clear_message(world, text: str, expected: str) -> None:
     standin, router, _ = world
     before = len(standin.graph_requests())
@@ -251,9 +283,11 @@ async def test_throttled_graph_says_when_to_retry(world) -> None:
 
 async def test_a_temporary_access_pass_alone_is_not_registered(world) -> None:
     standin, router, _ = world
-    standin.state.add_user("henry@contoso.com", registered=["temporaryAccessPass"],
-                           methods=[payloads.password_method(),
-                                    payloads.temporary_access_pass_method(NOW - dt.timedelta(hours=1))])
+    standin.state.add_user(
+        "henry@contoso.com",
+        registered=["temporaryAccessPass"],
+        methods=[payloads.password_method(), payloads.temporary_access_pass_method(NOW - dt.timedelta(hours=1))],
+    )
     [reply] = await say(router, "mfa henry@contoso.com")
     assert first_line(reply).startswith("❌ NOT registered — MFA NOT enforced")
     assert "Temporary Access Pass" in words(reply)  # the method is still listed

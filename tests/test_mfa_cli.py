@@ -17,16 +17,37 @@ from tests.support.graph_standin.fixtures import CONTOSO
 from tests.test_mfa_report import synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
-USER_KEYS = {"user": str, "id": str, "tenant": str, "registered": (bool, type(None)), "capable": (bool, type(None)),
-             "is_admin": (bool, type(None)), "methods": list, "enforced": (bool, type(None)), "enforced_by": list,
-             "report_updated": (str, type(None)), "verdict": str}
-REPORT_KEYS = {"tenant": str, "users": int, "registered": int, "capable": int, "weak_only": int,
-               "admins_without_mfa": list, "by_method": dict, "enforcement": str}
+USER_KEYS = {
+    "user": str,
+    "id": str,
+    "tenant": str,
+    "registered": (bool, type(None)),
+    "capable": (bool, type(None)),
+    "is_admin": (bool, type(None)),
+    "methods": list,
+    "enforced": (bool, type(None)),
+    "enforced_by": list,
+    "report_updated": (str, type(None)),
+    "verdict": str,
+}
+REPORT_KEYS = {
+    "tenant": str,
+    "users": int,
+    "registered": int,
+    "capable": int,
+    "weak_only": int,
+    "admins_without_mfa": list,
+    "by_method": dict,
+    "enforcement": str,
+}
 
 
 async def cli(standin: GraphStandin, tmp_path: Path, *args: str, config: str | None = None) -> tuple[int, str, str]:
     config_file = tmp_path / "cordon.toml"
-    config_file.write_text(config if config is not None else f"""
+    config_file.write_text(
+        config
+        if config is not None
+        else f"""
 [graph]
 endpoint = "{standin.url}"
 retry_budget_seconds = 2
@@ -35,12 +56,20 @@ name = "Contoso"
 tenant_id = "{CONTOSO}"
 domains = ["contoso.com"]
 credential = "managed_identity"
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "IDENTITY_", "CORDON_"))}
     env.update(standin.environ(), CORDON_CONFIG=str(config_file), PYTHONPATH=str(ROOT))
-    process = await asyncio.create_subprocess_exec(sys.executable, str(ROOT / "app.py"), *args, cwd=tmp_path,
-                                                   env=env, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "app.py"),
+        *args,
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), timeout=120)
     return process.returncode or 0, out.decode(), err.decode()
 
@@ -60,15 +89,17 @@ async def test_mfa_json_follows_the_contract(graph_standin: GraphStandin, tmp_pa
     assert data["verdict"].startswith("Registered — phishing-resistant — enforced by CA")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["mfa", "x' or 1 eq 1"], "is neither a sign-in name"),
-    (["mfa", "bob@northwind.example"], "No configured tenant owns the domain"),
-    (["mfa", "nobody@contoso.com"], "No such user in Contoso."),
-    (["mfa", "alice@contoso.com", "--tenant", "Northwind"], "is not a tenant Cordon acts in"),
-    (["mfa-report", "--json", "--csv", "x.csv"], "not allowed with argument"),
-])
-async def test_bad_arguments_exit_2(graph_standin: GraphStandin, tmp_path: Path, args: list[str],
-                                    message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["mfa", "x' or 1 eq 1"], "is neither a sign-in name"),
+        (["mfa", "bob@northwind.example"], "No configured tenant owns the domain"),
+        (["mfa", "nobody@contoso.com"], "No such user in Contoso."),
+        (["mfa", "alice@contoso.com", "--tenant", "Northwind"], "is not a tenant Cordon acts in"),
+        (["mfa-report", "--json", "--csv", "x.csv"], "not allowed with argument"),
+    ],
+)
+async def test_bad_arguments_exit_2(graph_standin: GraphStandin, tmp_path: Path, args: list[str], message: str) -> None:
     code, out, err = await cli(graph_standin, tmp_path, *args)
     assert code == 2 and message in err and "Traceback" not in err
 

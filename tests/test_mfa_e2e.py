@@ -30,8 +30,11 @@ class World:
 
     def calls(self) -> list[Call]:
         """What the bot posted or updated in the channel (sends, replies, updates; not roster look-ups), in order."""
-        return [c for c in self.bot.connector.calls if c.conversation_id == CHANNEL.id and c.status < 300
-                and c.kind in ("send", "reply", "update")]
+        return [
+            c
+            for c in self.bot.connector.calls
+            if c.conversation_id == CHANNEL.id and c.status < 300 and c.kind in ("send", "reply", "update")
+        ]
 
     async def say(self, text: str, actor: Any = TECH) -> None:
         result = await self.bot.send_message(text, actor=actor, conversation=CHANNEL)
@@ -44,9 +47,12 @@ async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
         for key, value in standin.environ().items():  # the app's gateway gets its token from this endpoint
             monkeypatch.setenv(key, value)
         people = populate_people(standin)
-        config = BotApp.config(graph={"endpoint": standin.url},
-                               tenants=[{"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"],
-                                         "credential": "managed_identity"}])
+        config = BotApp.config(
+            graph={"endpoint": standin.url},
+            tenants=[
+                {"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"], "credential": "managed_identity"}
+            ],
+        )
         async with BotApp.started(config=config, clock=lambda: NOW) as bot:
             await bot.install(CHANNEL)
             yield World(bot, standin, people)
@@ -64,8 +70,7 @@ async def test_a_technician_gets_the_mfa_card_in_the_channel(world: World) -> No
     assert len(cards) == 1
     card = cards[0]
     assert_valid_card(card)
-    assert ("Registered — phishing-resistant — enforced by CA 'Require MFA for admins'"
-            in card["body"][0]["text"])
+    assert "Registered — phishing-resistant — enforced by CA 'Require MFA for admins'" in card["body"][0]["text"]
     text = card_text(card)
     assert "alice@contoso.com" in text and "FIDO2" in text and "Pixel 8" in text and "3 h ago" in text
     assert mine[0].body["type"] == "typing"  # shown while Graph is asked
@@ -85,8 +90,9 @@ async def test_a_non_technician_is_refused_before_graph_is_asked(world: World) -
     assert [(e.actor, e.command) for e in audit] == [(NOBODY.aad_id, "mfa")]
 
 
-async def test_mfa_report_shows_typing_then_one_card_updated_in_place(world: World,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_mfa_report_shows_typing_then_one_card_updated_in_place(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import dialogs.mfa
 
     monkeypatch.setattr(dialogs.mfa, "PROGRESS_EVERY_SECONDS", 0.0)  # a progress update after every page
@@ -94,8 +100,10 @@ async def test_mfa_report_shows_typing_then_one_card_updated_in_place(world: Wor
     world.standin.state.security_defaults = True
     await world.say("mfa report")
     await world.bot.connector.wait_for(
-        lambda _: any(c.kind == "update" and "users registered for MFA" in card_text(c.body or {})
-                      for c in world.calls()))
+        lambda _: any(
+            c.kind == "update" and "users registered for MFA" in card_text(c.body or {}) for c in world.calls()
+        )
+    )
     calls = world.calls()
     assert calls[0].body["type"] == "typing"
     posted = [c for c in calls if c.kind in ("send", "reply") and c.cards]
@@ -110,7 +118,8 @@ async def test_mfa_report_shows_typing_then_one_card_updated_in_place(world: Wor
     for update in updates:
         assert_valid_card(update.cards[0])
     assert [u.cards[0]["body"][2]["text"] for u in updates[:3]] == [
-        f"Read {n:,} users so far ({p} page(s))." for p, n in ((1, 999), (2, 1998), (3, 2500))]
+        f"Read {n:,} users so far ({p} page(s))." for p, n in ((1, 999), (2, 1998), (3, 2500))
+    ]
     final = updates[-1].cards[0]["body"][0]["text"]
     assert "of 2,500 users registered for MFA" in final and "security defaults" in card_text(updates[-1].cards[0])
     assert len(world.standin.graph_requests("userRegistrationDetails")) == 3

@@ -21,35 +21,73 @@ ALICE = Principal(user_id=USER, groups=frozenset({GROUP}), roles=frozenset({payl
 GUEST = Principal(user_id="cccccccc-0000-4000-8000-000000000003", guest=True)
 
 
-@pytest.mark.parametrize(("policy", "who", "enforces", "gaps"), [
-    (payloads.ca_policy("all", include_users=["All"]), ALICE, True, []),
-    (payloads.ca_policy("direct", include_users=[USER.upper()]), ALICE, True, []),
-    (payloads.ca_policy("group", include_groups=[GROUP]), ALICE, True, []),
-    (payloads.ca_policy("role", include_roles=[payloads.GLOBAL_ADMIN]), ALICE, True, []),
-    (payloads.ca_policy("excluded", include_users=["All"], exclude_users=[USER]), ALICE, False, []),
-    (payloads.ca_policy("excluded group", include_users=["All"], exclude_groups=[GROUP]), ALICE, False, []),
-    (payloads.ca_policy("excluded role", include_roles=[payloads.GLOBAL_ADMIN],
-                        exclude_roles=[payloads.GLOBAL_ADMIN]), ALICE, False, []),
-    (payloads.ca_policy("others", include_groups=["dddddddd-0000-4000-8000-000000000004"]), ALICE, False, []),
-    (payloads.ca_policy("guests", include_users=["GuestsOrExternalUsers"]), GUEST, True, []),
-    (payloads.ca_policy("guests", include_users=["GuestsOrExternalUsers"]), ALICE, False, []),
-    (payloads.ca_policy("report only", state="enabledForReportingButNotEnforced", include_users=["All"]), ALICE,
-     False, []),
-    (payloads.ca_policy("disabled", state="disabled", include_users=["All"]), ALICE, False, []),
-    (payloads.ca_policy("block", include_users=["All"], controls=["block"]), ALICE, False, []),
-    (payloads.ca_policy("strength", include_users=["All"], controls=[], strength=True), ALICE, True, []),
-    (payloads.ca_policy("or device", include_users=["All"], controls=["mfa", "compliantDevice"]), ALICE, False,
-     ["or compliantDevice instead"]),
-    (payloads.ca_policy("and device", include_users=["All"], controls=["mfa", "compliantDevice"], operator="AND"),
-     ALICE, True, []),
-    (payloads.ca_policy("office apps", include_users=["All"], apps=["Office365"]), ALICE, False,
-     ["only for some apps"]),
-    (payloads.ca_policy("legacy only", include_users=["All"], client_app_types=["exchangeActiveSync"]), ALICE, False,
-     ["only some client apps"]),
-    (payloads.ca_policy("trusted", include_users=["All"],
-                        locations={"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}), ALICE, False,
-     ["not from some locations"]),
-])
+@pytest.mark.parametrize(
+    ("policy", "who", "enforces", "gaps"),
+    [
+        (payloads.ca_policy("all", include_users=["All"]), ALICE, True, []),
+        (payloads.ca_policy("direct", include_users=[USER.upper()]), ALICE, True, []),
+        (payloads.ca_policy("group", include_groups=[GROUP]), ALICE, True, []),
+        (payloads.ca_policy("role", include_roles=[payloads.GLOBAL_ADMIN]), ALICE, True, []),
+        (payloads.ca_policy("excluded", include_users=["All"], exclude_users=[USER]), ALICE, False, []),
+        (payloads.ca_policy("excluded group", include_users=["All"], exclude_groups=[GROUP]), ALICE, False, []),
+        (
+            payloads.ca_policy(
+                "excluded role", include_roles=[payloads.GLOBAL_ADMIN], exclude_roles=[payloads.GLOBAL_ADMIN]
+            ),
+            ALICE,
+            False,
+            [],
+        ),
+        (payloads.ca_policy("others", include_groups=["dddddddd-0000-4000-8000-000000000004"]), ALICE, False, []),
+        (payloads.ca_policy("guests", include_users=["GuestsOrExternalUsers"]), GUEST, True, []),
+        (payloads.ca_policy("guests", include_users=["GuestsOrExternalUsers"]), ALICE, False, []),
+        (
+            payloads.ca_policy("report only", state="enabledForReportingButNotEnforced", include_users=["All"]),
+            ALICE,
+            False,
+            [],
+        ),
+        (payloads.ca_policy("disabled", state="disabled", include_users=["All"]), ALICE, False, []),
+        (payloads.ca_policy("block", include_users=["All"], controls=["block"]), ALICE, False, []),
+        (payloads.ca_policy("strength", include_users=["All"], controls=[], strength=True), ALICE, True, []),
+        (
+            payloads.ca_policy("or device", include_users=["All"], controls=["mfa", "compliantDevice"]),
+            ALICE,
+            False,
+            ["or compliantDevice instead"],
+        ),
+        (
+            payloads.ca_policy(
+                "and device", include_users=["All"], controls=["mfa", "compliantDevice"], operator="AND"
+            ),
+            ALICE,
+            True,
+            [],
+        ),
+        (
+            payloads.ca_policy("office apps", include_users=["All"], apps=["Office365"]),
+            ALICE,
+            False,
+            ["only for some apps"],
+        ),
+        (
+            payloads.ca_policy("legacy only", include_users=["All"], client_app_types=["exchangeActiveSync"]),
+            ALICE,
+            False,
+            ["only some client apps"],
+        ),
+        (
+            payloads.ca_policy(
+                "trusted",
+                include_users=["All"],
+                locations={"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]},
+            ),
+            ALICE,
+            False,
+            ["not from some locations"],
+        ),
+    ],
+)
 def test_policy_scope_and_gaps(policy: dict, who: Principal, enforces: bool, gaps: list[str]) -> None:
     verdict = evaluate_policy(policy, who)
     assert verdict.enforces is enforces
@@ -74,19 +112,30 @@ def test_partial_policies_are_listed_but_do_not_count_as_enforced() -> None:
 
 def test_tenant_wide_enforcement_line() -> None:
     everyone = payloads.ca_policy("Everyone", include_users=["All"], exclude_users=[USER])
-    assert tenant_enforcement(True, None) == ("partly enforced by security defaults: admins at every sign-in, other "
-                                              "users only when Microsoft judges it necessary")
+    assert tenant_enforcement(True, None) == (
+        "partly enforced by security defaults: admins at every sign-in, other "
+        "users only when Microsoft judges it necessary"
+    )
     assert tenant_enforcement(False, [everyone]) == "enforced tenant-wide by CA 'Everyone' (1 exclusion(s))"
     assert tenant_enforcement(False, [payloads.ca_policy("Admins", include_roles=[payloads.GLOBAL_ADMIN])]).startswith(
-        "only partly enforced: CA 'Admins'")
+        "only partly enforced: CA 'Admins'"
+    )
     assert tenant_enforcement(False, []).startswith("NOT enforced")
     assert tenant_enforcement(None, None).startswith("unknown")
 
 
 def test_strength_ranking() -> None:
-    assert [strength_of(t) for t in ("#microsoft.graph.fido2AuthenticationMethod", "microsoftAuthenticatorPush",
-                                     "softwareOneTimePasscode", "mobilePhone", "email", "somethingNew")] == [
-        "phishing_resistant", "strong", "moderate", "weak", "none", "none"]
+    assert [
+        strength_of(t)
+        for t in (
+            "#microsoft.graph.fido2AuthenticationMethod",
+            "microsoftAuthenticatorPush",
+            "softwareOneTimePasscode",
+            "mobilePhone",
+            "email",
+            "somethingNew",
+        )
+    ] == ["phishing_resistant", "strong", "moderate", "weak", "none", "none"]
     assert strongest(["weak", "moderate", "none"]) == "moderate" and strongest([]) == "none"
     assert weak_only(["mobilePhone", "email"]) and not weak_only(["mobilePhone", "fido2"]) and not weak_only([])
 
@@ -105,43 +154,53 @@ def _with_users(policy: dict, **users: object) -> dict:
     return policy
 
 
-@pytest.mark.parametrize(("users", "who", "enforces"), [
-    # "All users" minus guests (the object form the Entra admin center writes): the guest is not covered
-    ({"excludeGuestsOrExternalUsers": payloads.guests_or_external()}, B2B_GUEST, False),
-    ({"excludeGuestsOrExternalUsers": payloads.guests_or_external()}, GUEST, False),
-    ({"excludeGuestsOrExternalUsers": payloads.guests_or_external()}, ALICE, True),
-    # excluded only for other kinds of external users: this guest is still covered
-    ({"excludeGuestsOrExternalUsers": payloads.guests_or_external("serviceProvider")}, B2B_GUEST, True),
-    # excluded only for guests from some tenants: which tenant this guest is from is unknown, so not "enforced"
-    ({"excludeGuestsOrExternalUsers": payloads.guests_or_external(tenants=[OTHER_TENANT])}, B2B_GUEST, False),
-])
+@pytest.mark.parametrize(
+    ("users", "who", "enforces"),
+    [
+        # "All users" minus guests (the object form the Entra admin center writes): the guest is not covered
+        ({"excludeGuestsOrExternalUsers": payloads.guests_or_external()}, B2B_GUEST, False),
+        ({"excludeGuestsOrExternalUsers": payloads.guests_or_external()}, GUEST, False),
+        ({"excludeGuestsOrExternalUsers": payloads.guests_or_external()}, ALICE, True),
+        # excluded only for other kinds of external users: this guest is still covered
+        ({"excludeGuestsOrExternalUsers": payloads.guests_or_external("serviceProvider")}, B2B_GUEST, True),
+        # excluded only for guests from some tenants: which tenant this guest is from is unknown, so not "enforced"
+        ({"excludeGuestsOrExternalUsers": payloads.guests_or_external(tenants=[OTHER_TENANT])}, B2B_GUEST, False),
+    ],
+)
 def test_guest_exclusions_in_the_object_form(users: dict, who: Principal, enforces: bool) -> None:
     policy = _with_users(payloads.ca_policy("all", include_users=["All"]), **users)
     assert evaluate_policy(policy, who).enforces is enforces
 
 
-@pytest.mark.parametrize(("spec", "who", "enforces"), [
-    (payloads.guests_or_external(), B2B_GUEST, True),
-    (payloads.guests_or_external(), GUEST, True),
-    (payloads.guests_or_external(), ALICE, False),
-    (payloads.guests_or_external("b2bDirectConnectUser"), B2B_GUEST, False),
-    (payloads.guests_or_external(tenants=[OTHER_TENANT]), B2B_GUEST, False),
-])
+@pytest.mark.parametrize(
+    ("spec", "who", "enforces"),
+    [
+        (payloads.guests_or_external(), B2B_GUEST, True),
+        (payloads.guests_or_external(), GUEST, True),
+        (payloads.guests_or_external(), ALICE, False),
+        (payloads.guests_or_external("b2bDirectConnectUser"), B2B_GUEST, False),
+        (payloads.guests_or_external(tenants=[OTHER_TENANT]), B2B_GUEST, False),
+    ],
+)
 def test_guest_inclusions_in_the_object_form(spec: dict, who: Principal, enforces: bool) -> None:
     policy = _with_users(payloads.ca_policy("guests"), includeGuestsOrExternalUsers=spec)
     assert evaluate_policy(policy, who).enforces is enforces
 
 
 def test_guests_from_listed_tenants_are_partly_enforced_not_unenforced() -> None:
-    policy = _with_users(payloads.ca_policy("partner guests"),
-                         includeGuestsOrExternalUsers=payloads.guests_or_external(tenants=[OTHER_TENANT]))
+    policy = _with_users(
+        payloads.ca_policy("partner guests"),
+        includeGuestsOrExternalUsers=payloads.guests_or_external(tenants=[OTHER_TENANT]),
+    )
     result = enforcement_for(B2B_GUEST, False, [policy])
     assert result.enforced is False and result.partially_by == ["CA 'partner guests' (only guests from some tenants)"]
 
 
 def test_unreadable_memberships_never_claim_enforced_past_a_group_or_role_exclusion() -> None:
-    for policy in (payloads.ca_policy("all but a group", include_users=["All"], exclude_groups=[GROUP]),
-                   payloads.ca_policy("all but a role", include_users=["All"], exclude_roles=[payloads.USER_ADMIN])):
+    for policy in (
+        payloads.ca_policy("all but a group", include_users=["All"], exclude_groups=[GROUP]),
+        payloads.ca_policy("all but a role", include_users=["All"], exclude_roles=[payloads.USER_ADMIN]),
+    ):
         unknown = enforcement_for(Principal(USER), False, [policy], memberships_known=False)
         assert unknown.enforced is None and unknown.enforced_by == [], policy["displayName"]
         assert enforcement_for(Principal(USER), False, [policy]).enforced is True
@@ -149,12 +208,15 @@ def test_unreadable_memberships_never_claim_enforced_past_a_group_or_role_exclus
     assert enforcement_for(Principal(USER), False, [everyone], memberships_known=False).enforced is True
 
 
-@pytest.mark.parametrize(("condition", "value", "gap"), [
-    ("insiderRiskLevels", "elevated", "only for risky sign-ins"),
-    ("authenticationFlows", {"transferMethods": "deviceCodeFlow"}, "only some sign-in flows"),
-    ("platforms", {"includePlatforms": ["all"], "excludePlatforms": ["iOS"]}, "only some platforms"),
-    ("platforms", {"includePlatforms": ["android", "windows"], "excludePlatforms": []}, "only some platforms"),
-])
+@pytest.mark.parametrize(
+    ("condition", "value", "gap"),
+    [
+        ("insiderRiskLevels", "elevated", "only for risky sign-ins"),
+        ("authenticationFlows", {"transferMethods": "deviceCodeFlow"}, "only some sign-in flows"),
+        ("platforms", {"includePlatforms": ["all"], "excludePlatforms": ["iOS"]}, "only some platforms"),
+        ("platforms", {"includePlatforms": ["android", "windows"], "excludePlatforms": []}, "only some platforms"),
+    ],
+)
 def test_conditions_that_narrow_a_policy_make_it_partial(condition: str, value: object, gap: str) -> None:
     from msgraph.generated.models.conditional_access_policy import ConditionalAccessPolicy
 
@@ -198,12 +260,18 @@ def test_security_defaults_enforce_only_for_their_admin_roles() -> None:
 def test_privileged_roles_are_microsofts_not_every_directory_role() -> None:
     from adapters.graph.mfa_policy import is_privileged_role
 
-    for template in (payloads.GLOBAL_ADMIN, payloads.USER_ADMIN, payloads.SECURITY_ADMIN,
-                     "7BE44C8A-ADAF-4E2A-84D6-AB2649E08A13",  # Privileged Authentication Administrator
-                     "29232cdf-9323-42fd-ade2-1d097af3e4de",  # Exchange Administrator
-                     "3a2c62db-5318-420d-8d74-23affee5d9d5"):  # Intune Administrator
+    for template in (
+        payloads.GLOBAL_ADMIN,
+        payloads.USER_ADMIN,
+        payloads.SECURITY_ADMIN,
+        "7BE44C8A-ADAF-4E2A-84D6-AB2649E08A13",  # Privileged Authentication Administrator
+        "29232cdf-9323-42fd-ade2-1d097af3e4de",  # Exchange Administrator
+        "3a2c62db-5318-420d-8d74-23affee5d9d5",
+    ):  # Intune Administrator
         assert is_privileged_role(template), template
-    for template in ("88d8e3e3-8f55-4a1e-953a-9b9898b8876b",  # Directory Readers
-                     "790c1fb9-7f7d-4f88-86a1-ef1f95c05c1b",  # Message Center Reader
-                     "4a5d8f65-41da-4de4-8968-e035b65339cf"):  # Reports Reader
+    for template in (
+        "88d8e3e3-8f55-4a1e-953a-9b9898b8876b",  # Directory Readers
+        "790c1fb9-7f7d-4f88-86a1-ef1f95c05c1b",  # Message Center Reader
+        "4a5d8f65-41da-4de4-8968-e035b65339cf",
+    ):  # Reports Reader
         assert not is_privileged_role(template), template

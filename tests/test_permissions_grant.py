@@ -37,17 +37,30 @@ async def grant(standin: GraphStandin, tmp_path: Path, *args: str) -> subprocess
     (tmp_path / "cordon.toml").write_text(f'[graph]\nendpoint = "{standin.url}"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "Microsoft"))}
     env.update(standin.environ(), CORDON_CONFIG=str(tmp_path / "cordon.toml"), PYTHONPATH=str(ROOT))
-    return await asyncio.to_thread(subprocess.run, [sys.executable, str(ROOT / "app.py"), "permissions", "--grant",
-                                                    *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                                   timeout=120)
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, str(ROOT / "app.py"), "permissions", "--grant", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 async def test_grant_assigns_what_is_missing_once_and_a_second_run_changes_nothing(standin, tmp_path) -> None:
     tenant, me = identity(standin)
     graph_sp = next(sp for sp in tenant.principals.values() if sp["appId"] == GRAPH_APP_ID)
     user_read = next(r["id"] for r in graph_sp["appRoles"] if r["value"] == "User.Read.All")
-    tenant.assignments.append({"id": "a0", "appRoleId": user_read, "principalId": me["id"],
-                               "resourceId": graph_sp["id"], "principalType": "ServicePrincipal"})
+    tenant.assignments.append(
+        {
+            "id": "a0",
+            "appRoleId": user_read,
+            "principalId": me["id"],
+            "resourceId": graph_sp["id"],
+            "principalType": "ServicePrincipal",
+        }
+    )
     needed = needed_permissions()
     assert "User.Read.All" in needed and "RoleManagement.Read.Directory" in needed and len(needed) >= 10
 

@@ -33,8 +33,16 @@ def is_guid(value: str) -> bool:
 
 
 def test_the_config_has_what_the_playground_schema_requires(playground: dict[str, Any]) -> None:
-    assert set(playground) == {"version", "tenantId", "bot", "currentUser", "users", "personalChat", "groupChat",
-                               "team"}
+    assert set(playground) == {
+        "version",
+        "tenantId",
+        "bot",
+        "currentUser",
+        "users",
+        "personalChat",
+        "groupChat",
+        "team",
+    }
     assert playground["version"] in ("0.1.0", "0.1.1")
     assert len(playground["users"]) == 5  # exactly five other users, or the Playground refuses the file
     for user in [playground["currentUser"], *playground["users"]]:
@@ -43,8 +51,12 @@ def test_the_config_has_what_the_playground_schema_requires(playground: dict[str
     assert playground["personalChat"]["id"] and playground["groupChat"]["id"] and playground["groupChat"]["name"]
     team = playground["team"]
     assert {"id", "name", "aadGroupId", "channels"} <= set(team) and team["channels"]
-    chats = [playground["personalChat"]["id"], playground["groupChat"]["id"], team["id"],
-             *(c["id"] for c in team["channels"])]
+    chats = [
+        playground["personalChat"]["id"],
+        playground["groupChat"]["id"],
+        team["id"],
+        *(c["id"] for c in team["channels"]),
+    ]
     assert len(set(chats)) == len(chats)  # the Playground wants these unique too
 
 

@@ -11,7 +11,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_the_readme_permissions_table_is_the_one_the_code_prints() -> None:
     assert markdown_table() in README.read_text(encoding="utf-8"), (
-        "README's permissions table drifted: paste the output of `python app.py permissions`")
+        "README's permissions table drifted: paste the output of `python app.py permissions`"
+    )
 
 
 def test_the_readme_starts_with_the_two_commands() -> None:

@@ -100,12 +100,19 @@ class Harness:
         self.registry.add_action(ActionSpec("explode", Role.ANYONE, press_explodes))
 
     async def text(self, text: str, aad_id: str | None = PLAIN) -> list[Reply]:
-        return await self.router.handle_text(text, Actor(aad_id=aad_id, upn="u@example.com"), TENANT,
-                                             CONVERSATION, self.outbox, message_id="1700000000000")
+        return await self.router.handle_text(
+            text,
+            Actor(aad_id=aad_id, upn="u@example.com"),
+            TENANT,
+            CONVERSATION,
+            self.outbox,
+            message_id="1700000000000",
+        )
 
     async def action(self, verb: str, data: dict[str, Any], aad_id: str = PLAIN) -> ActionResult:
-        return await self.router.handle_action(verb, data, Actor(aad_id=aad_id), TENANT, CONVERSATION,
-                                               self.outbox, card_message_id="card-1")
+        return await self.router.handle_action(
+            verb, data, Actor(aad_id=aad_id), TENANT, CONVERSATION, self.outbox, card_message_id="card-1"
+        )
 
 
 def card_text(card: dict[str, Any]) -> str:
@@ -161,8 +168,9 @@ async def test_empty_text_answers_with_help() -> None:
         (APPROVER, ["check", "approve"], ["lookup", "secret"], 1),
     ],
 )
-async def test_help_lists_only_the_commands_the_sender_may_run(aad_id: str, shown: list[str], not_shown: list[str],
-                                                                hidden_count: int) -> None:
+async def test_help_lists_only_the_commands_the_sender_may_run(
+    aad_id: str, shown: list[str], not_shown: list[str], hidden_count: int
+) -> None:
     h = Harness()
     roles = await h.router.roles.roles(aad_id, TENANT)
     card = help_card(h.registry, Actor(aad_id=aad_id, roles=roles))
@@ -324,15 +332,18 @@ async def test_roles_claimed_by_the_caller_are_ignored_only_configuration_counts
     forged = Actor(aad_id=PLAIN, roles=frozenset({Role.TECHNICIAN, Role.APPROVER}))
     replies = await h.router.handle_text("lookup alice", forged, TENANT, CONVERSATION, h.outbox)
     assert "only Cordon technicians" in replies[0].text and h.calls == []
-    result = await h.router.handle_action("approve_request", {"request_id": "r-1"}, forged, TENANT, CONVERSATION,
-                                          h.outbox)
+    result = await h.router.handle_action(
+        "approve_request", {"request_id": "r-1"}, forged, TENANT, CONVERSATION, h.outbox
+    )
     assert result.message and "only Cordon approvers" in result.message and h.calls == []
 
 
 async def test_typed_arguments_and_card_inputs_cannot_carry_a_disguised_link() -> None:
     """Dialogs echo what was typed (errors, reasons on cards): the router makes it inert once, for all of them."""
     assert split_command("check [Reset your password](https://evil.example) `x`") == (
-        "check", ("[Reset", "your", "password] (https[:]//evil.example)", "'x'"))
+        "check",
+        ("[Reset", "your", "password] (https[:]//evil.example)", "'x'"),
+    )
     seen: list[dict] = []
     reg = Registry()
 
@@ -342,20 +353,29 @@ async def test_typed_arguments_and_card_inputs_cannot_carry_a_disguised_link() -
 
     reg.add_action(ActionSpec(verb="test.echo", role=Role.ANYONE, handler=echo))
     router = Router(Services(config=CordonConfig(), storage=MemoryStorage()), RoleResolver(RolesConfig()), reg)
-    await router.handle_action("test.echo", {"comment": "see [this](https://evil.example)", "n": 3},
-                               Actor("u"), None, Conversation("c", "personal"), None)
+    await router.handle_action(
+        "test.echo",
+        {"comment": "see [this](https://evil.example)", "n": 3},
+        Actor("u"),
+        None,
+        Conversation("c", "personal"),
+        None,
+    )
     assert seen == [{"comment": "see [this] (https[:]//evil.example)", "n": 3}]
 
 
-@pytest.mark.parametrize("typed, shown", [
-    ("https://evil.example/reset", "https[:]//evil.example/reset"),
-    ("<https://evil.example/reset>", "‹https[:]//evil.example/reset›"),
-    ('<a href="https://evil.example">Reset</a>', '‹a href="https[:]//evil.example"›Reset‹/a›'),
-    ("HTTP://EVIL.example", "HTTP[:]//EVIL.example"),
-    ("mailto://x@evil.example", "mailto[:]//x@evil.example"),
-    ("contoso.com", "contoso.com"),
-    ("alice@contoso.com", "alice@contoso.com"),
-])
+@pytest.mark.parametrize(
+    "typed, shown",
+    [
+        ("https://evil.example/reset", "https[:]//evil.example/reset"),
+        ("<https://evil.example/reset>", "‹https[:]//evil.example/reset›"),
+        ('<a href="https://evil.example">Reset</a>', '‹a href="https[:]//evil.example"›Reset‹/a›'),
+        ("HTTP://EVIL.example", "HTTP[:]//EVIL.example"),
+        ("mailto://x@evil.example", "mailto[:]//x@evil.example"),
+        ("contoso.com", "contoso.com"),
+        ("alice@contoso.com", "alice@contoso.com"),
+    ],
+)
 def test_raw_urls_autolinks_and_html_anchors_in_typed_arguments_are_inert(typed: str, shown: str) -> None:
     """Teams links a raw URL, an autolink and an HTML anchor just as it does a markdown link."""
     assert cards.inert(typed) == shown
@@ -373,8 +393,9 @@ async def test_a_refused_press_stores_its_target_inert_and_on_one_line() -> None
     reg.add_action(ActionSpec(verb="test.approve", role=Role.APPROVER, handler=never))
     router = Router(Services(config=CordonConfig(), storage=storage), RoleResolver(RolesConfig()), reg)
     hostile = "r-1\r\n2026-01-01 approved by admin [Open](https://evil.example) <https://evil.example>"
-    result = await router.handle_action("test.approve", {"request_id": hostile}, Actor("u"), None,
-                                        Conversation("c", "personal"), None)
+    result = await router.handle_action(
+        "test.approve", {"request_id": hostile}, Actor("u"), None, Conversation("c", "personal"), None
+    )
     assert result.message and result.card is None
     [entry] = await storage.audit_tail(5)
     assert entry.outcome == "refused"

@@ -19,8 +19,9 @@ def test_connector_client_still_has_the_msrest_requests_driver_and_its_session_s
     client = ConnectorClient(BasicAuthentication("u", "p"), base_url="http://127.0.0.1:9/")
     driver = requests_driver(client)
     assert driver is not None, "ConnectorClient._client.config.pipeline._sender.driver is gone"
-    assert hasattr(driver, "session") and callable(getattr(driver, "_init_session", None)), \
+    assert hasattr(driver, "session") and callable(getattr(driver, "_init_session", None)), (
         "msrest's requests driver no longer has session/_init_session"
+    )
     client.config.retry_policy.policy.total = 0
     reapply_session_config(driver)  # applies without error
     adapter = driver.session.get_adapter("http://127.0.0.1:9/")
@@ -40,8 +41,9 @@ async def test_graph_client_close_still_reaches_the_wrapped_httpx_transport() ->
     from adapters.graph.credentials import TokenSource
     from adapters.graph.transport import RetryPolicy, build_client, close_client
 
-    config = CordonConfig.model_validate({"tenants": [{"name": "T", "tenant_id": "11111111-1111-4111-8111-111111111111",
-                                                       "domains": ["t.example"]}]})
+    config = CordonConfig.model_validate(
+        {"tenants": [{"name": "T", "tenant_id": "11111111-1111-4111-8111-111111111111", "domains": ["t.example"]}]}
+    )
     source = TokenSource(config.tenants[0], config.graph)
     client = build_client(source, endpoint="http://127.0.0.1:9", timeout=5, policy=RetryPolicy())
     http = client.request_adapter._http_client

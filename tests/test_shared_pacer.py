@@ -21,8 +21,10 @@ async def test_two_instances_never_get_slots_closer_than_the_interval(shared_sto
             slot = await pacer.acquire(tenant)
             taken.append((slot, time.time()))
 
-        await asyncio.gather(*(request(pacers[i % 2], "tenant-a") for i in range(8)),
-                             *(request(pacers[i % 2], "tenant-b") for i in range(2)))
+        await asyncio.gather(
+            *(request(pacers[i % 2], "tenant-a") for i in range(8)),
+            *(request(pacers[i % 2], "tenant-b") for i in range(2)),
+        )
         assert len(taken) == 10
         assert all(sent >= slot for slot, sent in taken)  # nobody went before its slot
         doc = await stores[0].get("pacer/tenant-a")
@@ -36,8 +38,9 @@ async def test_slots_of_one_tenant_are_spaced_across_instances(shared_store) -> 
     stores = [shared_store.open(), shared_store.open()]
     try:
         pacers = [SharedPacer(store, INTERVAL) for store in stores]
-        *slots, other = await asyncio.gather(*(pacers[i % 2].acquire("t") for i in range(6)),
-                                             pacers[1].acquire("another-tenant"))
+        *slots, other = await asyncio.gather(
+            *(pacers[i % 2].acquire("t") for i in range(6)), pacers[1].acquire("another-tenant")
+        )
         ordered = sorted(slots)
         assert all(b - a >= INTERVAL - 1e-6 for a, b in zip(ordered, ordered[1:], strict=False)), ordered
         assert other < ordered[-1]  # tenants do not wait for each other

@@ -58,8 +58,7 @@ async def test_the_attack_stops_at_the_rfc_limit_within_the_query_budget(proxy):
     report = await check_domain("atk.t", CheckOptions(nameservers=[proxy.address], budget=20, query_timeout=2))
     spf = report["checks"]["spf"]
     assert spf["status"] == "fail" and "spf.too_many_lookups" in codes(spf)
-    assert message(spf, "spf.too_many_lookups").startswith(
-        "Stopped after 10 lookups: the record is over the limit")
+    assert message(spf, "spf.too_many_lookups").startswith("Stopped after 10 lookups: the record is over the limit")
     assert spf["dns_lookups"] > 10 and spf["void_lookups"] == 0
     assert report["dns_queries"] <= MAX_QUERIES_PER_CHECK and sent(proxy) <= 1000
     assert proxy.max_in_flight <= MAX_IN_FLIGHT_PER_CHECK
@@ -75,7 +74,8 @@ async def test_the_void_variant_stops_at_the_third_void_lookup(proxy):
     spf = await analyse_spf("vatk.t", resolver)
     assert spf["status"] == "fail" and spf["void_lookups"] == 3
     assert message(spf, "spf.too_many_void_lookups").startswith(
-        "Stopped after 4 lookups: the record is over the void-lookup limit")
+        "Stopped after 4 lookups: the record is over the void-lookup limit"
+    )
     assert resolver.queries <= 40 and "spf.void_lookup" in codes(spf)
 
 
@@ -122,8 +122,13 @@ async def test_in_flight_queries_are_capped_per_check_and_per_process(proxy):
 
 
 def test_the_cli_json_says_it_stopped(server) -> None:
-    done = subprocess.run([sys.executable, "app.py", "check", "atk.t", "--nameserver", f"127.0.0.1:{server.port}",
-                           "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "app.py", "check", "atk.t", "--nameserver", f"127.0.0.1:{server.port}", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     spf = report["checks"]["spf"]
@@ -155,8 +160,11 @@ CONVERSATION = Conversation(id="19:budget@thread.tacv2", kind="channel", tenant_
 
 
 def router_for(address: tuple[str, int]) -> Router:
-    services = Services(config=CordonConfig(), storage=MemoryStorage(),
-                        check_options=CheckOptions(nameservers=[address], query_timeout=2, budget=20))
+    services = Services(
+        config=CordonConfig(),
+        storage=MemoryStorage(),
+        check_options=CheckOptions(nameservers=[address], query_timeout=2, budget=20),
+    )
     return Router(services, RoleResolver(RolesConfig()))
 
 

@@ -50,8 +50,11 @@ def server(nsd_factory):
 
 
 def router_for(address: tuple[str, int], timeout: float = 1.0) -> Router:
-    services = Services(config=CordonConfig(), storage=MemoryStorage(),
-                        check_options=CheckOptions(nameservers=[address], query_timeout=timeout))
+    services = Services(
+        config=CordonConfig(),
+        storage=MemoryStorage(),
+        check_options=CheckOptions(nameservers=[address], query_timeout=timeout),
+    )
     return Router(services, RoleResolver(RolesConfig()))
 
 
@@ -90,13 +93,16 @@ async def test_dns_failure_says_could_not_check(dns_proxy):
     assert "temperror" in card_text(card) and "Could not check" in card_text(card)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("spf", "Give a domain and an IP address"),
-    ("spf dialog.test", "Give a domain and an IP address"),
-    ("spf dialog.test 300.1.1.1", "not an IP address"),
-    ("spf not_a_domain 192.0.2.1", "no dot"),
-    ("spf dialog.test 192.0.2.1 a@b.test extra", "Too many words"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("spf", "Give a domain and an IP address"),
+        ("spf dialog.test", "Give a domain and an IP address"),
+        ("spf dialog.test 300.1.1.1", "not an IP address"),
+        ("spf not_a_domain 192.0.2.1", "no dot"),
+        ("spf dialog.test 192.0.2.1 a@b.test extra", "Too many words"),
+    ],
+)
 async def test_bad_input_gets_a_clear_message(server, text, expected):
     replies = await say(router_for(server.address), text)
     assert replies[-1].card is None and expected in (replies[-1].text or "")
@@ -104,13 +110,20 @@ async def test_bad_input_gets_a_clear_message(server, text, expected):
 
 async def test_check_again_button_evaluates_again(server):
     router = router_for(server.address)
-    result = await router.handle_action("spf.recheck", {"domain": "dialog.test", "ip": "192.0.2.8",
-                                                        "sender": "postmaster@dialog.test", "helo": "dialog.test"},
-                                        NOBODY, "t-1", CONVERSATION, Outbox(), card_message_id="m-1")
+    result = await router.handle_action(
+        "spf.recheck",
+        {"domain": "dialog.test", "ip": "192.0.2.8", "sender": "postmaster@dialog.test", "helo": "dialog.test"},
+        NOBODY,
+        "t-1",
+        CONVERSATION,
+        Outbox(),
+        card_message_id="m-1",
+    )
     assert result.card is not None and "192.0.2.8" in card_text(result.card)
     assert_valid_card(result.card)
-    refused = await router.handle_action("spf.recheck", {"domain": "x", "ip": "nope"}, NOBODY, "t-1",
-                                         CONVERSATION, Outbox(), card_message_id="m-1")
+    refused = await router.handle_action(
+        "spf.recheck", {"domain": "x", "ip": "nope"}, NOBODY, "t-1", CONVERSATION, Outbox(), card_message_id="m-1"
+    )
     assert refused.card is None and refused.message
 
 

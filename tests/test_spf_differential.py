@@ -104,8 +104,9 @@ def pyspf_reading(*readings: str) -> Iterator[None]:
     every replaced method behaves exactly as pyspf's own."""
     flags = set(readings)
     query = spf.query
-    originals = {name: getattr(query, name) for name in ("dns_mx", "validated_ptrs", "getp", "cidrmatch",
-                                                           "validate_mechanism")}
+    originals = {
+        name: getattr(query, name) for name in ("dns_mx", "validated_ptrs", "getp", "cidrmatch", "validate_mechanism")
+    }
 
     def dns_mx(self: Any, domain: str) -> list[Any]:
         names = self.dns(domain, "MX")  # the term's own question: may be void
@@ -164,8 +165,13 @@ def pyspf_reading(*readings: str) -> Iterator[None]:
             qualifier = mech[0] if mech[0] in "+-?~" else "+"
             return mech, "include", self.d, self.cidrmax, spf.RESULTS[qualifier]  # a loop, if it is ever reached
 
-    replaced = {"dns_mx": dns_mx, "cidrmatch": cidrmatch, "validated_ptrs": validated_ptrs, "getp": getp,
-                "validate_mechanism": validate_mechanism}
+    replaced = {
+        "dns_mx": dns_mx,
+        "cidrmatch": cidrmatch,
+        "validated_ptrs": validated_ptrs,
+        "getp": getp,
+        "validate_mechanism": validate_mechanism,
+    }
     for name, method in replaced.items():
         setattr(query, name, method)
     try:
@@ -183,27 +189,38 @@ class Allowed:
 
 
 ALLOWED = [
-    Allowed("void lookups are counted per term",
-            'RFC 7208 §4.6.4 limits the number of "terms" whose DNS queries return no answer; Cordon counts only a '
-            "term's own question (A/AAAA for a, MX for mx, PTR for ptr, A for exists), never the address lookups of "
-            "MX hosts or PTR names (already bounded to 10 per term) nor the lookups that expand %{p}. pyspf counts "
-            "every empty answer, so a domain whose three MX hosts have no AAAA is a permerror for any IPv6 client.",
-            VOID_PER_TERM),
-    Allowed("DNS errors while validating PTR names mean no match",
-            "RFC 7208 §5.5: \"If a DNS error occurs while doing the PTR RR lookup, then this mechanism fails to "
-            "match\" and \"If a DNS error occurs while doing an A RR lookup, then that domain name is skipped and "
-            "the search continues\"; §7.3 defines %{p} by the same procedure (\"unknown\" when none validates). "
-            "pyspf returns temperror.", PTR_ERRORS),
-    Allowed("mx compares host by host, in preference order",
-            "RFC 7208 §5.4 compares <ip> with the addresses of each MX host and matches if any does; §5 makes a DNS "
-            "error stop the mechanism with temperror, but no order of lookups is prescribed. Cordon decides as a "
-            "walk in preference order (the answers are fetched concurrently): a host that matches before a failing "
-            "one is a match. pyspf looks up every host first, so a failing later host is a temperror.", MX_ORDER),
-    Allowed("an include of the record's own domain is a loop only when reached",
-            "RFC 7208 §4.6 makes only syntax errors fail the whole record before evaluation; `include:<own "
-            "domain>` is valid syntax, and §5.2/§4.6.4 make it a permerror (a loop) when it is evaluated. Terms are "
-            "evaluated left to right (§4.6.2), so a term that matches first decides. pyspf rejects the record "
-            "while parsing it (\"include has trivial recursion\").", SELF_INCLUDE),
+    Allowed(
+        "void lookups are counted per term",
+        'RFC 7208 §4.6.4 limits the number of "terms" whose DNS queries return no answer; Cordon counts only a '
+        "term's own question (A/AAAA for a, MX for mx, PTR for ptr, A for exists), never the address lookups of "
+        "MX hosts or PTR names (already bounded to 10 per term) nor the lookups that expand %{p}. pyspf counts "
+        "every empty answer, so a domain whose three MX hosts have no AAAA is a permerror for any IPv6 client.",
+        VOID_PER_TERM,
+    ),
+    Allowed(
+        "DNS errors while validating PTR names mean no match",
+        'RFC 7208 §5.5: "If a DNS error occurs while doing the PTR RR lookup, then this mechanism fails to '
+        'match" and "If a DNS error occurs while doing an A RR lookup, then that domain name is skipped and '
+        'the search continues"; §7.3 defines %{p} by the same procedure ("unknown" when none validates). '
+        "pyspf returns temperror.",
+        PTR_ERRORS,
+    ),
+    Allowed(
+        "mx compares host by host, in preference order",
+        "RFC 7208 §5.4 compares <ip> with the addresses of each MX host and matches if any does; §5 makes a DNS "
+        "error stop the mechanism with temperror, but no order of lookups is prescribed. Cordon decides as a "
+        "walk in preference order (the answers are fetched concurrently): a host that matches before a failing "
+        "one is a match. pyspf looks up every host first, so a failing later host is a temperror.",
+        MX_ORDER,
+    ),
+    Allowed(
+        "an include of the record's own domain is a loop only when reached",
+        "RFC 7208 §4.6 makes only syntax errors fail the whole record before evaluation; `include:<own "
+        "domain>` is valid syntax, and §5.2/§4.6.4 make it a permerror (a loop) when it is evaluated. Terms are "
+        "evaluated left to right (§4.6.2), so a term that matches first decides. pyspf rejects the record "
+        'while parsing it ("include has trivial recursion").',
+        SELF_INCLUDE,
+    ),
 ]
 
 
@@ -261,8 +278,9 @@ def test_the_scenarios_reach_every_result(compared: list[Compared]) -> None:
 
 def test_every_disagreement_with_pyspf_is_explained_by_the_rfc(compared: list[Compared]) -> None:
     unexplained = [row for row in compared if row.ours != row.theirs and row.explained_by is None]
-    report = "\n\n".join(f"{row.scenario.describe()}\n  Cordon: {row.ours}\n  pyspf:  {row.theirs}"
-                         for row in unexplained[:8])
+    report = "\n\n".join(
+        f"{row.scenario.describe()}\n  Cordon: {row.ours}\n  pyspf:  {row.theirs}" for row in unexplained[:8]
+    )
     assert not unexplained, f"{len(unexplained)} of {len(compared)} scenarios disagree:\n{report}"
 
 

@@ -37,12 +37,14 @@ ZONE: dict[str, list] = {
     "unknown.ok": [("A", "127.0.0.2")],
     "ptr-void": [("TXT", "v=spf1 a:n1.eval.test a:n2.eval.test ptr -all")],
     "bad-target": [("TXT", "v=spf1 include:%{l}.eval.test -all")],
-    "bad-names": [("TXT", "v=spf1 a:n1.eval.test a:n2.eval.test exists:%{l}.eval.test a:%{l}.eval.test "
-                          "ip4:192.0.2.10 -all")],
+    "bad-names": [
+        ("TXT", "v=spf1 a:n1.eval.test a:n2.eval.test exists:%{l}.eval.test a:%{l}.eval.test ip4:192.0.2.10 -all")
+    ],
     "bad-redirect": [("TXT", "v=spf1 redirect=%{l}.eval.test")],
 }
-REVERSE = {"2.0.192.in-addr.arpa": {"77": [("PTR", "gone1.eval.test"), ("PTR", "gone2.eval.test"),
-                                             ("PTR", "gone3.eval.test")]}}
+REVERSE = {
+    "2.0.192.in-addr.arpa": {"77": [("PTR", "gone1.eval.test"), ("PTR", "gone2.eval.test"), ("PTR", "gone3.eval.test")]}
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +64,13 @@ def resolver_for(address) -> CheckResolver:
 
 
 async def run(server, domain: str, ip: str, sender: str | None = None):
-    return await check_host(ip, f"{domain}.eval.test", sender or f"alice@{domain}.eval.test",
-                            resolver_for(server.address), helo="mx.example.org")
+    return await check_host(
+        ip,
+        f"{domain}.eval.test",
+        sender or f"alice@{domain}.eval.test",
+        resolver_for(server.address),
+        helo="mx.example.org",
+    )
 
 
 async def test_pass_names_the_innermost_term_and_the_include_path(server):
@@ -89,8 +96,11 @@ async def test_the_qualifier_of_the_include_decides_and_is_named_as_deciding(ser
 
 async def test_neutral_through_a_question_mark_include_names_the_include_not_the_inner_all(server):
     result = await run(server, "neutral-inc", "203.0.113.50")
-    assert (result.result, result.mechanism, result.path) == ("neutral", "?include:open.eval.test",
-                                                              ["neutral-inc.eval.test"])
+    assert (result.result, result.mechanism, result.path) == (
+        "neutral",
+        "?include:open.eval.test",
+        ["neutral-inc.eval.test"],
+    )
 
 
 async def test_a_plain_include_still_names_the_innermost_term(server):
@@ -128,8 +138,12 @@ async def test_an_expanded_target_that_cannot_exist_is_a_permerror_not_a_temperr
 async def test_redirect_is_followed_and_shown_in_the_path(server):
     result = await run(server, "redir", "192.0.2.10")
     assert result.result == "pass"
-    assert result.path == ["redir.eval.test", "redirect=top.eval.test", "include:mid.eval.test",
-                           "include:leaf.eval.test"]
+    assert result.path == [
+        "redir.eval.test",
+        "redirect=top.eval.test",
+        "include:mid.eval.test",
+        "include:leaf.eval.test",
+    ]
     missing = await run(server, "redir-none", "192.0.2.10")
     assert missing.result == "permerror" and "no SPF record" in missing.reason
 
@@ -138,8 +152,10 @@ async def test_ipv4_mapped_address_is_evaluated_as_ipv4(server):
     assert (await run(server, "top", "::ffff:198.51.100.7")).mechanism == "ip4:198.51.100.0/24"
 
 
-@pytest.mark.parametrize(("domain", "reason"), [
-    ("many", "more than 10 DNS"), ("voids", "void lookups"), ("loop", "loop"), ("mx11", "MX hosts")])
+@pytest.mark.parametrize(
+    ("domain", "reason"),
+    [("many", "more than 10 DNS"), ("voids", "void lookups"), ("loop", "loop"), ("mx11", "MX hosts")],
+)
 async def test_limits_and_loops_give_permerror(server, domain, reason):
     result = await run(server, domain, "192.0.2.200")
     assert result.result == "permerror" and reason in result.reason
@@ -160,8 +176,9 @@ async def test_mx_hosts_are_resolved_in_parallel(proxy):
 @pytest.mark.parametrize("fault", [{"drop": True}, {"rcode": "SERVFAIL"}, {"rcode": "REFUSED"}])
 async def test_dns_failures_are_temperror_never_none(proxy, fault):
     proxy.add("top.eval.test", "TXT", **fault)
-    result = await check_host("192.0.2.1", "top.eval.test", "a@top.eval.test",
-                              CheckResolver(nameservers=[proxy.address], timeout=0.3))
+    result = await check_host(
+        "192.0.2.1", "top.eval.test", "a@top.eval.test", CheckResolver(nameservers=[proxy.address], timeout=0.3)
+    )
     assert result.result == "temperror" and "top.eval.test" in result.reason
 
 

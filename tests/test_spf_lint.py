@@ -99,12 +99,15 @@ async def test_plus_all_fails_and_the_fix_ends_in_minus_all(server):
     assert '"v=spf1 mx -all"' in fix_of(result, "spf.plus_all")
 
 
-@pytest.mark.parametrize(("name", "code", "fixed"), [
-    ("neutral", "spf.neutral_all", "v=spf1 ip4:192.0.2.1 -all"),
-    ("noall", "spf.no_all", "v=spf1 ip4:192.0.2.1 -all"),
-    ("ptr", "spf.ptr", "v=spf1 ip4:192.0.2.1 -all"),
-    ("redir-all", "spf.redirect_with_all", "v=spf1 ip4:192.0.2.1 -all"),
-])
+@pytest.mark.parametrize(
+    ("name", "code", "fixed"),
+    [
+        ("neutral", "spf.neutral_all", "v=spf1 ip4:192.0.2.1 -all"),
+        ("noall", "spf.no_all", "v=spf1 ip4:192.0.2.1 -all"),
+        ("ptr", "spf.ptr", "v=spf1 ip4:192.0.2.1 -all"),
+        ("redir-all", "spf.redirect_with_all", "v=spf1 ip4:192.0.2.1 -all"),
+    ],
+)
 async def test_weak_policies_warn_with_the_record_to_publish(server, name, code, fixed):
     result = await lint(server, name)
     assert result["status"] == "warn" and code in codes(result)

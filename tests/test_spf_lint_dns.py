@@ -63,8 +63,13 @@ def linted(nsd_factory, dns_proxy_factory) -> list[Linted]:
         asked = {name for name, _ in Counter(proxy.seen) - before}
         temperrors = {}
         for client in (scenario.ip, *OTHER_CLIENTS):
-            outcome = await check_host(client, scenario.domain, f"x@{scenario.domain}",
-                                       CheckResolver(nameservers=[proxy.address], timeout=2), helo=scenario.helo)
+            outcome = await check_host(
+                client,
+                scenario.domain,
+                f"x@{scenario.domain}",
+                CheckResolver(nameservers=[proxy.address], timeout=2),
+                helo=scenario.helo,
+            )
             if outcome.result == "temperror":
                 temperrors[client] = outcome.reason or ""
         return Linted(scenario, result, asked & {n.lower() for n in scenario.servfail}, temperrors)
@@ -76,8 +81,11 @@ def linted(nsd_factory, dns_proxy_factory) -> list[Linted]:
 
 
 def failing_name(row: Linted, reason: str) -> str:
-    names = [n for n in row.scenario.servfail if f" {n.lower()}." in f" {reason.lower()}" or
-             f" {n.lower()}:" in f" {reason.lower()}"]
+    names = [
+        n
+        for n in row.scenario.servfail
+        if f" {n.lower()}." in f" {reason.lower()}" or f" {n.lower()}:" in f" {reason.lower()}"
+    ]
     assert len(names) == 1, (reason, row.scenario.describe())
     return names[0].lower()
 
@@ -90,8 +98,10 @@ def test_whenever_check_host_gives_temperror_the_lint_names_what_failed(linted: 
             found = naming(row.lint, name)
             could_not = [f for f in found if f["code"] != "spf.mx_host_dns_error"]
             if row.lint["status"] == "pass" or not found or (could_not and row.lint["status"] != "error"):
-                bad.append(f"{row.scenario.describe()}\n  client {client}: temperror ({reason})\n"
-                           f"  lint {row.lint['status']} {[f['code'] for f in row.lint['findings']]}")
+                bad.append(
+                    f"{row.scenario.describe()}\n  client {client}: temperror ({reason})\n"
+                    f"  lint {row.lint['status']} {[f['code'] for f in row.lint['findings']]}"
+                )
     assert not bad, f"{len(bad)} temperrors the lint does not report:\n" + "\n\n".join(bad[:6])
     # not vacuous: the scenarios fail in every way the lint tells apart
     codes = {f["code"] for row in linted if row.temperrors for f in dns_findings(row.lint)}
@@ -107,8 +117,10 @@ def test_whenever_a_question_of_the_tree_failed_the_lint_is_not_pass_and_names_i
             continue  # a question asked before the walk learnt it lies past where an evaluator stops
         for name in sorted(row.asked_failing):
             if row.lint["status"] == "pass" or not naming(row.lint, name):
-                bad.append(f"{row.scenario.describe()}\n  {name} failed; lint {row.lint['status']} "
-                           f"{[f['message'] for f in dns_findings(row.lint)]}")
+                bad.append(
+                    f"{row.scenario.describe()}\n  {name} failed; lint {row.lint['status']} "
+                    f"{[f['message'] for f in dns_findings(row.lint)]}"
+                )
     assert not bad, f"{len(bad)} failed questions the lint does not report:\n" + "\n\n".join(bad[:6])
     assert sum(1 for row in linted if row.asked_failing) >= 30
 
@@ -163,11 +175,14 @@ async def lint(proxy, name: str, timeout: float = 1) -> dict:
     return await analyse_spf(f"{name}.dns.test", CheckResolver(nameservers=[proxy.address], timeout=timeout))
 
 
-@pytest.mark.parametrize(("name", "term", "failed", "says"), [
-    ("a-fail", "a:host.dead.dns.test", "host.dead.dns.test", "SERVFAIL"),
-    ("mx-fail", "mx:mxset.dead.dns.test", "mxset.dead.dns.test", "SERVFAIL"),
-    ("exists-slow", "exists:probe.dead.dns.test", "probe.dead.dns.test", "timed out"),
-])
+@pytest.mark.parametrize(
+    ("name", "term", "failed", "says"),
+    [
+        ("a-fail", "a:host.dead.dns.test", "host.dead.dns.test", "SERVFAIL"),
+        ("mx-fail", "mx:mxset.dead.dns.test", "mxset.dead.dns.test", "SERVFAIL"),
+        ("exists-slow", "exists:probe.dead.dns.test", "probe.dead.dns.test", "timed out"),
+    ],
+)
 async def test_a_term_whose_own_question_fails_is_could_not_check(proxy, name, term, failed, says):
     result = await lint(proxy, name, timeout=0.5)
     assert result["status"] == "error"
@@ -176,13 +191,15 @@ async def test_a_term_whose_own_question_fails_is_could_not_check(proxy, name, t
     assert f"`{term}`" in found["message"] and failed in found["message"] and says in found["message"]
     assert "temperror" in found["message"] and failed in found["fix"]
     assert "spf.void_lookup" not in {f["code"] for f in result["findings"]}  # unknown, not void
-    client = await check_host("198.51.100.1", f"{name}.dns.test", "x@example.test",
-                              CheckResolver(nameservers=[proxy.address], timeout=0.5))
+    client = await check_host(
+        "198.51.100.1", f"{name}.dns.test", "x@example.test", CheckResolver(nameservers=[proxy.address], timeout=0.5)
+    )
     assert client.result == "temperror"  # what the finding says receivers get
 
 
-@pytest.mark.parametrize(("name", "term"), [("inc-fail", "include:spf.dead.dns.test"),
-                                             ("redir-fail", "redirect=spf.dead.dns.test")])
+@pytest.mark.parametrize(
+    ("name", "term"), [("inc-fail", "include:spf.dead.dns.test"), ("redir-fail", "redirect=spf.dead.dns.test")]
+)
 async def test_an_include_or_redirect_that_cannot_be_fetched_is_could_not_check(proxy, name, term):
     result = await lint(proxy, name)
     assert result["status"] == "error"
@@ -201,8 +218,10 @@ async def test_an_mx_host_whose_address_lookup_fails_is_a_warning_naming_it(prox
     assert "IPv4 senders" in found["message"] and "IPv6" not in found["message"]
     # as the finding says: an IPv4 client no earlier host matches gets temperror; m1 still matches, IPv6 is whole
     resolver = CheckResolver(nameservers=[proxy.address], timeout=1)
-    results = {ip: (await check_host(ip, "mxhost.dns.test", "x@mxhost.dns.test", resolver)).result
-               for ip in ("198.51.100.1", "192.0.2.10", "2001:db8::99")}
+    results = {
+        ip: (await check_host(ip, "mxhost.dns.test", "x@mxhost.dns.test", resolver)).result
+        for ip in ("198.51.100.1", "192.0.2.10", "2001:db8::99")
+    }
     assert results == {"198.51.100.1": "temperror", "192.0.2.10": "pass", "2001:db8::99": "fail"}
 
 
@@ -256,8 +275,13 @@ async def test_mx_host_lookups_are_bounded_per_tree_and_the_rest_is_said(proxy):
 
 
 def check_json(proxy, domain: str) -> dict:
-    done = subprocess.run([sys.executable, "app.py", "check", domain, "--nameserver", f"127.0.0.1:{proxy.port}",
-                           "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "app.py", "check", domain, "--nameserver", f"127.0.0.1:{proxy.port}", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["checks"]["spf"]
 

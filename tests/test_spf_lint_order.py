@@ -28,14 +28,26 @@ ZONE: dict[str, list] = {
     "nested": [("TXT", "v=spf1 include:mid.order.test -all")],
     "redir-plus": [("TXT", "v=spf1 ?include:hop.order.test -all")],
     "hop": [("TXT", "v=spf1 redirect=plus.order.test")],
-    "after-all": [("TXT", "v=spf1 ip4:192.0.2.1 -all include:far1.order.test a:nx1.order.test mx:nx2.order.test "
-                   "exists:nx3.order.test include:far2.order.test +all")],
+    "after-all": [
+        (
+            "TXT",
+            "v=spf1 ip4:192.0.2.1 -all include:far1.order.test a:nx1.order.test mx:nx2.order.test "
+            "exists:nx3.order.test include:far2.order.test +all",
+        )
+    ],
     "far1": [("TXT", "v=spf1 +all")],
     "far2": [("TXT", "v=spf1 a:nx4.order.test -all")],
     "tail-root": [("TXT", "v=spf1 include:tail.order.test -all")],
     "tail": [("TXT", "v=spf1 ip4:192.0.2.2 ~all a:nx5.order.test a:nx6.order.test a:nx7.order.test")],
-    "eleven": [("TXT", "v=spf1 " + " ".join(f"a:h{i}.order.test" for i in range(10)) + " -all "
-                + " ".join(f"a:h{i}.order.test" for i in range(10, 20)))],
+    "eleven": [
+        (
+            "TXT",
+            "v=spf1 "
+            + " ".join(f"a:h{i}.order.test" for i in range(10))
+            + " -all "
+            + " ".join(f"a:h{i}.order.test" for i in range(10, 20)),
+        )
+    ],
     **{f"h{i}": [("A", "192.0.2.50")] for i in range(20)},
 }
 
@@ -69,13 +81,15 @@ def finding_of(result: dict, code: str) -> dict:
     return next(f for f in result["findings"] if f["code"] == code)
 
 
-@pytest.mark.parametrize(("name", "gives", "severity", "status"), [
-    ("neutral-inc", "neutral", "warning", "warn"),
-    ("soft-inc", "softfail", "info", "pass"),
-    ("fail-inc", "fail", "info", "pass"),
-])
-async def test_plus_all_behind_a_non_pass_include_does_not_let_any_server_pass(server, name, gives, severity,
-                                                                                 status):
+@pytest.mark.parametrize(
+    ("name", "gives", "severity", "status"),
+    [
+        ("neutral-inc", "neutral", "warning", "warn"),
+        ("soft-inc", "softfail", "info", "pass"),
+        ("fail-inc", "fail", "info", "pass"),
+    ],
+)
+async def test_plus_all_behind_a_non_pass_include_does_not_let_any_server_pass(server, name, gives, severity, status):
     assert await evaluate(server.address, name) == gives  # what check_host says for a stranger
     result = await lint(server.address, name)
     assert "spf.plus_all" not in codes(result)
@@ -131,15 +145,21 @@ async def test_terms_after_all_do_not_push_a_record_over_the_limit(server):
 
 
 def check_json(server, *domains: str) -> list[dict]:
-    done = subprocess.run([sys.executable, "app.py", "check", *domains, "--nameserver", f"127.0.0.1:{server.port}",
-                           "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "app.py", "check", *domains, "--nameserver", f"127.0.0.1:{server.port}", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
 def test_the_cli_json_contract_gives_the_same_answers(server) -> None:
-    reports = check_json(server, "neutral-inc.order.test", "fail-inc.order.test", "after-all.order.test",
-                         "pass-inc.order.test")
+    reports = check_json(
+        server, "neutral-inc.order.test", "fail-inc.order.test", "after-all.order.test", "pass-inc.order.test"
+    )
     neutral, fail, after, plus = (r["checks"]["spf"] for r in reports)
     assert "spf.plus_all" not in codes(neutral) and neutral["status"] == "warn"
     assert "spf.plus_all" not in codes(fail) and fail["status"] == "pass"

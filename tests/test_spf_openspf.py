@@ -102,7 +102,8 @@ async def test_openspf_case(index: int, name: str, scenario_servers) -> None:
     outcome = await spf_for(str(case["host"]), case.get("mailfrom") or "", case["helo"], resolver)
     expected = case["result"] if isinstance(case["result"], list) else [case["result"]]
     assert outcome.result in expected, (
-        f"{name}: got {outcome.result} ({outcome.reason}), expected {expected}; {case.get('description', '')}")
+        f"{name}: got {outcome.result} ({outcome.reason}), expected {expected}; {case.get('description', '')}"
+    )
     if "explanation" in case:
         wanted = None if case["explanation"] == "DEFAULT" else case["explanation"]
         assert outcome.explanation == wanted

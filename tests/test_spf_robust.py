@@ -13,11 +13,41 @@ from adapters.emailauth.spf_eval import RESULTS, check_host
 from adapters.emailauth.spf_lint import analyse_spf
 
 COUNT = 120
-PIECES = ["a", "mx", "ptr", "all", "-all", "~all", "?all", "+all", "ip4:192.0.2.0/24", "ip6:2001:db8::/32",
-          "exists:%{i}.x.fuzz.test", "a:%{d}", "mx:%{o}/24", "ptr:%{p}", "a/0", "ip4:0.0.0.0/0", "%{", "}", "=",
-          "exp=e.fuzz.test", "redirect=r{n}.fuzz.test", "include:r{n}.fuzz.test", "include:r{n}.fuzz.test",
-          "include:%{l}.fuzz.test", "a:r{n}.fuzz.test", "mx:r{n}.fuzz.test", "x-mod=%{s}", "a:foo..fuzz.test",
-          "include:" + "l" * 63 + ".fuzz.test", "a:%{d}%{d}%{d}%{d}%{d}%{d}", ":", "/", "//64"]
+PIECES = [
+    "a",
+    "mx",
+    "ptr",
+    "all",
+    "-all",
+    "~all",
+    "?all",
+    "+all",
+    "ip4:192.0.2.0/24",
+    "ip6:2001:db8::/32",
+    "exists:%{i}.x.fuzz.test",
+    "a:%{d}",
+    "mx:%{o}/24",
+    "ptr:%{p}",
+    "a/0",
+    "ip4:0.0.0.0/0",
+    "%{",
+    "}",
+    "=",
+    "exp=e.fuzz.test",
+    "redirect=r{n}.fuzz.test",
+    "include:r{n}.fuzz.test",
+    "include:r{n}.fuzz.test",
+    "include:%{l}.fuzz.test",
+    "a:r{n}.fuzz.test",
+    "mx:r{n}.fuzz.test",
+    "x-mod=%{s}",
+    "a:foo..fuzz.test",
+    "include:" + "l" * 63 + ".fuzz.test",
+    "a:%{d}%{d}%{d}%{d}%{d}%{d}",
+    ":",
+    "/",
+    "//64",
+]
 
 
 def _record(rng: random.Random) -> bytes:

@@ -69,7 +69,8 @@ async def test_create_has_exactly_one_winner_among_concurrent_writers(store: Sto
 async def test_stale_version_loses_and_only_one_update_of_a_version_wins(store: Storage) -> None:
     await store.put("approval", {"state": "pending"}, None)
     winners, losers = await race(
-        [lambda n=n: store.put("approval", {"state": "approved", "by": n}, 1) for n in range(WRITERS)])
+        [lambda n=n: store.put("approval", {"state": "approved", "by": n}, 1) for n in range(WRITERS)]
+    )
     assert winners == [2] and losers == WRITERS - 1
     with pytest.raises(Conflict):
         await store.put("approval", {"state": "rejected"}, 1)  # decided on a stale read
@@ -95,8 +96,7 @@ async def test_update_helper_loses_no_increment_under_contention(store: Storage)
         value = value or {"n": 0, "who": []}
         return {"n": value["n"] + 1, "who": value["who"]}
 
-    results, losers = await race([lambda: update(store, "counter", bump)
-                                  for _ in range(WRITERS)])
+    results, losers = await race([lambda: update(store, "counter", bump) for _ in range(WRITERS)])
     assert losers == 0
     doc = await store.get("counter")
     assert doc is not None and doc.value["n"] == WRITERS and doc.version == WRITERS
@@ -124,8 +124,16 @@ async def test_values_are_copies_not_shared_references(store: Storage) -> None:
 
 async def test_audit_tail_is_newest_first_filtered_by_tenant_and_stamped_in_utc(store: Storage) -> None:
     for n in range(5):
-        await store.append_audit(AuditEntry(actor=f"a{n}", command="check", outcome="ok",
-                                            tenant="t1" if n % 2 else "t2", conversation="c", target=f"x{n}"))
+        await store.append_audit(
+            AuditEntry(
+                actor=f"a{n}",
+                command="check",
+                outcome="ok",
+                tenant="t1" if n % 2 else "t2",
+                conversation="c",
+                target=f"x{n}",
+            )
+        )
     assert [e.actor for e in await store.audit_tail(3)] == ["a4", "a3", "a2"]
     assert [e.actor for e in await store.audit_tail(10, tenant="t1")] == ["a3", "a1"]
     assert await store.audit_tail(0) == []
@@ -137,8 +145,9 @@ async def test_two_instances_on_one_store_have_exactly_one_winner(shared_store: 
     first, second = shared_store.open(), shared_store.open()
     try:
         stores = [first, second]
-        winners, losers = await race([lambda n=n: stores[n % 2].put("lease", {"owner": n % 2}, None)
-                                      for n in range(WRITERS)])
+        winners, losers = await race(
+            [lambda n=n: stores[n % 2].put("lease", {"owner": n % 2}, None) for n in range(WRITERS)]
+        )
         assert winners == [1] and losers == WRITERS - 1
         await first.put("approval", {"state": "pending"}, None)
         winners, losers = await race([lambda n=n: stores[n % 2].put("approval", {"by": n}, 1) for n in range(WRITERS)])
@@ -193,9 +202,16 @@ async def test_processes_sharing_a_store_never_both_win(tmp_path: Path, shared_s
         keys, bumps = 60, 25  # every write is an HTTP round trip to Azurite
     script = tmp_path / "racer.py"
     script.write_text(_RACER, encoding="utf-8")
-    procs = [subprocess.Popen([sys.executable, str(script), str(ROOT), shared_store.spec, str(start), str(keys),
-                               str(bumps)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=shared_store.env) for _ in range(processes)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(ROOT), shared_store.spec, str(start), str(keys), str(bumps)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=shared_store.env,
+        )
+        for _ in range(processes)
+    ]
     await asyncio.sleep(0.3)
     start.write_text("go")
     outputs = []
@@ -226,20 +242,35 @@ async def test_state_survives_reopening_and_a_new_process(tmp_path: Path, shared
     assert [e.command for e in await reopened.audit_tail(5)] == ["lockdown"]
     await reopened.close()
 
-    code = ("import asyncio, sys; sys.path.insert(0, sys.argv[1]); from tests.support.stores import open_spec\n"
-            "async def main():\n s = open_spec(sys.argv[2]); d = await s.get('conversation:19:abc')\n"
-            " a = await s.audit_tail(5); print(d.version, d.value['service_url'], a[0].outcome); await s.close()\n"
-            "asyncio.run(main())")
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT), shared_store.spec], capture_output=True, text=True,
-                         timeout=60, check=True, env=shared_store.env).stdout
+    code = (
+        "import asyncio, sys; sys.path.insert(0, sys.argv[1]); from tests.support.stores import open_spec\n"
+        "async def main():\n s = open_spec(sys.argv[2]); d = await s.get('conversation:19:abc')\n"
+        " a = await s.audit_tail(5); print(d.version, d.value['service_url'], a[0].outcome); await s.close()\n"
+        "asyncio.run(main())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT), shared_store.spec],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=shared_store.env,
+    ).stdout
     assert out.split() == ["2", "https://smba2.example", "approved"]
 
 
 async def test_an_audit_target_is_stored_inert_and_on_one_line_whoever_writes_it(store: Storage) -> None:
     """Card data and typed text reach the target: no second line, link or code span may come out of the log."""
-    hostile = "r-1\r\nok approved [Open](https://evil.example) <a href=\"https://x\">`y`</a>" + "z" * 500
-    await store.append_audit(AuditEntry(actor="a", command="action:lockdown.approve", outcome="refused",
-                                        target=hostile, at="2026-01-01T00:00:00+00:00"))
+    hostile = 'r-1\r\nok approved [Open](https://evil.example) <a href="https://x">`y`</a>' + "z" * 500
+    await store.append_audit(
+        AuditEntry(
+            actor="a",
+            command="action:lockdown.approve",
+            outcome="refused",
+            target=hostile,
+            at="2026-01-01T00:00:00+00:00",
+        )
+    )
     [entry] = await store.audit_tail(1)
     assert entry.target.startswith("r-1 ok approved [Open] (https[:]//evil.example) ‹a href=")
     for forbidden in ("\n", "\r", "](", "://", "<", "`"):
@@ -289,19 +320,26 @@ async def test_memory_audit_entries_cannot_be_changed_through_what_is_returned()
     assert [e.outcome for e in await store.audit_tail(5)] == ["refused"]
 
 
-
 async def test_the_audit_keeps_the_actors_name_and_an_older_file_gains_the_column(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     with sqlite3.connect(db) as conn:  # the audit table as written before actor names were kept
-        conn.executescript("CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT "
-                           "NOT NULL, tenant TEXT, conversation TEXT, command TEXT NOT NULL, target TEXT, outcome "
-                           "TEXT NOT NULL, detail TEXT);"
-                           "INSERT INTO audit(at, actor, command, outcome) VALUES ('2026-01-01T00:00:00+00:00', "
-                           "'old-actor', 'audit', 'ok');")
+        conn.executescript(
+            "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT "
+            "NOT NULL, tenant TEXT, conversation TEXT, command TEXT NOT NULL, target TEXT, outcome "
+            "TEXT NOT NULL, detail TEXT);"
+            "INSERT INTO audit(at, actor, command, outcome) VALUES ('2026-01-01T00:00:00+00:00', "
+            "'old-actor', 'audit', 'ok');"
+        )
     conn.close()
     store = SQLiteStorage(db)
-    await store.append_audit(AuditEntry(actor="11111111-1111-1111-1111-111111111111", command="help", outcome="ok",
-                                        actor_name="Tess Tech <tess@contoso.com>"))
+    await store.append_audit(
+        AuditEntry(
+            actor="11111111-1111-1111-1111-111111111111",
+            command="help",
+            outcome="ok",
+            actor_name="Tess Tech <tess@contoso.com>",
+        )
+    )
     again = SQLiteStorage(db)  # a second process opening the upgraded file
     newest, oldest = await again.audit_tail(2)
     assert newest.actor_name == "Tess Tech <tess@contoso.com>" and oldest.actor_name is None
@@ -311,8 +349,21 @@ async def test_the_audit_keeps_the_actors_name_and_an_older_file_gains_the_colum
 
 
 async def test_keys_with_any_characters_round_trip_and_list_by_prefix(store: Storage) -> None:
-    keys = ["ended:2026-11-27/abc", "x#1", "x?2", "x%3", "x\\4", "x/5", "x 6", "ü/é", "üb", "x'7",
-            "conversation:19:abc@thread.tacv2;messageid=1", "x\t8", "x😀9"]
+    keys = [
+        "ended:2026-11-27/abc",
+        "x#1",
+        "x?2",
+        "x%3",
+        "x\\4",
+        "x/5",
+        "x 6",
+        "ü/é",
+        "üb",
+        "x'7",
+        "conversation:19:abc@thread.tacv2;messageid=1",
+        "x\t8",
+        "x😀9",
+    ]
     for key in keys:
         await store.put(key, {"key": key}, None)
     for key in keys:

@@ -17,18 +17,31 @@ from tests.support.stores import CONNECTION_ENV
 from tests.test_bot_cli import APP, _env, _run, _stop, _wait_healthy
 
 
-@pytest.mark.parametrize(("storage", "key", "why"), [
-    ({"backend": "azure"}, "storage", "exactly one of storage.account_url"),
-    ({"backend": "azure", "account_url": "https://a.table.core.windows.net", "connection_string_env": "X"},
-     "storage", "exactly one of"),
-    ({"backend": "azure", "account_url": "http://a.table.core.windows.net"}, "storage.account_url", "https://"),
-    ({"backend": "azure", "connection_string_env": "DefaultEndpointsProtocol=https;AccountKey=abc"},
-     "storage.connection_string_env", "name of an environment variable"),
-    ({"backend": "azure", "connection_string_env": "X", "prefix": "my-bot"}, "storage.prefix", "letters and digits"),
-    ({"backend": "azure", "connection_string_env": "X", "path": "x.db"}, "storage", "storage.path is for"),
-    ({"backend": "cosmos"}, "storage.backend", "'sqlite' or 'azure'"),
-    ({"account_url": "https://a.table.core.windows.net"}, "storage", 'needs backend = "azure"'),
-])
+@pytest.mark.parametrize(
+    ("storage", "key", "why"),
+    [
+        ({"backend": "azure"}, "storage", "exactly one of storage.account_url"),
+        (
+            {"backend": "azure", "account_url": "https://a.table.core.windows.net", "connection_string_env": "X"},
+            "storage",
+            "exactly one of",
+        ),
+        ({"backend": "azure", "account_url": "http://a.table.core.windows.net"}, "storage.account_url", "https://"),
+        (
+            {"backend": "azure", "connection_string_env": "DefaultEndpointsProtocol=https;AccountKey=abc"},
+            "storage.connection_string_env",
+            "name of an environment variable",
+        ),
+        (
+            {"backend": "azure", "connection_string_env": "X", "prefix": "my-bot"},
+            "storage.prefix",
+            "letters and digits",
+        ),
+        ({"backend": "azure", "connection_string_env": "X", "path": "x.db"}, "storage", "storage.path is for"),
+        ({"backend": "cosmos"}, "storage.backend", "'sqlite' or 'azure'"),
+        ({"account_url": "https://a.table.core.windows.net"}, "storage", 'needs backend = "azure"'),
+    ],
+)
 def test_a_bad_storage_value_is_refused_naming_the_key(storage: dict, key: str, why: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config({"storage": storage})
@@ -36,17 +49,20 @@ def test_a_bad_storage_value_is_refused_naming_the_key(storage: dict, key: str, 
 
 
 def test_the_documented_azure_settings_are_accepted() -> None:
-    config = parse_config({"storage": {"backend": "azure", "account_url": "https://acct.table.core.windows.net/",
-                                       "prefix": "cordon"}})
-    assert config.storage == StorageConfig(backend="azure", account_url="https://acct.table.core.windows.net",
-                                           prefix="cordon")
+    config = parse_config(
+        {"storage": {"backend": "azure", "account_url": "https://acct.table.core.windows.net/", "prefix": "cordon"}}
+    )
+    assert config.storage == StorageConfig(
+        backend="azure", account_url="https://acct.table.core.windows.net", prefix="cordon"
+    )
     assert parse_config({}).storage.backend == "sqlite"
 
 
 def test_a_connection_string_variable_that_is_unset_or_unusable_stops_the_start() -> None:
     config = StorageConfig(backend="azure", connection_string_env="CORDON_TEST_UNSET")
-    with pytest.raises(ConfigError, match="storage.connection_string_env: the environment variable "
-                                          "CORDON_TEST_UNSET is not set"):
+    with pytest.raises(
+        ConfigError, match="storage.connection_string_env: the environment variable CORDON_TEST_UNSET is not set"
+    ):
         open_storage(config, {})
     with pytest.raises(ConfigError, match="does not hold a usable connection string") as caught:
         open_storage(config, {"CORDON_TEST_UNSET": "AccountName=x"})
@@ -54,15 +70,20 @@ def test_a_connection_string_variable_that_is_unset_or_unusable_stops_the_start(
 
 
 async def test_readyz_names_the_store_and_is_503_when_azure_storage_is_unreachable(azurite) -> None:
-    down = open_storage(StorageConfig(backend="azure", connection_string_env="C"), {
-        "C": azurite.connection_string.replace(str(azurite.port), str(free_port()))})
+    down = open_storage(
+        StorageConfig(backend="azure", connection_string_env="C"),
+        {"C": azurite.connection_string.replace(str(azurite.port), str(free_port()))},
+    )
     up = open_storage(
         StorageConfig(backend="azure", connection_string_env="C", prefix=azurite.new_prefix()),
-        {"C": azurite.connection_string})
+        {"C": azurite.connection_string},
+    )
     try:
         assert storage_kind(up) == "azure"
-        for store, status, body in ((up, 200, {"status": "ready", "storage": "azure"}),
-                                    (down, 503, {"status": "storage unreachable", "storage": "azure"})):
+        for store, status, body in (
+            (up, 200, {"status": "ready", "storage": "azure"}),
+            (down, 503, {"status": "storage unreachable", "storage": "azure"}),
+        ):
             async with BotApp.started(storage=store) as bot, aiohttp.ClientSession() as session:
                 async with session.get(f"{bot.base_url}/readyz") as response:
                     assert (response.status, await response.json()) == (status, body)
@@ -84,28 +105,45 @@ async def test_the_real_entry_point_keeps_its_state_in_azure_table_storage(tmp_p
 
     prefix = azurite.new_prefix()
     (tmp_path / "cordon.toml").write_text(
-        f'[storage]\nbackend = "azure"\nconnection_string_env = "{CONNECTION_ENV}"\nprefix = "{prefix}"\n')
+        f'[storage]\nbackend = "azure"\nconnection_string_env = "{CONNECTION_ENV}"\nprefix = "{prefix}"\n'
+    )
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(APP), "--dev"], cwd=tmp_path,
-                            env=_env(PORT=str(port), **{CONNECTION_ENV: azurite.connection_string}),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(APP), "--dev"],
+        cwd=tmp_path,
+        env=_env(PORT=str(port), **{CONNECTION_ENV: azurite.connection_string}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         with ConnectorStandIn() as connector:
             await _wait_healthy(proc, f"http://127.0.0.1:{port}/healthz")
-            activity = {"type": "message", "id": "m1", "channelId": "emulator", "serviceUrl": connector.url,
-                        "from": {"id": "user-1", "name": "Dev"}, "recipient": {"id": "bot", "name": "Cordon"},
-                        "conversation": {"id": "conv-1"}, "text": "lockdown alice@contoso.com"}
+            activity = {
+                "type": "message",
+                "id": "m1",
+                "channelId": "emulator",
+                "serviceUrl": connector.url,
+                "from": {"id": "user-1", "name": "Dev"},
+                "recipient": {"id": "bot", "name": "Cordon"},
+                "conversation": {"id": "conv-1"},
+                "text": "lockdown alice@contoso.com",
+            }
             async with aiohttp.ClientSession() as session:
-                async with session.post(f"http://127.0.0.1:{port}/api/messages", data=json.dumps(activity),
-                                        headers={"Content-Type": "application/json"}) as response:
+                async with session.post(
+                    f"http://127.0.0.1:{port}/api/messages",
+                    data=json.dumps(activity),
+                    headers={"Content-Type": "application/json"},
+                ) as response:
                     assert response.status == 201
                 async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
                     assert await response.json() == {"status": "ready", "storage": "azure"}
     finally:
         _stop(proc)
     assert not (tmp_path / "cordon.db").exists()  # nothing went to a SQLite file
-    store = open_storage(StorageConfig(backend="azure", connection_string_env="C", prefix=prefix),
-                         {"C": azurite.connection_string})
+    store = open_storage(
+        StorageConfig(backend="azure", connection_string_env="C", prefix=prefix), {"C": azurite.connection_string}
+    )
     try:
         refused = await store.audit_tail(5)
         assert [(e.command, e.outcome) for e in refused][:1] == [("lockdown", "refused")]  # no roles in --dev

@@ -18,19 +18,27 @@ TECH = "11111111-1111-1111-1111-111111111111"
 CHAT = Conversation(id="a:1:personal", kind="personal", tenant_id=CONTOSO)
 TENANTS = [
     {"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"]},
-    {"name": "Fabrikam", "tenant_id": FABRIKAM, "domains": ["fabrikam.com", "fabrikam.eu"],
-     "credential": "client_secret",
-     "client_id": "5f2f0c50-1111-4222-8333-944455556666", "client_secret_env": "FABRIKAM_SECRET_FOR_TESTS"},
+    {
+        "name": "Fabrikam",
+        "tenant_id": FABRIKAM,
+        "domains": ["fabrikam.com", "fabrikam.eu"],
+        "credential": "client_secret",
+        "client_id": "5f2f0c50-1111-4222-8333-944455556666",
+        "client_secret_env": "FABRIKAM_SECRET_FOR_TESTS",
+    },
 ]
 
 
-async def test_tenants_lists_each_with_its_licence_or_why_it_is_unknown(graph_standin: GraphStandin, gateway_for,
-                                                                       monkeypatch) -> None:
+async def test_tenants_lists_each_with_its_licence_or_why_it_is_unknown(
+    graph_standin: GraphStandin, gateway_for, monkeypatch
+) -> None:
     monkeypatch.delenv("FABRIKAM_SECRET_FOR_TESTS", raising=False)
     graph_standin.state.skus = payloads.premium_skus("P2")
     gateway, _ = gateway_for(tenants=TENANTS)
-    router = Router(Services(config=gateway.config, storage=MemoryStorage(), graph=gateway),
-                    RoleResolver(RolesConfig(technicians=[TECH])))
+    router = Router(
+        Services(config=gateway.config, storage=MemoryStorage(), graph=gateway),
+        RoleResolver(RolesConfig(technicians=[TECH])),
+    )
     [reply] = await router.handle_text("tenants", Actor(aad_id=TECH), CONTOSO, CHAT, RecordingOutbox())
     assert_valid_card(reply.card)
     text = json.dumps(reply.card, ensure_ascii=False)
@@ -42,12 +50,15 @@ async def test_tenants_lists_each_with_its_licence_or_why_it_is_unknown(graph_st
     assert again.card == reply.card
 
 
-async def test_tenants_with_a_refused_licence_read_names_the_permission(graph_standin: GraphStandin,
-                                                                        gateway_for) -> None:
+async def test_tenants_with_a_refused_licence_read_names_the_permission(
+    graph_standin: GraphStandin, gateway_for
+) -> None:
     graph_standin.add_fault(Fault.permission("/subscribedSkus"))
     gateway, _ = gateway_for()
-    router = Router(Services(config=gateway.config, storage=MemoryStorage(), graph=gateway),
-                    RoleResolver(RolesConfig(technicians=[TECH])))
+    router = Router(
+        Services(config=gateway.config, storage=MemoryStorage(), graph=gateway),
+        RoleResolver(RolesConfig(technicians=[TECH])),
+    )
     [reply] = await router.handle_text("tenants", Actor(aad_id=TECH), CONTOSO, CHAT, RecordingOutbox())
     assert_valid_card(reply.card)
     assert "LicenseAssignment.Read.All" in json.dumps(reply.card)
@@ -56,7 +67,9 @@ async def test_tenants_with_a_refused_licence_read_names_the_permission(graph_st
 async def test_tenants_without_graph_says_how_to_configure_it() -> None:
     from adapters.config import CordonConfig
 
-    router = Router(Services(config=CordonConfig(), storage=MemoryStorage(), graph=None),
-                    RoleResolver(RolesConfig(technicians=[TECH])))
+    router = Router(
+        Services(config=CordonConfig(), storage=MemoryStorage(), graph=None),
+        RoleResolver(RolesConfig(technicians=[TECH])),
+    )
     [reply] = await router.handle_text("tenants", Actor(aad_id=TECH), CONTOSO, CHAT, RecordingOutbox())
     assert "MicrosoftAppTenantId" in (reply.text or "")

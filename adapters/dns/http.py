@@ -23,8 +23,9 @@ class CheckResolverForAiohttp(AbstractResolver):
         self.failures: list[DnsFailure] = []  # kept so a caller can tell "could not resolve" from "no address"
         self.refused: list[str] = []  # non-public addresses the name resolved to, not connected to
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         try:
             literal = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
@@ -65,5 +66,11 @@ class CheckResolverForAiohttp(AbstractResolver):
 
 
 def _result(host: str, address: str, port: int, family: socket.AddressFamily) -> ResolveResult:
-    return ResolveResult(hostname=host, host=address, port=port, family=family, proto=0,
-                         flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)
+    return ResolveResult(
+        hostname=host,
+        host=address,
+        port=port,
+        family=family,
+        proto=0,
+        flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+    )

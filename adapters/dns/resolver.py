@@ -39,8 +39,14 @@ class DnsFailure(Exception):
 
     def __init__(self, name: str, rdtype: str, reason: FailureReason, detail: str = "") -> None:
         self.name, self.rdtype, self.reason, self.detail = name, rdtype, reason, detail
-        text = {"timeout": "timed out", "servfail": "SERVFAIL", "refused": "REFUSED",
-                "budget": "time budget exhausted", "queries": "query budget exhausted", "error": "failed"}[reason]
+        text = {
+            "timeout": "timed out",
+            "servfail": "SERVFAIL",
+            "refused": "REFUSED",
+            "budget": "time budget exhausted",
+            "queries": "query budget exhausted",
+            "error": "failed",
+        }[reason]
         super().__init__(f"{rdtype} {name}: {text}" + (f" ({detail})" if detail else ""))
 
 
@@ -140,8 +146,7 @@ class CheckResolver:
     async def _send(self, name: str, rdtype: str, lifetime: float) -> DnsAnswer:
         try:
             # raise_on_no_answer=False: NODATA comes back as an Answer with the CNAME chain's end and the response
-            answer = await self._dns().resolve(name, rdtype, lifetime=lifetime, search=False,
-                                               raise_on_no_answer=False)
+            answer = await self._dns().resolve(name, rdtype, lifetime=lifetime, search=False, raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN as exc:
             canonical = None
             try:

@@ -37,8 +37,14 @@ def parse_dkim_key(text: str, selector: str) -> DkimKey:
     for error in tags.errors:
         add(finding("error", f"{code}.syntax", f"Selector {selector}: {error}.", None))
     if tags.duplicates:
-        add(finding("error", f"{code}.duplicate_tag", f"Selector {selector}: tag(s) appearing more than once: "
-                    + ", ".join(tags.duplicates[:8]) + ".", "Keep each tag once."))
+        add(
+            finding(
+                "error",
+                f"{code}.duplicate_tag",
+                f"Selector {selector}: tag(s) appearing more than once: " + ", ".join(tags.duplicates[:8]) + ".",
+                "Keep each tag once.",
+            )
+        )
     if "v" in tags.tags and (tags.order[0] != "v" or tags.tags["v"] != "DKIM1"):
         add(finding("error", f"{code}.version", f"Selector {selector}: v= must be first and exactly DKIM1.", None))
     k = (tags.get("k") or "rsa").lower()
@@ -49,12 +55,25 @@ def parse_dkim_key(text: str, selector: str) -> DkimKey:
     flags = [f.strip().lower() for f in (tags.get("t") or "").split(":") if f.strip()]
     key.testing = "y" in flags
     if key.testing:
-        add(finding("warning", f"{code}.testing", f"Selector {selector} is in testing mode (t=y): receivers may treat "
-                    "its signatures as unsigned.", "Remove t=y from the key record once signing works."))
+        add(
+            finding(
+                "warning",
+                f"{code}.testing",
+                f"Selector {selector} is in testing mode (t=y): receivers may treat its signatures as unsigned.",
+                "Remove t=y from the key record once signing works.",
+            )
+        )
     hashes = [h.strip().lower() for h in (tags.get("h") or "").split(":") if h.strip()]
     if hashes and "sha256" not in hashes:
-        add(finding("error", f"{code}.sha1_only", f"Selector {selector} allows only {quote(':'.join(hashes), 40)}: "
-                    "SHA-1 signatures are not accepted (RFC 8301).", "Remove h= (or set h=sha256)."))
+        add(
+            finding(
+                "error",
+                f"{code}.sha1_only",
+                f"Selector {selector} allows only {quote(':'.join(hashes), 40)}: "
+                "SHA-1 signatures are not accepted (RFC 8301).",
+                "Remove h= (or set h=sha256).",
+            )
+        )
     services = [s.strip().lower() for s in (tags.get("s") or "*").split(":")]
     if "*" not in services and "email" not in services:
         shown = quote(tags.get("s") or "", 30)
@@ -77,8 +96,14 @@ def parse_dkim_key(text: str, selector: str) -> DkimKey:
         if len(raw) == 32:
             key.key_bits = 256
         else:
-            add(finding("error", f"{code}.bad_key", f"Selector {selector}: an ed25519 key is 32 bytes, this one is "
-                        f"{len(raw)}.", None))
+            add(
+                finding(
+                    "error",
+                    f"{code}.bad_key",
+                    f"Selector {selector}: an ed25519 key is 32 bytes, this one is {len(raw)}.",
+                    None,
+                )
+            )
     elif key.key_type == "rsa":
         bits = rsa_bits(raw)
         if bits is None:
@@ -86,12 +111,23 @@ def parse_dkim_key(text: str, selector: str) -> DkimKey:
         else:
             key.key_bits = bits
             if bits < 1024:
-                add(finding("error", f"{code}.weak_key", f"Selector {selector} has a {bits}-bit RSA key: receivers "
-                            "reject it and it can be broken.", "Generate a 2048-bit key and publish it under a new "
-                            "selector, then switch signing to it."))
+                add(
+                    finding(
+                        "error",
+                        f"{code}.weak_key",
+                        f"Selector {selector} has a {bits}-bit RSA key: receivers reject it and it can be broken.",
+                        "Generate a 2048-bit key and publish it under a new selector, then switch signing to it.",
+                    )
+                )
             elif bits < 2048:
-                add(finding("warning", f"{code}.short_key", f"Selector {selector} has a {bits}-bit RSA key; 2048 "
-                            "bits is the current recommendation.", "Rotate to a 2048-bit key under a new selector."))
+                add(
+                    finding(
+                        "warning",
+                        f"{code}.short_key",
+                        f"Selector {selector} has a {bits}-bit RSA key; 2048 bits is the current recommendation.",
+                        "Rotate to a 2048-bit key under a new selector.",
+                    )
+                )
     key.status = status_from(key.findings)
     return key
 
@@ -100,12 +136,22 @@ def judge_selector_records(texts: list[str], selector: str) -> DkimKey:
     """All TXT records at a selector: one key record expected; several make verification unpredictable."""
     keys = [t for t in texts if looks_like_dkim(t)]
     if not keys:
-        return DkimKey(status="none", findings=[finding("info", "dkim.not_a_key", f"Selector {selector} has TXT "
-                                                        "records but none is a DKIM key.", None)])
+        return DkimKey(
+            status="none",
+            findings=[
+                finding("info", "dkim.not_a_key", f"Selector {selector} has TXT records but none is a DKIM key.", None)
+            ],
+        )
     key = parse_dkim_key(keys[0], selector)
     if len(keys) > 1:
-        key.findings.append(finding("warning", "dkim.multiple", f"Selector {selector} has {len(keys)} key records; "
-                                    "receivers may use either one.", "Keep one key record per selector."))
+        key.findings.append(
+            finding(
+                "warning",
+                "dkim.multiple",
+                f"Selector {selector} has {len(keys)} key records; receivers may use either one.",
+                "Keep one key record per selector.",
+            )
+        )
         key.status = worst(key.status, "warn") if key.status != "none" else "warn"
     return key
 

@@ -19,8 +19,12 @@ class Provider:
 
 
 PROVIDERS = (
-    Provider("Microsoft 365", ("selector1", "selector2"), mx=("mail.protection.outlook.com",),
-             spf=("spf.protection.outlook.com",)),
+    Provider(
+        "Microsoft 365",
+        ("selector1", "selector2"),
+        mx=("mail.protection.outlook.com",),
+        spf=("spf.protection.outlook.com",),
+    ),
     Provider("Google Workspace", ("google",), mx=("google.com", "googlemail.com"), spf=("_spf.google.com",)),
     Provider("Mailchimp", ("k1", "k2", "k3"), spf=("servers.mcsv.net",)),
     Provider("Mandrill", ("mandrill",), spf=("spf.mandrillapp.com",)),
@@ -28,12 +32,12 @@ PROVIDERS = (
     Provider("Amazon SES", ("amazonses",), mx=("amazonaws.com",), spf=("amazonses.com",)),
     Provider("Fastmail", ("fm1", "fm2", "fm3"), mx=("messagingengine.com",), spf=("messagingengine.com",)),
     Provider("Zoho Mail", ("zoho",), mx=("zoho.com", "zoho.eu", "zohomail.com"), spf=("zoho.com", "zoho.eu")),
-    Provider("Proofpoint", ("proofpoint",), mx=("pphosted.com", "ppe-hosted.com"),
-             spf=("pphosted.com", "ppe-hosted.com")),
+    Provider(
+        "Proofpoint", ("proofpoint",), mx=("pphosted.com", "ppe-hosted.com"), spf=("pphosted.com", "ppe-hosted.com")
+    ),
     Provider("Mimecast", ("mimecast",), mx=("mimecast.com",), spf=("mimecast.com",)),
     Provider("Mailgun", ("smtp",), spf=("mailgun.org",)),
-    Provider("Proton Mail", ("protonmail",), mx=("protonmail.ch",),
-             spf=("protonmail.ch",)),
+    Provider("Proton Mail", ("protonmail",), mx=("protonmail.ch",), spf=("protonmail.ch",)),
     Provider("Zendesk", ("zendesk1",), spf=("mail.zendesk.com",)),
     Provider("HubSpot", ("hs1",), spf=("hubspotemail.net",)),
     Provider("Mailjet", ("mailjet",), spf=("spf.mailjet.com",)),
@@ -42,11 +46,12 @@ PROVIDERS = (
 
 GENERIC = ("default", "mail", "dkim", "email", "key1")  # cPanel, generic MTAs and tutorials
 
-COMMON_SELECTORS: tuple[str, ...] = tuple(dict.fromkeys(
-    [s for p in PROVIDERS for s in p.selectors] + list(GENERIC)))
+COMMON_SELECTORS: tuple[str, ...] = tuple(dict.fromkeys([s for p in PROVIDERS for s in p.selectors] + list(GENERIC)))
 
-_SELECTOR = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}"
-                       r"[A-Za-z0-9_])?)*\Z")
+_SELECTOR = re.compile(
+    r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}"
+    r"[A-Za-z0-9_])?)*\Z"
+)
 
 
 def valid_selector(selector: str) -> bool:
@@ -61,8 +66,11 @@ def _matches(host: str, suffixes: tuple[str, ...]) -> bool:
 
 def infer_providers(mx_hosts: list[str], spf_includes: list[str]) -> list[Provider]:
     """Providers whose MX or SPF include the domain uses, in the table's order."""
-    return [p for p in PROVIDERS
-            if any(_matches(h, p.mx) for h in mx_hosts) or any(_matches(i, p.spf) for i in spf_includes)]
+    return [
+        p
+        for p in PROVIDERS
+        if any(_matches(h, p.mx) for h in mx_hosts) or any(_matches(i, p.spf) for i in spf_includes)
+    ]
 
 
 def spf_includes(texts: list[str]) -> list[str]:
@@ -79,9 +87,11 @@ def spf_includes(texts: list[str]) -> list[str]:
 
 
 _M365_TARGET = re.compile(r"selector([12])-([a-z0-9-]+)\._domainkey\.(.+)\Z", re.IGNORECASE)
-M365_FORMAT_NOTE = ("Domains added to Microsoft 365 since May 2025 get targets under "
-                    "`<tenant>.<x>-v1.dkim.mail.microsoft` instead: Get-DkimSigningConfig (Selector1CNAME, "
-                    "Selector2CNAME) shows the exact values.")
+M365_FORMAT_NOTE = (
+    "Domains added to Microsoft 365 since May 2025 get targets under "
+    "`<tenant>.<x>-v1.dkim.mail.microsoft` instead: Get-DkimSigningConfig (Selector1CNAME, "
+    "Selector2CNAME) shows the exact values."
+)
 
 
 def m365_initial_domain(domains: list[str] | tuple[str, ...]) -> str | None:
@@ -94,8 +104,9 @@ def m365_initial_domain(domains: list[str] | tuple[str, ...]) -> str | None:
     return None
 
 
-def microsoft_365_cnames(domain: str, seen_targets: dict[str, str], initial_domain: str | None = None
-                         ) -> dict[str, str]:
+def microsoft_365_cnames(
+    domain: str, seen_targets: dict[str, str], initial_domain: str | None = None
+) -> dict[str, str]:
     """selector1/selector2 → the CNAME Microsoft 365 asks for.
 
     A target already published for either selector names the tenant and the format exactly (the other selector
@@ -105,9 +116,13 @@ def microsoft_365_cnames(domain: str, seen_targets: dict[str, str], initial_doma
         match = _M365_TARGET.match(target.rstrip("."))
         if match:
             label, suffix = match.group(2).lower(), match.group(3).lower()
-            return {f"selector{n}": f"selector{n}._domainkey.{domain} CNAME selector{n}-{label}._domainkey.{suffix}"
-                    for n in (1, 2)}
+            return {
+                f"selector{n}": f"selector{n}._domainkey.{domain} CNAME selector{n}-{label}._domainkey.{suffix}"
+                for n in (1, 2)
+            }
     dashed = domain.replace(".", "-")
     suffix = initial_domain or "<tenant>.onmicrosoft.com"
-    return {f"selector{n}": f"selector{n}._domainkey.{domain} CNAME selector{n}-{dashed}._domainkey.{suffix}"
-            for n in (1, 2)}
+    return {
+        f"selector{n}": f"selector{n}._domainkey.{domain} CNAME selector{n}-{dashed}._domainkey.{suffix}"
+        for n in (1, 2)
+    }

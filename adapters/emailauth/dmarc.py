@@ -84,18 +84,31 @@ async def analyse_dmarc(domain: str, resolver: CheckResolver) -> dict[str, Any]:
         record = parse_dmarc(records[0])
         if len(records) > 1:
             record.valid = False
-            record.findings.insert(0, finding("error", "dmarc.multiple", f"_dmarc.{name} has {len(records)} DMARC "
-                                              "records; receivers then apply none of them.",
-                                              "Delete all but one record."))
+            record.findings.insert(
+                0,
+                finding(
+                    "error",
+                    "dmarc.multiple",
+                    f"_dmarc.{name} has {len(records)} DMARC records; receivers then apply none of them.",
+                    "Delete all but one record.",
+                ),
+            )
         parsed[name] = record
         if policy_at is None and failure is None:
             policy_at = name
     walk_org = tree_walk_org_domain(domain, {n: r for n, r in parsed.items() if r.valid})
     result: dict[str, Any] = {**EMPTY, "org_domain": psl_org or walk_org}
     if walk_org and psl_org and walk_org != psl_org:
-        findings.append(finding("info", "dmarc.org_domain_disagree", f"The public suffix list gives {psl_org} as "
-                                f"the organisational domain, the DMARC tree walk (RFC 9989) gives {walk_org}; "
-                                "receivers using different methods may apply different policies.", None))
+        findings.append(
+            finding(
+                "info",
+                "dmarc.org_domain_disagree",
+                f"The public suffix list gives {psl_org} as "
+                f"the organisational domain, the DMARC tree walk (RFC 9989) gives {walk_org}; "
+                "receivers using different methods may apply different policies.",
+                None,
+            )
+        )
     if failure is not None:
         return {**could_not_check("dmarc", failure, **result), "org_domain": result["org_domain"]}
     findings[0:0] = [f for _, _, f in ignored]
@@ -103,10 +116,16 @@ async def analyse_dmarc(domain: str, resolver: CheckResolver) -> dict[str, Any]:
         return {**result, "record": quote(ignored[0][1], 2000), "status": "fail", "findings": findings}
     if policy_at is None:
         fix = suggested_record(None, domain)
-        findings.insert(0, finding("error", "dmarc.missing", "No DMARC record: receivers have no policy for mail "
-                                   "that fails SPF and DKIM, so the domain can be spoofed.",
-                                   f"Publish TXT at _dmarc.{domain}: `{fix}` (start with p=none if you first want "
-                                   "reports)."))
+        findings.insert(
+            0,
+            finding(
+                "error",
+                "dmarc.missing",
+                "No DMARC record: receivers have no policy for mail "
+                "that fails SPF and DKIM, so the domain can be spoofed.",
+                f"Publish TXT at _dmarc.{domain}: `{fix}` (start with p=none if you first want reports).",
+            ),
+        )
         return {**result, "status": "none", "findings": findings}
     record = parsed[policy_at]
     result.update(record=quote(record.raw, 2000), policy=record.p, subdomain_policy=record.sp, pct=record.pct)
@@ -116,10 +135,23 @@ async def analyse_dmarc(domain: str, resolver: CheckResolver) -> dict[str, Any]:
     inherited = policy_at != domain
     if inherited:
         effective = record.sp or record.p or "none"
-        findings.append(finding("info", "dmarc.inherited", f"No record at _dmarc.{domain}: the record of "
-                                f"{policy_at} applies, with its sub-domain policy ({effective}).", None))
-        judged = DmarcRecord(raw=record.raw, p=effective, pct=record.pct, rua=record.rua, testing=record.testing,
-                             ignored_rua=record.ignored_rua)
+        findings.append(
+            finding(
+                "info",
+                "dmarc.inherited",
+                f"No record at _dmarc.{domain}: the record of "
+                f"{policy_at} applies, with its sub-domain policy ({effective}).",
+                None,
+            )
+        )
+        judged = DmarcRecord(
+            raw=record.raw,
+            p=effective,
+            pct=record.pct,
+            rua=record.rua,
+            testing=record.testing,
+            ignored_rua=record.ignored_rua,
+        )
     else:
         judged = record
     findings.extend(judge_policy(judged, domain, inherited_from=policy_at if inherited else None))
@@ -142,13 +174,24 @@ async def _authorisation(resolver: CheckResolver, domain: str, dest: str) -> lis
     try:
         answer = await resolver.query(name, "TXT")
     except DnsFailure as exc:
-        return [finding("info", "dmarc.report_auth_unknown", f"Could not check that {dest} accepts reports for "
-                        f"{domain}: {exc}.", None)]
+        return [
+            finding(
+                "info",
+                "dmarc.report_auth_unknown",
+                f"Could not check that {dest} accepts reports for {domain}: {exc}.",
+                None,
+            )
+        ]
     if _records(answer):
         return []
-    return [finding("warning", "dmarc.report_unauthorised", f"Report destination {dest} has not authorised reports "
-                    f"for {domain}: receivers will not send them there.",
-                    f"The operator of {dest} must publish TXT at {name}: `v=DMARC1;`")]
+    return [
+        finding(
+            "warning",
+            "dmarc.report_unauthorised",
+            f"Report destination {dest} has not authorised reports for {domain}: receivers will not send them there.",
+            f"The operator of {dest} must publish TXT at {name}: `v=DMARC1;`",
+        )
+    ]
 
 
 async def _has_mx(resolver: CheckResolver, dest: str) -> list[Finding]:
@@ -160,5 +203,11 @@ async def _has_mx(resolver: CheckResolver, dest: str) -> list[Finding]:
     if answer.status == "ok" and hosts and hosts != ["."]:
         return []
     why = "does not exist" if answer.status == "nxdomain" else "accepts no mail (null MX)" if hosts else "has no MX"
-    return [finding("warning", "dmarc.report_no_mx", f"Report destination {dest} {why}: reports cannot be "
-                    "delivered.", "Use a report address at a domain that receives mail.")]
+    return [
+        finding(
+            "warning",
+            "dmarc.report_no_mx",
+            f"Report destination {dest} {why}: reports cannot be delivered.",
+            "Use a report address at a domain that receives mail.",
+        )
+    ]

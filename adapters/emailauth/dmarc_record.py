@@ -15,8 +15,11 @@ KNOWN_TAGS = {"v", "p", "sp", "np", "pct", "adkim", "aspf", "rua", "ruf", "fo", 
 # (ABNF %x), the tag name "v" is not (an ABNF string), and nothing may precede it: receivers ignore anything else.
 _VERSION = re.compile(r"[vV][ \t]*=[ \t]*DMARC1[ \t]*(;|\Z)")
 _NEAR_VERSION = re.compile(r"\s*v\s*=\s*dmarc1\s*(;|\Z)", re.IGNORECASE)  # what a person meant as DMARC
-_MAILTO = re.compile(r"mailto:([A-Za-z0-9.#$%&'*+/=?^_`{|}~-]+)@([A-Za-z0-9.-]+\.[A-Za-z0-9-]+)"
-                     r"(?:!(\d+)([kmgtKMGT]?))?\Z", re.IGNORECASE)
+_MAILTO = re.compile(
+    r"mailto:([A-Za-z0-9.#$%&'*+/=?^_`{|}~-]+)@([A-Za-z0-9.-]+\.[A-Za-z0-9-]+)"
+    r"(?:!(\d+)([kmgtKMGT]?))?\Z",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -58,13 +61,23 @@ def near_miss(text: str, name: str) -> Finding | None:
     fixed = _NEAR_VERSION.sub(lambda m: "v=DMARC1" + m.group(1), text.lstrip(), count=1)
     fix = f"Publish TXT at _dmarc.{name}: `{quote(fixed, 400)}`"
     if text[:1].isspace():
-        return finding("warning", "dmarc.leading_whitespace", f"The record at _dmarc.{name} starts with whitespace "
-                       "before `v=`: it is not a DMARC record (RFC 7489 §6.4), so receivers that follow the RFC "
-                       "ignore it and the domain has no DMARC policy.", fix)
+        return finding(
+            "warning",
+            "dmarc.leading_whitespace",
+            f"The record at _dmarc.{name} starts with whitespace "
+            "before `v=`: it is not a DMARC record (RFC 7489 §6.4), so receivers that follow the RFC "
+            "ignore it and the domain has no DMARC policy.",
+            fix,
+        )
     written = quote(text.split(";", 1)[0].strip(), 30)
-    return finding("error", "dmarc.version_case", f"The record at _dmarc.{name} has `{written}` instead of "
-                   "`v=DMARC1` (the version is case-sensitive): it is not a DMARC record (RFC 7489 §6.4), so "
-                   "receivers ignore it and the domain has no DMARC policy.", fix)
+    return finding(
+        "error",
+        "dmarc.version_case",
+        f"The record at _dmarc.{name} has `{written}` instead of "
+        "`v=DMARC1` (the version is case-sensitive): it is not a DMARC record (RFC 7489 §6.4), so "
+        "receivers ignore it and the domain has no DMARC policy.",
+        fix,
+    )
 
 
 def parse_dmarc(text: str) -> DmarcRecord:
@@ -72,27 +85,54 @@ def parse_dmarc(text: str) -> DmarcRecord:
     add = record.findings.append
     if not is_dmarc(text):
         record.valid = False
-        add(near_miss(text, "<domain>") or finding("error", "dmarc.no_version", "The record does not start with "
-                                                   "v=DMARC1.", "Start the record with `v=DMARC1;`."))
+        add(
+            near_miss(text, "<domain>")
+            or finding(
+                "error",
+                "dmarc.no_version",
+                "The record does not start with v=DMARC1.",
+                "Start the record with `v=DMARC1;`.",
+            )
+        )
         return record
     tags = parse_tags(text)
     for error in tags.errors:
         add(finding("error", "dmarc.syntax", f"Syntax error: {error}.", "Rewrite the record as `tag=value;` pairs."))
     if tags.duplicates:
-        add(finding("error", "dmarc.duplicate_tag", "Tag(s) appearing more than once: "
-                    + ", ".join(tags.duplicates[:8]) + "; receivers may reject the record.", "Keep each tag once."))
+        add(
+            finding(
+                "error",
+                "dmarc.duplicate_tag",
+                "Tag(s) appearing more than once: "
+                + ", ".join(tags.duplicates[:8])
+                + "; receivers may reject the record.",
+                "Keep each tag once.",
+            )
+        )
     unknown = [n for n in tags.order if n not in KNOWN_TAGS]
     if unknown:
-        add(finding("info", "dmarc.unknown_tag", "Unknown tags are ignored: " + ", ".join(quote(n, 20)
-                    for n in unknown[:8]) + ".", None))
+        add(
+            finding(
+                "info",
+                "dmarc.unknown_tag",
+                "Unknown tags are ignored: " + ", ".join(quote(n, 20) for n in unknown[:8]) + ".",
+                None,
+            )
+        )
     for name in ("rua", "ruf"):
         value = tags.get(name)
         if value is not None:
             uris, problems = parse_report_uris(value)
             setattr(record, name, uris)
             for problem in problems:
-                add(finding("error", f"dmarc.{name}_invalid", f"{name}: {problem}.",
-                            "Use `mailto:` addresses separated by commas."))
+                add(
+                    finding(
+                        "error",
+                        f"dmarc.{name}_invalid",
+                        f"{name}: {problem}.",
+                        "Use `mailto:` addresses separated by commas.",
+                    )
+                )
     _duplicate_rua(record, tags.all("rua"))
     _policies(record, tags.get("p"), tags.get("sp"), tags.get("np"))
     pct = tags.get("pct")
@@ -100,8 +140,11 @@ def parse_dmarc(text: str) -> DmarcRecord:
         if pct.isdigit() and int(pct) <= 100:
             record.pct = int(pct)
         else:
-            add(finding("error", "dmarc.pct_invalid", f"pct={quote(pct, 30)} is not a whole number from 0 to 100.",
-                        None))
+            add(
+                finding(
+                    "error", "dmarc.pct_invalid", f"pct={quote(pct, 30)} is not a whole number from 0 to 100.", None
+                )
+            )
     for name in ("adkim", "aspf"):
         value = tags.get(name)
         if value is not None:
@@ -113,8 +156,7 @@ def parse_dmarc(text: str) -> DmarcRecord:
     if fo is not None:
         options = [o.strip().lower() for o in fo.split(":")]  # tag values are case-insensitive: fo=D is fo=d
         if not options or any(o not in ("0", "1", "d", "s") for o in options):
-            add(finding("error", "dmarc.fo_invalid", f"fo={quote(fo, 30)} must be 0, 1, d or s, joined by ':'.",
-                        None))
+            add(finding("error", "dmarc.fo_invalid", f"fo={quote(fo, 30)} must be 0, 1, d or s, joined by ':'.", None))
         else:
             record.fo = ":".join(options)
     t = tags.get("t")
@@ -144,15 +186,24 @@ def _policies(record: DmarcRecord, p: str | None, sp: str | None, np: str | None
     the record otherwise — so the policy in force is none (or nothing), never the invalid tag's neighbour."""
     add = record.findings.append
     if p is None:
-        add(finding("warning", "dmarc.p_missing",
-                    "The record has no p= tag: receivers treat it as p=none (monitoring only).", None))
+        add(
+            finding(
+                "warning",
+                "dmarc.p_missing",
+                "The record has no p= tag: receivers treat it as p=none (monitoring only).",
+                None,
+            )
+        )
     if np is not None:
         if np.lower() in POLICIES:
             record.np = np.lower()
         else:
             add(finding("error", "dmarc.np_invalid", f"np={quote(np, 30)} is not none, quarantine or reject.", None))
-    bad = [f"{name}={quote(value, 30)}" for name, value in (("p", p), ("sp", sp))
-           if value is not None and value.lower() not in POLICIES]
+    bad = [
+        f"{name}={quote(value, 30)}"
+        for name, value in (("p", p), ("sp", sp))
+        if value is not None and value.lower() not in POLICIES
+    ]
     if not bad:
         record.p = p.lower() if p is not None else None
         record.sp = sp.lower() if sp is not None else None
@@ -162,14 +213,18 @@ def _policies(record: DmarcRecord, p: str | None, sp: str | None, np: str | None
     fix = "Set " + " and ".join(b.split("=")[0] + "=" for b in bad) + " to none, quarantine or reject."
     if any(u.address for u in record.rua):
         record.p, record.sp, record.np, record.acts_as_none = "none", None, None, True
-        message = (f"{what} {verb} not none, quarantine or reject: because rua= has a valid address, receivers act "
-                   "as if the record said p=none for the domain and its sub-domains (RFC 7489 §6.6.3), so nothing "
-                   "is enforced.")
+        message = (
+            f"{what} {verb} not none, quarantine or reject: because rua= has a valid address, receivers act "
+            "as if the record said p=none for the domain and its sub-domains (RFC 7489 §6.6.3), so nothing "
+            "is enforced."
+        )
     else:
         record.p = record.sp = record.np = None
         record.valid = False
-        message = (f"{what} {verb} not none, quarantine or reject and rua= has no valid address: receivers ignore "
-                   "the whole record (RFC 7489 §6.6.3).")
+        message = (
+            f"{what} {verb} not none, quarantine or reject and rua= has no valid address: receivers ignore "
+            "the whole record (RFC 7489 §6.6.3)."
+        )
     add(finding("error", code, message, fix))
 
 
@@ -183,10 +238,16 @@ def _duplicate_rua(record: DmarcRecord, values: list[str]) -> None:
         return
     record.ignored_rua = later
     merged = ",".join(dict.fromkeys(u.uri for u in later))
-    record.findings.append(finding("error", "dmarc.rua_duplicate", f"rua= appears {len(values)} times: the first "
-                                   f"has no valid address and the valid one ({quote(later[0].uri, 80)}) is in a "
-                                   "duplicate tag, which receivers ignore (or they reject the whole record).",
-                                   f"Keep one tag: `rua={quote(merged, 300)}`"))
+    record.findings.append(
+        finding(
+            "error",
+            "dmarc.rua_duplicate",
+            f"rua= appears {len(values)} times: the first "
+            f"has no valid address and the valid one ({quote(later[0].uri, 80)}) is in a "
+            "duplicate tag, which receivers ignore (or they reject the whole record).",
+            f"Keep one tag: `rua={quote(merged, 300)}`",
+        )
+    )
 
 
 def parse_report_uris(value: str) -> tuple[list[ReportUri], list[str]]:
@@ -215,27 +276,54 @@ def judge_policy(record: DmarcRecord, domain: str, *, inherited_from: str | None
     p = record.p or "none"
     fix_record = suggested_record(record, domain)
     if p == "none":
-        out.append(finding("warning", "dmarc.policy_none", "p=none only monitors: mail that fails DMARC is still "
-                           "delivered, so the domain can be spoofed.",
-                           f"When your reports show legitimate mail passes, publish `{fix_record}` "
-                           f"at _dmarc.{inherited_from or domain}."))
+        out.append(
+            finding(
+                "warning",
+                "dmarc.policy_none",
+                "p=none only monitors: mail that fails DMARC is still delivered, so the domain can be spoofed.",
+                f"When your reports show legitimate mail passes, publish `{fix_record}` "
+                f"at _dmarc.{inherited_from or domain}.",
+            )
+        )
     for name, label in (("sp", "sub-domains"), ("np", "non-existent sub-domains")):
         value = getattr(record, name)
         if value is not None and _STRENGTH[value] < _STRENGTH[p]:
-            out.append(finding("warning", f"dmarc.{name}_weaker", f"{name}={value} is weaker than p={p}: "
-                               f"{label} can be spoofed more easily than the domain itself.",
-                               f"Remove {name}= or set {name}={p}."))
+            out.append(
+                finding(
+                    "warning",
+                    f"dmarc.{name}_weaker",
+                    f"{name}={value} is weaker than p={p}: {label} can be spoofed more easily than the domain itself.",
+                    f"Remove {name}= or set {name}={p}.",
+                )
+            )
     if record.pct is not None and record.pct < 100:
-        out.append(finding("warning", "dmarc.pct_partial", f"pct={record.pct}: the policy applies to only "
-                           f"{record.pct}% of failing mail (RFC 9989 drops pct; most receivers apply all or nothing).",
-                           "Remove pct= (or set pct=100)."))
+        out.append(
+            finding(
+                "warning",
+                "dmarc.pct_partial",
+                f"pct={record.pct}: the policy applies to only "
+                f"{record.pct}% of failing mail (RFC 9989 drops pct; most receivers apply all or nothing).",
+                "Remove pct= (or set pct=100).",
+            )
+        )
     if record.testing:
-        out.append(finding("warning", "dmarc.testing", "t=y: receivers are asked to apply one policy level lower "
-                           "(testing mode).", "Remove t=y when the rollout is finished."))
+        out.append(
+            finding(
+                "warning",
+                "dmarc.testing",
+                "t=y: receivers are asked to apply one policy level lower (testing mode).",
+                "Remove t=y when the rollout is finished.",
+            )
+        )
     if not record.rua and not record.ignored_rua:
-        out.append(finding("info", "dmarc.no_rua", "No rua= address: you receive no aggregate reports, so you "
-                           "cannot see who sends mail as this domain.",
-                           f"Add `rua=mailto:dmarc-reports@{domain}` (or your DMARC report service's address)."))
+        out.append(
+            finding(
+                "info",
+                "dmarc.no_rua",
+                "No rua= address: you receive no aggregate reports, so you cannot see who sends mail as this domain.",
+                f"Add `rua=mailto:dmarc-reports@{domain}` (or your DMARC report service's address).",
+            )
+        )
     return out
 
 

@@ -18,5 +18,11 @@ async def follow(resolver: CheckResolver, name: str, rdtype: str) -> DnsAnswer:
         end = current.canonical_name or current.name.rstrip(".")
     if current is first:
         return first
-    return DnsAnswer(first.name, rdtype, current.status, current.rdatas, canonical_name=end,
-                     authenticated=first.authenticated and current.authenticated)
+    return DnsAnswer(
+        first.name,
+        rdtype,
+        current.status,
+        current.rdatas,
+        canonical_name=end,
+        authenticated=first.authenticated and current.authenticated,
+    )

@@ -36,8 +36,10 @@ def normalise_domain(text: str) -> str:
         raise NotADomain("the name is longer than 253 characters")
     for label in labels:
         if not _LABEL.match(label):
-            raise NotADomain(f"'{raw[:80]}' is not a domain name (label '{label[:63]}' is empty, too long, or has "
-                             "characters other than letters, digits and hyphens)")
+            raise NotADomain(
+                f"'{raw[:80]}' is not a domain name (label '{label[:63]}' is empty, too long, or has "
+                "characters other than letters, digits and hyphens)"
+            )
     return name
 
 

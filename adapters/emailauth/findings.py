@@ -49,6 +49,15 @@ def decode_record(raw: bytes) -> str:
 
 def could_not_check(area: str, exc: BaseException, **empty: Any) -> dict[str, Any]:
     """The result of an area whose lookups failed: status "error", with the reason."""
-    return {"status": "error", **empty,
-            "findings": [finding("error", f"{area}.dns_error", f"Could not check: {quote(str(exc), 200)}.",
-                                 "Try again; if it persists, check the domain's name servers answer this query.")]}
+    return {
+        "status": "error",
+        **empty,
+        "findings": [
+            finding(
+                "error",
+                f"{area}.dns_error",
+                f"Could not check: {quote(str(exc), 200)}.",
+                "Try again; if it persists, check the domain's name servers answer this query.",
+            )
+        ],
+    }

@@ -56,7 +56,8 @@ async def _fetch(resolver: CheckResolver, domain: str, options: HttpsOptions) ->
     loaded, *_ = await asyncio.gather(
         _given(options.ssl_context) if options.ssl_context else asyncio.to_thread(default_ssl_context),
         asyncio.to_thread(importlib.import_module, "aiohttp"),
-        *(_address(resolver, host, rdtype) for rdtype in ("A", "AAAA")))  # cached for aiohttp's resolver
+        *(_address(resolver, host, rdtype) for rdtype in ("A", "AAAA")),
+    )  # cached for aiohttp's resolver
     from adapters.dns.http import CheckResolverForAiohttp
 
     context = cast(ssl.SSLContext, loaded)
@@ -68,14 +69,22 @@ async def _fetch(resolver: CheckResolver, domain: str, options: HttpsOptions) ->
     if remaining is not None:
         timeout = max(0.1, min(timeout, remaining))
     try:
-        fetched = await fetch_https(f"https://{host}{port}/.well-known/mta-sts.txt", resolver=aio_resolver,
-                                    ssl_context=context, max_bytes=MAX_POLICY_BYTES, timeout=timeout)
+        fetched = await fetch_https(
+            f"https://{host}{port}/.well-known/mta-sts.txt",
+            resolver=aio_resolver,
+            ssl_context=context,
+            max_bytes=MAX_POLICY_BYTES,
+            timeout=timeout,
+        )
     except FetchError as exc:
         if exc.kind == "dns":
             if aio_resolver.refused:
-                return FetchError("private", f"{host} resolves only to non-public addresses "
-                                  f"({', '.join(aio_resolver.refused[:4])}), which senders on the internet cannot "
-                                  "reach; Cordon does not connect there")
+                return FetchError(
+                    "private",
+                    f"{host} resolves only to non-public addresses "
+                    f"({', '.join(aio_resolver.refused[:4])}), which senders on the internet cannot "
+                    "reach; Cordon does not connect there",
+                )
             if aio_resolver.failures:
                 return aio_resolver.failures[-1]
             return FetchError("dns", f"{host} has no address (A/AAAA record)")
@@ -92,15 +101,30 @@ async def analyse_mta_sts(domain: str, resolver: CheckResolver, options: HttpsOp
         return could_not_check("mta_sts", exc, **empty)
     records = [t for t in (decode_record(r) for r in answer.texts) if t.lower().startswith("v=stsv1")]
     if not records:
-        return {"status": "none", **empty, "findings": [finding(
-            "info", "mta_sts.missing", "No MTA-STS: senders deliver over TLS only opportunistically, so a network "
-            "attacker can downgrade to plain text.",
-            f"Serve a policy at https://mta-sts.{domain}/.well-known/mta-sts.txt, then publish TXT at "
-            f"_mta-sts.{domain}: `v=STSv1; id=1`.")]}
+        return {
+            "status": "none",
+            **empty,
+            "findings": [
+                finding(
+                    "info",
+                    "mta_sts.missing",
+                    "No MTA-STS: senders deliver over TLS only opportunistically, so a network "
+                    "attacker can downgrade to plain text.",
+                    f"Serve a policy at https://mta-sts.{domain}/.well-known/mta-sts.txt, then publish TXT at "
+                    f"_mta-sts.{domain}: `v=STSv1; id=1`.",
+                )
+            ],
+        }
     findings: list[Finding] = []
     if len(records) > 1:
-        findings.append(finding("error", "mta_sts.multiple", f"_mta-sts.{domain} has {len(records)} STS records; "
-                                "senders then ignore MTA-STS.", "Keep one record."))
+        findings.append(
+            finding(
+                "error",
+                "mta_sts.multiple",
+                f"_mta-sts.{domain} has {len(records)} STS records; senders then ignore MTA-STS.",
+                "Keep one record.",
+            )
+        )
     findings.extend(judge_sts_record(records[0]))
     body, mx_hosts = await asyncio.gather(_fetch(resolver, domain, options), _mx_hosts(resolver, domain))
     if isinstance(body, DnsFailure):
@@ -109,16 +133,28 @@ async def analyse_mta_sts(domain: str, resolver: CheckResolver, options: HttpsOp
         if body.kind == "timeout":
             return {**could_not_check("mta_sts", body, **empty)}
         suggested = policy_text("testing", mx_hosts or [], 604_800)
-        findings.append(finding("error", f"mta_sts.policy_{body.kind}", f"The policy at https://mta-sts.{domain}/"
-                                f".well-known/mta-sts.txt could not be fetched: {quote(str(body), 200)}.",
-                                "Serve it over HTTPS with a valid certificate for mta-sts." + domain + ", HTTP 200, "
-                                f"Content-Type text/plain, no redirect; for example:\n{suggested}"))
+        findings.append(
+            finding(
+                "error",
+                f"mta_sts.policy_{body.kind}",
+                f"The policy at https://mta-sts.{domain}/"
+                f".well-known/mta-sts.txt could not be fetched: {quote(str(body), 200)}.",
+                "Serve it over HTTPS with a valid certificate for mta-sts." + domain + ", HTTP 200, "
+                f"Content-Type text/plain, no redirect; for example:\n{suggested}",
+            )
+        )
         return {"status": "fail", **empty, "findings": findings}
     policy = parse_policy(body.decode("utf-8", errors="replace"))
     findings.extend(policy.findings)
     if mx_hosts is None:
-        findings.append(finding("info", "mta_sts.mx_unchecked", "The MX hosts could not be looked up, so the "
-                                "policy's mx: lines were not compared with them.", None))
+        findings.append(
+            finding(
+                "info",
+                "mta_sts.mx_unchecked",
+                "The MX hosts could not be looked up, so the policy's mx: lines were not compared with them.",
+                None,
+            )
+        )
     findings.extend(judge_policy(policy, mx_hosts or [], domain))
     status = status_from(findings)
     return {"status": status, "mode": policy.mode, "max_age": policy.max_age, "findings": findings}

@@ -69,15 +69,19 @@ async def _guard(area: str, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         return _error(area, "internal", "This area could not be checked because of an internal error.")
 
 
-async def check_domain(domain: str, options: CheckOptions | None = None,
-                       resolver: CheckResolver | None = None) -> dict[str, Any]:
+async def check_domain(
+    domain: str, options: CheckOptions | None = None, resolver: CheckResolver | None = None
+) -> dict[str, Any]:
     """The report for one domain (already normalised: lower-case ASCII, no trailing dot)."""
     options = options or CheckOptions()
-    resolver = resolver or CheckResolver(nameservers=options.nameservers, timeout=options.query_timeout,
-                                         budget=options.budget)
+    resolver = resolver or CheckResolver(
+        nameservers=options.nameservers, timeout=options.query_timeout, budget=options.budget
+    )
     started, checked_at = time.monotonic(), dt.datetime.now(dt.UTC)
-    prefetch = [asyncio.ensure_future(_quietly(resolver, name, rdtype))
-                for name, rdtype in first_questions(domain, options.selectors)]
+    prefetch = [
+        asyncio.ensure_future(_quietly(resolver, name, rdtype))
+        for name, rdtype in first_questions(domain, options.selectors)
+    ]
     for _ in range(8):  # let the prefetch queries reach their sockets before the CPU-bound imports
         await asyncio.sleep(0)
     _import_areas()
@@ -115,8 +119,9 @@ async def check_domain(domain: str, options: CheckOptions | None = None,
         if task in done and not task.cancelled() and task.exception() is None:
             checks[area] = task.result()
         else:
-            checks[area] = _error(area, "budget", f"Not finished within the {options.budget:g} s time budget: "
-                                  "could not check.")
+            checks[area] = _error(
+                area, "budget", f"Not finished within the {options.budget:g} s time budget: could not check."
+            )
     _cross_findings(domain, checks)
     await asyncio.gather(warm_up, *prefetch, return_exceptions=True)
     status, letter = headline(checks, exists=not await _nxdomain(resolver, domain))
@@ -143,9 +148,17 @@ def first_questions(domain: str, selectors: tuple[str, ...]) -> list[tuple[str, 
     """What every check asks first, known from the domain alone: sent before anything else is loaded."""
     from adapters.emailauth.dmarc import walk_levels
 
-    names = [(domain, "TXT"), (domain, "MX"), (domain, "SPF"), (f"_domainkey.{domain}", "TXT"),
-             (f"_mta-sts.{domain}", "TXT"), (f"_smtp._tls.{domain}", "TXT"), (f"default._bimi.{domain}", "TXT"),
-             (domain, "DNSKEY"), (domain, "DS")]
+    names = [
+        (domain, "TXT"),
+        (domain, "MX"),
+        (domain, "SPF"),
+        (f"_domainkey.{domain}", "TXT"),
+        (f"_mta-sts.{domain}", "TXT"),
+        (f"_smtp._tls.{domain}", "TXT"),
+        (f"default._bimi.{domain}", "TXT"),
+        (domain, "DNSKEY"),
+        (domain, "DS"),
+    ]
     names += [(f"_dmarc.{level}", "TXT") for level in walk_levels(domain)]
     names += [(f"{selector}._domainkey.{domain}", "TXT") for selector in selectors]
     return names
@@ -177,13 +190,24 @@ def _cross_findings(domain: str, checks: dict[str, Any]) -> None:
     if is_null_mx(checks):
         dmarc = checks["dmarc"]
         if dmarc["status"] != "error" and dmarc.get("policy") != "reject":
-            dmarc["findings"].append(finding("warning", "dmarc.null_mx_not_reject", "This domain receives no mail "
-                                             "(null MX); nobody should send as it either.",
-                                             f"Publish TXT at _dmarc.{domain}: `v=DMARC1; p=reject;`"))
+            dmarc["findings"].append(
+                finding(
+                    "warning",
+                    "dmarc.null_mx_not_reject",
+                    "This domain receives no mail (null MX); nobody should send as it either.",
+                    f"Publish TXT at _dmarc.{domain}: `v=DMARC1; p=reject;`",
+                )
+            )
         if checks["dkim"]["status"] == "none":
-            checks["dkim"]["findings"] = [finding("info", "dkim.not_needed", "No DKIM key, as expected for a "
-                                                  "domain that sends no mail.", None)]
+            checks["dkim"]["findings"] = [
+                finding("info", "dkim.not_needed", "No DKIM key, as expected for a domain that sends no mail.", None)
+            ]
     if checks["mta_sts"]["status"] in ("pass", "warn") and checks["tls_rpt"]["status"] == "none":
-        checks["tls_rpt"]["findings"].append(finding("warning", "tls_rpt.needed_for_mta_sts", "MTA-STS is published "
-                                                     "without TLS-RPT: you will not hear when senders cannot "
-                                                     "deliver under the policy.", None))
+        checks["tls_rpt"]["findings"].append(
+            finding(
+                "warning",
+                "tls_rpt.needed_for_mta_sts",
+                "MTA-STS is published without TLS-RPT: you will not hear when senders cannot deliver under the policy.",
+                None,
+            )
+        )

@@ -36,8 +36,12 @@ class SpfResult:
     void_lookups: int = 0
 
     def as_json(self) -> dict[str, object]:
-        return {"result": self.result, "mechanism": self.mechanism, "explanation": self.explanation,
-                "path": list(self.path)}
+        return {
+            "result": self.result,
+            "mechanism": self.mechanism,
+            "explanation": self.explanation,
+            "path": list(self.path),
+        }
 
 
 class _Stop(Exception):
@@ -69,12 +73,21 @@ def valid_domain(domain: str) -> bool:
     """§4.3: a multi-label name with no empty or over-long label (a trailing dot is allowed)."""
     name = domain[:-1] if domain.endswith(".") else domain
     labels = name.split(".")
-    return (0 < len(name) <= 253 and len(labels) >= 2
-            and all(0 < len(label) <= 63 for label in labels) and name.isascii())
+    return (
+        0 < len(name) <= 253 and len(labels) >= 2 and all(0 < len(label) <= 63 for label in labels) and name.isascii()
+    )
 
 
-async def check_host(ip: str | IPAddress, domain: str, sender: str, resolver: CheckResolver, *,
-                     helo: str | None = None, receiver: str = "unknown", now: float | None = None) -> SpfResult:
+async def check_host(
+    ip: str | IPAddress,
+    domain: str,
+    sender: str,
+    resolver: CheckResolver,
+    *,
+    helo: str | None = None,
+    receiver: str = "unknown",
+    now: float | None = None,
+) -> SpfResult:
     """RFC 7208 check_host(<ip>, <domain>, <sender>)."""
     address = ip if isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address)) else parse_ip(ip)
     evaluator = _Evaluator(address, sender, helo or "unknown", receiver, resolver, now)
@@ -96,8 +109,9 @@ async def spf_for(ip: str, sender: str, helo: str, resolver: CheckResolver, **op
 
 
 class _Evaluator:
-    def __init__(self, ip: IPAddress, sender: str, helo: str, receiver: str, resolver: CheckResolver,
-                 now: float | None) -> None:
+    def __init__(
+        self, ip: IPAddress, sender: str, helo: str, receiver: str, resolver: CheckResolver, now: float | None
+    ) -> None:
         self.ip, self.sender, self.helo, self.receiver = ip, sender, helo, receiver
         self.resolver, self.now = resolver, now
         self.lookups = 0
@@ -109,19 +123,32 @@ class _Evaluator:
     async def run(self, domain: str) -> SpfResult:
         domain = domain.rstrip(".") if domain not in (".",) else domain
         if not valid_domain(domain):
-            return SpfResult("none", reason=f"{domain[:80]!r} is not a valid multi-label domain name",
-                             path=[domain[:253]])
+            return SpfResult(
+                "none", reason=f"{domain[:80]!r} is not a valid multi-label domain name", path=[domain[:253]]
+            )
         try:
             outcome = await self._check(domain, [domain], stack=())
         except _Stop as stop:
-            return SpfResult(stop.result, reason=stop.reason, path=self._stop_path or [domain],
-                             dns_lookups=self.lookups, void_lookups=self.voids)
+            return SpfResult(
+                stop.result,
+                reason=stop.reason,
+                path=self._stop_path or [domain],
+                dns_lookups=self.lookups,
+                void_lookups=self.voids,
+            )
         explanation = None
         if outcome.result == "fail" and outcome.record is not None:
             explanation = await self._explanation(outcome.record, outcome.domain)
         reason = "no SPF record" if outcome.result == "none" else None
-        return SpfResult(outcome.result, outcome.term.text if outcome.term else None, explanation, outcome.path,
-                         reason, self.lookups, self.voids)
+        return SpfResult(
+            outcome.result,
+            outcome.term.text if outcome.term else None,
+            explanation,
+            outcome.path,
+            reason,
+            self.lookups,
+            self.voids,
+        )
 
     # ---------------------------------------------------------------- record lookup and evaluation
 
@@ -192,9 +219,16 @@ class _Evaluator:
                 raise _Stop("permerror", f"more than {MAX_VOID_LOOKUPS} void lookups (RFC 7208 §4.6.4)")
 
     def _context(self, domain: str) -> MacroContext:
-        return MacroContext(self.sender, domain, self.ip, self.helo, self.receiver,
-                            validated_name=lambda: self._validated_name(domain), now=self.now,
-                            ip_text=self.ip_text)
+        return MacroContext(
+            self.sender,
+            domain,
+            self.ip,
+            self.helo,
+            self.receiver,
+            validated_name=lambda: self._validated_name(domain),
+            now=self.now,
+            ip_text=self.ip_text,
+        )
 
     async def _target(self, term: Term, domain: str, path: list[str]) -> str:
         """The expanded domain-spec of a term (the current domain when it has none)."""
@@ -216,8 +250,9 @@ class _Evaluator:
         except DnsFailure as exc:
             raise _Stop("temperror", str(exc)) from None
 
-    async def _matches(self, term: Term, domain: str, path: list[str],
-                       stack: tuple[str, ...]) -> tuple[Term, list[str]] | None:
+    async def _matches(
+        self, term: Term, domain: str, path: list[str], stack: tuple[str, ...]
+    ) -> tuple[Term, list[str]] | None:
         """(deciding term, path) when the term matches, None when it does not."""
         name = term.name
         if name == "all":
@@ -265,8 +300,9 @@ class _Evaluator:
                 continue
             if address.version != self.ip.version:
                 continue
-            network = ipaddress.ip_network((address, prefix if prefix is not None else address.max_prefixlen),
-                                           strict=False)
+            network = ipaddress.ip_network(
+                (address, prefix if prefix is not None else address.max_prefixlen), strict=False
+            )
             if self.ip in network:
                 return True
         return False
@@ -274,8 +310,11 @@ class _Evaluator:
     async def _mx(self, target: str, term: Term) -> bool:
         answer = await self._query(target, "MX")
         self._void(answer)
-        exchanges = sorted((int(r.preference), r.exchange.to_text().rstrip(".").lower()) for r in answer.rdatas
-                           if isinstance(r, MXBase))
+        exchanges = sorted(
+            (int(r.preference), r.exchange.to_text().rstrip(".").lower())
+            for r in answer.rdatas
+            if isinstance(r, MXBase)
+        )
         hosts = [host for _, host in exchanges]
         hosts = [h for h in hosts if h and h != "."]  # a null MX (RFC 7505) names no host
         if len(hosts) > MAX_ADDRESS_LOOKUPS:

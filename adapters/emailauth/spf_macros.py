@@ -56,7 +56,7 @@ def tokenize(text: str, *, explanation: bool = False) -> list[Token]:
         elif following == "{":
             match = _MACRO_RE.match(text, index)
             if not match:
-                raise MacroSyntaxError(f'malformed macro "{text[index:index + 12]}"', index)
+                raise MacroSyntaxError(f'malformed macro "{text[index : index + 12]}"', index)
             letter, digits = match.group(1).lower(), match.group(2)
             if letter not in LETTERS:
                 raise MacroSyntaxError(f'unknown macro letter "{match.group(1)}"', index + 2)

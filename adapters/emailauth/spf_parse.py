@@ -53,7 +53,8 @@ class Term:
     @property
     def counts_lookup(self) -> bool:
         return (self.kind == "mechanism" and self.name in DNS_MECHANISMS) or (
-            self.kind == "modifier" and self.name == "redirect")
+            self.kind == "modifier" and self.name == "redirect"
+        )
 
 
 @dataclass
@@ -175,8 +176,11 @@ def _split_cidr(rest: str, at: int) -> tuple[str, int | None, int | None]:
     for text, limit, label in ((cidr4_text, 32, "IPv4"), (cidr6_text, 128, "IPv6")):
         if text is not None and (len(text) > 1 and text[0] == "0" or int(text[:4]) > limit):
             raise SpfSyntaxError(f'invalid {label} CIDR length "/{text[:10]}"', at + match.start())
-    return (rest[: match.start()], int(cidr4_text) if cidr4_text is not None else None,
-            int(cidr6_text) if cidr6_text is not None else None)
+    return (
+        rest[: match.start()],
+        int(cidr4_text) if cidr4_text is not None else None,
+        int(cidr6_text) if cidr6_text is not None else None,
+    )
 
 
 def _ip_term(raw: str, start: int, qualifier: str, name: str, rest: str, at: int) -> Term:
@@ -193,17 +197,28 @@ def _ip_term(raw: str, start: int, qualifier: str, name: str, rest: str, at: int
         if name == "ip4":
             if not _IP4_RE.match(address):
                 raise ValueError
-            network: ipaddress.IPv4Network | ipaddress.IPv6Network = ipaddress.IPv4Network((address, prefix),
-                                                                                           strict=False)
+            network: ipaddress.IPv4Network | ipaddress.IPv6Network = ipaddress.IPv4Network(
+                (address, prefix), strict=False
+            )
         else:
             if "%" in address or not address:
                 raise ValueError
             network = ipaddress.IPv6Network((ipaddress.IPv6Address(address), prefix), strict=False)
     except ValueError:
-        raise SpfSyntaxError(f'"{address[:45]}" is not an {"IPv4" if name == "ip4" else "IPv6"} address',
-                             at + 1) from None
-    return Term(raw, start, "mechanism", name, qualifier, value=address,
-                cidr4=prefix if name == "ip4" else None, cidr6=prefix if name == "ip6" else None, network=network)
+        raise SpfSyntaxError(
+            f'"{address[:45]}" is not an {"IPv4" if name == "ip4" else "IPv6"} address', at + 1
+        ) from None
+    return Term(
+        raw,
+        start,
+        "mechanism",
+        name,
+        qualifier,
+        value=address,
+        cidr4=prefix if name == "ip4" else None,
+        cidr6=prefix if name == "ip6" else None,
+        network=network,
+    )
 
 
 def _check_macro(value: str, at: int, *, explanation: bool) -> None:

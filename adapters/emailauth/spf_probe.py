@@ -89,8 +89,11 @@ async def run_probe(resolver: CheckResolver, probe: TermProbe, hosts: HostLookup
     found = [a for a in answers if isinstance(a, DnsAnswer) and a.rdatas]
     probe.void = not found
     if name == "mx" and found:
-        exchanges = sorted((int(r.preference), r.exchange.to_text().rstrip(".").lower()) for r in found[0].rdatas
-                           if isinstance(r, MXBase))
+        exchanges = sorted(
+            (int(r.preference), r.exchange.to_text().rstrip(".").lower())
+            for r in found[0].rdatas
+            if isinstance(r, MXBase)
+        )
         probe.hosts = list(dict.fromkeys(h for _, h in exchanges if h and h != "."))
         probe.mx_hosts = len([h for _, h in exchanges if h and h != "."])
         if probe.mx_hosts <= MAX_MX_LOOKUPS:  # over 10 is a permerror (§4.6.4): no host is looked up

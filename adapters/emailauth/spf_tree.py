@@ -47,7 +47,8 @@ class Step:
     @property
     def pending(self) -> bool:
         return (self.child is not None and self.child.state == "pending") or (
-            self.probe is not None and self.probe.state == "pending")
+            self.probe is not None and self.probe.state == "pending"
+        )
 
     @property
     def void(self) -> bool:
@@ -78,13 +79,16 @@ class SpfNode:
     @property
     def follows_redirect(self) -> bool:
         """A redirect is only used when the record has no `all` (RFC 7208 §6.1)."""
-        return self.record is not None and self.record.redirect is not None and not any(
-            t.name == "all" for t in self.record.mechanisms)
+        return (
+            self.record is not None
+            and self.record.redirect is not None
+            and not any(t.name == "all" for t in self.record.mechanisms)
+        )
 
     @property
     def mechanisms(self) -> list[Term]:
         """The mechanisms an evaluator may reach: up to and including the first `all`."""
-        return [] if self.record is None else self.record.mechanisms[:len(self.record.mechanisms) - len(self.ignored)]
+        return [] if self.record is None else self.record.mechanisms[: len(self.record.mechanisms) - len(self.ignored)]
 
     @property
     def probes(self) -> list[TermProbe]:
@@ -301,8 +305,8 @@ def _plan(node: SpfNode, record: SpfRecord) -> None:
     mechanisms = record.mechanisms
     first_all = next((i for i, t in enumerate(mechanisms) if t.name == "all"), None)
     if first_all is not None:
-        node.ignored = mechanisms[first_all + 1:]
-        mechanisms = mechanisms[:first_all + 1]
+        node.ignored = mechanisms[first_all + 1 :]
+        mechanisms = mechanisms[: first_all + 1]
     terms = [t for t in mechanisms if t.counts_lookup]
     if node.follows_redirect and record.redirect is not None:
         terms.append(record.redirect)

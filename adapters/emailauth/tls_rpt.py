@@ -29,8 +29,7 @@ def judge_tls_rpt_record(text: str, domain: str = "example.com") -> list[Finding
     uris = [u.strip() for u in rua.split(",")]
     bad = [u for u in uris if not _URI.match(u)]
     for uri in bad[:5]:
-        out.append(finding("error", "tls_rpt.bad_rua", f"rua: '{quote(uri, 80)}' is not a mailto: or https: URI.",
-                           fix))
+        out.append(finding("error", "tls_rpt.bad_rua", f"rua: '{quote(uri, 80)}' is not a mailto: or https: URI.", fix))
     return out
 
 
@@ -41,12 +40,27 @@ async def analyse_tls_rpt(domain: str, resolver: CheckResolver) -> dict[str, Any
         return could_not_check("tls_rpt", exc, record=None)
     records = [t for t in (decode_record(r) for r in answer.texts) if is_tls_rpt(t)]
     if not records:
-        return {"status": "none", "record": None, "findings": [finding(
-            "info", "tls_rpt.missing", "No TLS-RPT record: you get no reports when senders cannot deliver over TLS.",
-            f"Publish TXT at _smtp._tls.{domain}: `v=TLSRPTv1; rua=mailto:tls-reports@{domain}`")]}
+        return {
+            "status": "none",
+            "record": None,
+            "findings": [
+                finding(
+                    "info",
+                    "tls_rpt.missing",
+                    "No TLS-RPT record: you get no reports when senders cannot deliver over TLS.",
+                    f"Publish TXT at _smtp._tls.{domain}: `v=TLSRPTv1; rua=mailto:tls-reports@{domain}`",
+                )
+            ],
+        }
     findings: list[Finding] = []
     if len(records) > 1:
-        findings.append(finding("error", "tls_rpt.multiple", f"{len(records)} TLS-RPT records: senders ignore all "
-                                "of them.", "Keep one record."))
+        findings.append(
+            finding(
+                "error",
+                "tls_rpt.multiple",
+                f"{len(records)} TLS-RPT records: senders ignore all of them.",
+                "Keep one record.",
+            )
+        )
     findings.extend(judge_tls_rpt_record(records[0], domain))
     return {"status": status_from(findings), "record": quote(records[0], 2000), "findings": findings}

@@ -6,8 +6,16 @@ from typing import Any
 
 from adapters.emailauth.findings import quote
 
-LABELS = {"spf": "SPF", "dmarc": "DMARC", "dkim": "DKIM", "mx": "MX", "mta_sts": "MTA-STS", "tls_rpt": "TLS-RPT",
-          "bimi": "BIMI", "dnssec": "DNSSEC"}
+LABELS = {
+    "spf": "SPF",
+    "dmarc": "DMARC",
+    "dkim": "DKIM",
+    "mx": "MX",
+    "mta_sts": "MTA-STS",
+    "tls_rpt": "TLS-RPT",
+    "bimi": "BIMI",
+    "dnssec": "DNSSEC",
+}
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
@@ -41,8 +49,11 @@ def _summary(area: str, r: dict[str, Any]) -> str:
             parts.append(f"pct={r['pct']}")
         return "Policy " + ", ".join(parts)
     if area == "dkim":
-        keys = [f"{name} ({s.get('key_type')} {s.get('key_bits')})" for name, s in r.get("selectors", {}).items()
-                if s.get("status") == "pass"]
+        keys = [
+            f"{name} ({s.get('key_type')} {s.get('key_bits')})"
+            for name, s in r.get("selectors", {}).items()
+            if s.get("status") == "pass"
+        ]
         return "Keys at " + ", ".join(keys[:4]) + (" …" if len(keys) > 4 else "") if keys else ""
     if area == "mx":
         hosts = r.get("hosts", [])
@@ -60,8 +71,9 @@ def headline(report: dict[str, Any]) -> str:
     """What the report says first: the grade, "could not check" (no letter), or that the domain does not exist."""
     status = report.get("status", "checked")
     if status == "nxdomain":
-        return (f"{report.get('domain')} does not exist (NXDOMAIN): there is nothing to check — is the name spelled "
-                "right?")
+        return (
+            f"{report.get('domain')} does not exist (NXDOMAIN): there is nothing to check — is the name spelled right?"
+        )
     if status == "could_not_check" or report.get("grade") is None:
         return "could not check"
     return f"grade {report['grade']}"
@@ -75,7 +87,11 @@ def unchecked_note(report: dict[str, Any]) -> str | None:
     if not failed:
         return None
     if report.get("status") == "could_not_check":
-        return (f"Could not check {', '.join(failed)} (DNS failed or timed out), so there is no grade — this says "
-                "nothing about the domain's protection. Check again.")
-    return (f"Could not check {', '.join(failed)} (DNS failed or timed out); the grade counts them as unprotected "
-            "— check again.")
+        return (
+            f"Could not check {', '.join(failed)} (DNS failed or timed out), so there is no grade — this says "
+            "nothing about the domain's protection. Check again."
+        )
+    return (
+        f"Could not check {', '.join(failed)} (DNS failed or timed out); the grade counts them as unprotected "
+        "— check again."
+    )

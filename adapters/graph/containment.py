@@ -23,11 +23,20 @@ from adapters.graph.permissions import Need
 
 T = TypeVar("T")
 
-ENABLE_USER = Need("re-enable the user's sign-in", "User.EnableDisableAccount.All", missing="user",
-                   role="Privileged Authentication Administrator", role_when="the target holds an admin role",
-                   endpoint="PATCH /users/{id} accountEnabled")
-READ_FOLDERS = Need("read the user's mail folders", "MailboxSettings.ReadWrite", missing="mailbox",
-                    endpoint="GET /users/{id}/mailFolders/{id}")
+ENABLE_USER = Need(
+    "re-enable the user's sign-in",
+    "User.EnableDisableAccount.All",
+    missing="user",
+    role="Privileged Authentication Administrator",
+    role_when="the target holds an admin role",
+    endpoint="PATCH /users/{id} accountEnabled",
+)
+READ_FOLDERS = Need(
+    "read the user's mail folders",
+    "MailboxSettings.ReadWrite",
+    missing="mailbox",
+    endpoint="GET /users/{id}/mailFolders/{id}",
+)
 
 UNNAMED_FOLDER = "a folder Cordon could not name"  # shown instead of an opaque id such as `AAMkAG…=`
 # Well-known folders where mail is out of the user's sight (a display name check covers "RSS Feeds" too).
@@ -35,6 +44,7 @@ HIDDEN_WELL_KNOWN = ("deleteditems", "junkemail", "conversationhistory", "archiv
 HIDDEN_NAMES = {"deleted items", "junk email", "rss feeds", "rss subscriptions", "conversation history", "archive"}
 RSS = re.compile(r"\brss\b", re.IGNORECASE)  # RSS Feeds has no well-known name: "RSS-Feeds", "Flux RSS" too
 EXCHANGE_ADMIN_MAILBOXES = "https://admin.exchange.microsoft.com/#/mailboxes"
+
 
 @dataclass(frozen=True)
 class InboxRule:
@@ -76,8 +86,11 @@ def _conditions(predicates: Any) -> tuple[str, ...]:
         if name in ("backing_store", "additional_data", "odata_type") or value in (None, [], False):
             continue
         if isinstance(value, list):
-            shown = ", ".join(_addresses(value)) if value and isinstance(value[0], Parsable) else ", ".join(
-                str(v) for v in value)
+            shown = (
+                ", ".join(_addresses(value))
+                if value and isinstance(value[0], Parsable)
+                else ", ".join(str(v) for v in value)
+            )
         else:
             shown = str(getattr(value, "value", value))
         found.append(f"{name}: {shown}"[:200])
@@ -94,12 +107,17 @@ def _without_secret(problem: GraphProblem, secret: str, tenant: str) -> GraphPro
     Redacting the full message before it is shortened means no fragment of the password survives either."""
     error = getattr(problem.__cause__, "error", None)
     if problem.status is None:
-        return GraphProblem(problem.kind, _redact(problem.user_message, secret), retry_after=problem.retry_after,
-                            tenant=problem.tenant)
-    return from_status(problem.status, need=needs.RESET_PASSWORD, tenant=tenant,
-                       code=_redact(getattr(error, "code", None) or problem.code, secret) or None,
-                       message=_redact(getattr(error, "message", None), secret) or None,
-                       retry_after=problem.retry_after)
+        return GraphProblem(
+            problem.kind, _redact(problem.user_message, secret), retry_after=problem.retry_after, tenant=problem.tenant
+        )
+    return from_status(
+        problem.status,
+        need=needs.RESET_PASSWORD,
+        tenant=tenant,
+        code=_redact(getattr(error, "code", None) or problem.code, secret) or None,
+        message=_redact(getattr(error, "message", None), secret) or None,
+        retry_after=problem.retry_after,
+    )
 
 
 class Containment:
@@ -131,8 +149,7 @@ class Containment:
         )
 
         body = ConfirmCompromisedPostRequestBody(user_ids=[user_id])
-        await self._call(needs.RISKY_USERS,
-                         lambda c: c.identity_protection.risky_users.confirm_compromised.post(body))
+        await self._call(needs.RISKY_USERS, lambda c: c.identity_protection.risky_users.confirm_compromised.post(body))
 
     async def reset_password(self, user_id: str, password: str) -> None:
         """Set a temporary password the user must change at next sign-in."""
@@ -145,15 +162,18 @@ class Containment:
         except GraphProblem as problem:
             raise _without_secret(problem, password, self.tenant.name) from None
         except Exception as exc:  # noqa: BLE001 - re-raised without the original (its text may hold the password)
-            raise RuntimeError(f"password reset failed: {type(exc).__name__}: "
-                               f"{_redact(str(exc), password)[:200]}") from None
+            raise RuntimeError(
+                f"password reset failed: {type(exc).__name__}: {_redact(str(exc), password)[:200]}"
+            ) from None
 
     async def disable_rule(self, user_id: str, rule_id: str) -> None:
         """Turn a rule off (never delete it: it is evidence)."""
         from msgraph.generated.models.message_rule import MessageRule
 
-        await self._call(needs.INBOX_RULES, lambda c: self._rules(c, user_id).by_message_rule_id(rule_id).patch(
-            MessageRule(is_enabled=False)))
+        await self._call(
+            needs.INBOX_RULES,
+            lambda c: self._rules(c, user_id).by_message_rule_id(rule_id).patch(MessageRule(is_enabled=False)),
+        )
 
     def _rules(self, client: Any, user_id: str) -> Any:
         return self._user(client, user_id).mail_folders.by_mail_folder_id("inbox").message_rules
@@ -179,22 +199,32 @@ class Containment:
             act = r.actions
             move = act.move_to_folder if act else None
             name, hidden = folders.get(move, (move, False)) if move else (None, False)
-            rules.append(InboxRule(
-                id=r.id or "", name=r.display_name or "(unnamed rule)", enabled=bool(r.is_enabled),
-                forward_to=_addresses(act.forward_to) if act else (),
-                redirect_to=_addresses(act.redirect_to) if act else (),
-                forward_as_attachment_to=_addresses(act.forward_as_attachment_to) if act else (),
-                delete=bool(act and act.delete), permanent_delete=bool(act and act.permanent_delete),
-                move_to_folder=name, move_to_hidden=hidden, mark_as_read=bool(act and act.mark_as_read),
-                conditions=_conditions(r.conditions)))
+            rules.append(
+                InboxRule(
+                    id=r.id or "",
+                    name=r.display_name or "(unnamed rule)",
+                    enabled=bool(r.is_enabled),
+                    forward_to=_addresses(act.forward_to) if act else (),
+                    redirect_to=_addresses(act.redirect_to) if act else (),
+                    forward_as_attachment_to=_addresses(act.forward_as_attachment_to) if act else (),
+                    delete=bool(act and act.delete),
+                    permanent_delete=bool(act and act.permanent_delete),
+                    move_to_folder=name,
+                    move_to_hidden=hidden,
+                    mark_as_read=bool(act and act.mark_as_read),
+                    conditions=_conditions(r.conditions),
+                )
+            )
         return rules
 
     async def _folders(self, user_id: str, folder_ids: set[str]) -> dict[str, tuple[str, bool]]:
         """folder id -> (display name, hides mail); unreadable folders keep their id and count as not hidden."""
+
         async def fetch(folder: str) -> Any:
             try:
-                return await self._call(READ_FOLDERS, lambda c: self._user(c, user_id).mail_folders.by_mail_folder_id(
-                    folder).get())
+                return await self._call(
+                    READ_FOLDERS, lambda c: self._user(c, user_id).mail_folders.by_mail_folder_id(folder).get()
+                )
             except Exception:  # noqa: BLE001 - a missing well-known folder (no archive) is normal
                 return None
 
@@ -202,9 +232,13 @@ class Containment:
         found = await asyncio.gather(*(fetch(f) for f in (*HIDDEN_WELL_KNOWN, *wanted)))
         hidden_ids = {f.id for f in found[: len(HIDDEN_WELL_KNOWN)] if f is not None and f.id}
         result = {}
-        for folder_id, folder in zip(wanted, found[len(HIDDEN_WELL_KNOWN):], strict=True):
+        for folder_id, folder in zip(wanted, found[len(HIDDEN_WELL_KNOWN) :], strict=True):
             name = (folder.display_name if folder is not None else None) or UNNAMED_FOLDER  # ids mean nothing
-            hidden = folder_id in hidden_ids or (folder is not None and folder.id in hidden_ids) or (
-                name.lower() in HIDDEN_NAMES) or RSS.search(name) is not None
+            hidden = (
+                folder_id in hidden_ids
+                or (folder is not None and folder.id in hidden_ids)
+                or (name.lower() in HIDDEN_NAMES)
+                or RSS.search(name) is not None
+            )
             result[folder_id] = (name, hidden)
         return result

@@ -40,16 +40,23 @@ def load_certificate(path: str, password: str | None) -> dict[str, str]:
         cert = x509.load_pem_x509_certificate(data)
     if key is None or cert is None:
         raise ValueError(f"{path} must hold both the private key and the certificate")
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return {"private_key": pem, "thumbprint": cert.fingerprint(hashes.SHA1()).hex()}  # noqa: S303 - msal's x5t
 
 
 class TokenSource:
     """Tokens for one tenant's Graph, from the credential its config names."""
 
-    def __init__(self, tenant: TenantConfig, graph: GraphConfig, *, environ: Mapping[str, str] | None = None,
-                 verify: bool | str = True) -> None:
+    def __init__(
+        self,
+        tenant: TenantConfig,
+        graph: GraphConfig,
+        *,
+        environ: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+    ) -> None:
         self.tenant = tenant
         self.graph = graph
         self._environ = environ
@@ -78,25 +85,40 @@ class TokenSource:
             session.trust_env = False
         tenant = self.tenant
         if tenant.credential == "managed_identity":
-            identity = (msal.UserAssignedManagedIdentity(client_id=tenant.client_id) if tenant.client_id
-                        else msal.SystemAssignedManagedIdentity())
+            identity = (
+                msal.UserAssignedManagedIdentity(client_id=tenant.client_id)
+                if tenant.client_id
+                else msal.SystemAssignedManagedIdentity()
+            )
             return msal.ManagedIdentityClient(identity, http_client=session, token_cache=msal.TokenCache())
         if tenant.credential == "client_secret":
             credential: Any = self._env(tenant.client_secret_env or "")
             if not credential:
-                raise GraphProblem("credentials", f"The client secret for {tenant.name} is missing: set the "
-                                   f"environment variable {tenant.client_secret_env}.", tenant=tenant.name)
+                raise GraphProblem(
+                    "credentials",
+                    f"The client secret for {tenant.name} is missing: set the "
+                    f"environment variable {tenant.client_secret_env}.",
+                    tenant=tenant.name,
+                )
         else:
             password = self._env(tenant.certificate_password_env) if tenant.certificate_password_env else None
             try:
                 credential = load_certificate(tenant.certificate_path or "", password)
             except (OSError, ValueError, TypeError) as exc:
-                raise GraphProblem("credentials", f"The certificate for {tenant.name} cannot be used "
-                                   f"({tenant.certificate_path}): {type(exc).__name__}.", tenant=tenant.name) from None
+                raise GraphProblem(
+                    "credentials",
+                    f"The certificate for {tenant.name} cannot be used "
+                    f"({tenant.certificate_path}): {type(exc).__name__}.",
+                    tenant=tenant.name,
+                ) from None
         return msal.ConfidentialClientApplication(
-            tenant.client_id, client_credential=credential,
+            tenant.client_id,
+            client_credential=credential,
             authority=f"{self.graph.authority_host}/{tenant.tenant_id}",
-            http_client=session, instance_discovery=False, token_cache=msal.SerializableTokenCache())
+            http_client=session,
+            instance_discovery=False,
+            token_cache=msal.SerializableTokenCache(),
+        )
 
     def _acquire(self) -> dict[str, Any]:
         """Runs in a worker thread."""
@@ -125,9 +147,13 @@ class TokenSource:
                 if hasattr(exc, "error") and hasattr(exc, "error_description"):  # msal raised a refusal
                     raise self._refusal({"error": exc.error, "error_description": exc.error_description}) from None
                 log.warning("token request for %s failed: %s", self.tenant.name, type(exc).__name__)
-                raise GraphProblem("unavailable", f"Cordon could not get a token for {self.tenant.name} "
-                                   f"({self.tenant.credential.replace('_', ' ')}): {type(exc).__name__}; try again "
-                                   "later.", tenant=self.tenant.name) from None
+                raise GraphProblem(
+                    "unavailable",
+                    f"Cordon could not get a token for {self.tenant.name} "
+                    f"({self.tenant.credential.replace('_', ' ')}): {type(exc).__name__}; try again "
+                    "later.",
+                    tenant=self.tenant.name,
+                ) from None
             if not isinstance(result, dict) or "access_token" not in result:
                 raise self._refusal(result if isinstance(result, dict) else {})
             self._check_tenant(result["access_token"])
@@ -151,13 +177,25 @@ class TokenSource:
         if tid is None and self.tenant.credential != "managed_identity":
             return
         if str(tid or "").lower() != self.tenant.tenant_id.lower():
-            log.warning("token for %s is for tenant %s, not %s: refused", self.tenant.name, tid or "(unknown)",
-                        self.tenant.tenant_id)
-            hint = (" A managed identity works only in its own tenant: use client_secret or certificate for a "
-                    "customer tenant." if self.tenant.credential == "managed_identity" else "")
-            raise GraphProblem("credentials", f"Cordon's credential for {self.tenant.name} signs in to another "
-                               f"tenant ({tid or 'unknown'}), not {self.tenant.tenant_id}; nothing was read or "
-                               f"changed.{hint}", tenant=self.tenant.name)
+            log.warning(
+                "token for %s is for tenant %s, not %s: refused",
+                self.tenant.name,
+                tid or "(unknown)",
+                self.tenant.tenant_id,
+            )
+            hint = (
+                " A managed identity works only in its own tenant: use client_secret or certificate for a "
+                "customer tenant."
+                if self.tenant.credential == "managed_identity"
+                else ""
+            )
+            raise GraphProblem(
+                "credentials",
+                f"Cordon's credential for {self.tenant.name} signs in to another "
+                f"tenant ({tid or 'unknown'}), not {self.tenant.tenant_id}; nothing was read or "
+                f"changed.{hint}",
+                tenant=self.tenant.name,
+            )
 
     def _refusal(self, result: dict[str, Any]) -> GraphProblem:
         error = str(result.get("error") or "no token")
@@ -170,8 +208,11 @@ class TokenSource:
         }[self.tenant.credential]
         code_text = f" ({', '.join(codes[:2])})" if codes else ""
         log.warning("token refused for %s: %s%s", self.tenant.name, error, code_text)
-        return GraphProblem("credentials", f"Cordon could not sign in to {self.tenant.name}: {error}{code_text}; "
-                            f"{hint}.", tenant=self.tenant.name)
+        return GraphProblem(
+            "credentials",
+            f"Cordon could not sign in to {self.tenant.name}: {error}{code_text}; {hint}.",
+            tenant=self.tenant.name,
+        )
 
     def forget(self) -> None:
         """Drop the cached token (after a 401 with a claims challenge, or in tests)."""

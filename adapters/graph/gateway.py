@@ -39,9 +39,16 @@ CHECK_MEMBER_GROUPS_MAX = 20  # Graph's limit of ids per checkMemberGroups reque
 class GraphGateway:
     """Microsoft Graph for every configured tenant. Put one in `Services.graph`; `await close()` at shutdown."""
 
-    def __init__(self, config: CordonConfig, settings: BotSettings | None = None, *,
-                 environ: Mapping[str, str] | None = None, verify: bool | str = True, retry: Any = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: CordonConfig,
+        settings: BotSettings | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+        retry: Any = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.graph = config.graph
         self.directory = TenantDirectory(default_tenants(config, settings))
@@ -52,8 +59,9 @@ class GraphGateway:
         self._sources: dict[str, TokenSource] = {}
         self._clients: dict[str, tuple[asyncio.AbstractEventLoop, Any]] = {}
         self._ssl_context: Any = None  # one for every tenant's client, made with the first one
-        self._licences: TTLCache[str, Licence] = TTLCache(LICENCE_TTL_SECONDS, max(1, len(self.tenants)),
-                                                          monotonic=monotonic)
+        self._licences: TTLCache[str, Licence] = TTLCache(
+            LICENCE_TTL_SECONDS, max(1, len(self.tenants)), monotonic=monotonic
+        )
         self.middleware: list[Callable[[str], Any]] = []  # extra kiota middleware factories (tenant id -> handler)
         self.requests_sent = 0  # HTTP attempts, retries included (bench and tests read it)
 
@@ -91,9 +99,15 @@ class GraphGateway:
         held = self._clients.get(tenant.tenant_id)
         if held is not None and held[0] is loop:
             return held[1]
-        client = build_client(self.token_source(tenant), endpoint=self.graph.endpoint,
-                              timeout=self.graph.timeout_seconds, policy=self.retry_policy,
-                              extra=self.middleware, on_attempt=self._count, ssl_context=self.ssl_context)
+        client = build_client(
+            self.token_source(tenant),
+            endpoint=self.graph.endpoint,
+            timeout=self.graph.timeout_seconds,
+            policy=self.retry_policy,
+            extra=self.middleware,
+            on_attempt=self._count,
+            ssl_context=self.ssl_context,
+        )
         self._clients[tenant.tenant_id] = (loop, client)
         return client
 
@@ -133,8 +147,9 @@ class GraphGateway:
         query = urlencode(params or {}, quote_via=quote, safe="$,'()/:")
         return f"{self.graph.endpoint}/v1.0{path}" + (f"?{query}" if query else "")
 
-    async def _send(self, tenant: TenantConfig, method: str, url: str, body: Any = None,
-                    options: list[Any] | None = None) -> bytes | None:
+    async def _send(
+        self, tenant: TenantConfig, method: str, url: str, body: Any = None, options: list[Any] | None = None
+    ) -> bytes | None:
         from kiota_abstractions.method import Method
         from kiota_abstractions.request_information import RequestInformation
         from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -152,9 +167,17 @@ class GraphGateway:
         data: bytes | None = await client.request_adapter.send_primitive_async(info, "bytes", errors)
         return data
 
-    async def request_json(self, tenant: TenantConfig, need: Need, method: str, path_or_url: str, *,
-                           params: Mapping[str, Any] | None = None, body: Any = None,
-                           options: list[Any] | None = None) -> dict[str, Any] | None:
+    async def request_json(
+        self,
+        tenant: TenantConfig,
+        need: Need,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        options: list[Any] | None = None,
+    ) -> dict[str, Any] | None:
         """One raw request (fast path, no model parsing); the JSON answer as a dict, None for 204."""
         url = path_or_url if "://" in path_or_url else self.url(path_or_url, params)
 
@@ -169,12 +192,20 @@ class GraphGateway:
 
         return await self.call(tenant, need, run)
 
-    async def get_json(self, tenant: TenantConfig, need: Need, path: str,
-                       params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def get_json(
+        self, tenant: TenantConfig, need: Need, path: str, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         return await self.request_json(tenant, need, "GET", path, params=params) or {}
 
-    async def pages(self, tenant: TenantConfig, need: Need, path: str, params: Mapping[str, Any] | None = None,
-                    *, options: list[Any] | None = None) -> AsyncGenerator[list[dict[str, Any]], None]:
+    async def pages(
+        self,
+        tenant: TenantConfig,
+        need: Need,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        options: list[Any] | None = None,
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
         """Each page's `value` list, following @odata.nextLink; the next page is fetched while this one is used."""
         from adapters.graph.transport import origin
 
@@ -189,8 +220,11 @@ class GraphGateway:
                 link = payload.get("@odata.nextLink")
                 if link:
                     if origin(link) != origin(self.graph.endpoint):
-                        raise GraphProblem("unavailable", f"Graph sent a next-page link to another host for "
-                                           f"{tenant.name}; the listing was stopped.", tenant=tenant.name)
+                        raise GraphProblem(
+                            "unavailable",
+                            f"Graph sent a next-page link to another host for {tenant.name}; the listing was stopped.",
+                            tenant=tenant.name,
+                        )
                     pending = asyncio.ensure_future(fetch(link))
                 yield list(payload.get("value") or [])
         finally:
@@ -208,8 +242,11 @@ class GraphGateway:
             for sku in page:
                 if sku.get("capabilityStatus") not in ("Enabled", "Warning"):
                     continue
-                plans |= {p.get("servicePlanName") for p in sku.get("servicePlans") or []
-                          if p.get("provisioningStatus") in (None, "Success", "PendingActivation", "PendingInput")}
+                plans |= {
+                    p.get("servicePlanName")
+                    for p in sku.get("servicePlans") or []
+                    if p.get("provisioningStatus") in (None, "Success", "PendingActivation", "PendingInput")
+                }
         level: Licence = "P2" if plans & P2_PLANS else "P1" if plans & P1_PLANS else "Free"
         self._licences.put(tenant.tenant_id, level)
         return level
@@ -223,9 +260,13 @@ class GraphGateway:
         user = parse_user(user_id)
         found: set[str] = set()
         for start in range(0, len(candidates), CHECK_MEMBER_GROUPS_MAX):
-            chunk = candidates[start:start + CHECK_MEMBER_GROUPS_MAX]
-            answer = await self.request_json(tenant, permissions.GROUP_CHECK, "POST",
-                                             f"/users/{quote(user.key, safe='@')}/checkMemberGroups",
-                                             body={"groupIds": chunk})
+            chunk = candidates[start : start + CHECK_MEMBER_GROUPS_MAX]
+            answer = await self.request_json(
+                tenant,
+                permissions.GROUP_CHECK,
+                "POST",
+                f"/users/{quote(user.key, safe='@')}/checkMemberGroups",
+                body={"groupIds": chunk},
+            )
             found |= {str(v).lower() for v in (answer or {}).get("value") or []}
         return found & {c.lower() for c in candidates}

@@ -101,8 +101,11 @@ class GraphClient:
             return
         message = ((payload or {}).get("error") or {}).get("message", "") if isinstance(payload, dict) else ""
         if status in (401, 403):
-            raise GrantError(f"{what}: Microsoft Graph refused ({status}): the signed-in account needs {GRANT_NEEDS}."
-                             f" {message}".rstrip(), REFUSED)
+            raise GrantError(
+                f"{what}: Microsoft Graph refused ({status}): the signed-in account needs {GRANT_NEEDS}."
+                f" {message}".rstrip(),
+                REFUSED,
+            )
         raise GrantError(f"{what}: Microsoft Graph answered {status}. {message}".rstrip())
 
 
@@ -118,12 +121,18 @@ async def make_plan(graph: GraphClient, identity_app_id: str) -> Plan:
         raise GrantError("Microsoft Graph's service principal is not in this tenant (is the tenant id right?)")
     identity = await service_principal(graph, identity_app_id, "id,appId,displayName")
     if identity is None:
-        raise GrantError(f"no service principal with app id {identity_app_id} in this tenant: give the managed "
-                         f"identity's client id (the `appId` output of infra/main.bicep)", USAGE)
+        raise GrantError(
+            f"no service principal with app id {identity_app_id} in this tenant: give the managed "
+            f"identity's client id (the `appId` output of infra/main.bicep)",
+            USAGE,
+        )
     assigned = await graph.get_all(f"/servicePrincipals/{identity['id']}/appRoleAssignments")
     held = {a.get("appRoleId") for a in assigned if a.get("resourceId") == graph_sp["id"]}
-    roles = {r.get("value"): r for r in graph_sp.get("appRoles") or []
-             if "Application" in (r.get("allowedMemberTypes") or []) and r.get("isEnabled", True)}
+    roles = {
+        r.get("value"): r
+        for r in graph_sp.get("appRoles") or []
+        if "Application" in (r.get("allowedMemberTypes") or []) and r.get("isEnabled", True)
+    }
     plan = Plan(identity=identity, graph=graph_sp)
     for name in needed_permissions():
         role = roles.get(name)
@@ -171,8 +180,9 @@ async def run_grant(endpoint: str, identity_app_id: str, tenant_id: str, *, dry_
     import aiohttp
     from azure.identity.aio import DefaultAzureCredential
 
-    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True,
-                                        additionally_allowed_tenants=[tenant_id])
+    credential = DefaultAzureCredential(
+        exclude_interactive_browser_credential=True, additionally_allowed_tenants=[tenant_id]
+    )
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             graph = GraphClient(endpoint, _TenantCredential(credential, tenant_id), session)
@@ -193,11 +203,15 @@ class _TenantCredential:
 
 
 def add_grant_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--grant", action="store_true",
-                        help="assign the application permissions to Cordon's identity through Microsoft Graph")
+    parser.add_argument(
+        "--grant",
+        action="store_true",
+        help="assign the application permissions to Cordon's identity through Microsoft Graph",
+    )
     parser.add_argument("--tenant", metavar="GUID", help="the tenant to grant in (with --grant)")
-    parser.add_argument("--app-id", metavar="GUID",
-                        help="the identity's app (client) id (default: MicrosoftAppId from the environment)")
+    parser.add_argument(
+        "--app-id", metavar="GUID", help="the identity's app (client) id (default: MicrosoftAppId from the environment)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the Graph calls instead of making them")
 
 
@@ -209,8 +223,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         tenant = parse_guid(args.tenant or "", "--tenant")
         app_id = parse_guid(args.app_id or settings.app_id or os.environ.get("AZURE_CLIENT_ID", ""), "--app-id")
     except (ConfigError, ValueError) as exc:
-        print(f"app.py permissions: {exc} (usage: app.py permissions --grant --tenant GUID [--app-id GUID] "
-              f"[--dry-run])", file=sys.stderr)
+        print(
+            f"app.py permissions: {exc} (usage: app.py permissions --grant --tenant GUID [--app-id GUID] [--dry-run])",
+            file=sys.stderr,
+        )
         return USAGE
     try:
         return asyncio.run(run_grant(config.graph.endpoint, app_id, tenant, dry_run=args.dry_run))
@@ -219,6 +235,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         return exc.code
     except Exception as exc:  # noqa: BLE001 - sign-in failures of every credential kind end here
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"app.py permissions: could not sign in to Microsoft Graph for tenant {tenant}: {first} "
-              f"(sign in with `az login --tenant {tenant}` first)", file=sys.stderr)
+        print(
+            f"app.py permissions: could not sign in to Microsoft Graph for tenant {tenant}: {first} "
+            f"(sign in with `az login --tenant {tenant}` first)",
+            file=sys.stderr,
+        )
         return REFUSED

@@ -40,8 +40,13 @@ _GUIDISH = re.compile(r"^[0-9A-Za-z-]{8,64}$")
 class Pacer:
     """At most one request per `interval` seconds per tenant (this process); a 429 holds the tenant back."""
 
-    def __init__(self, interval: float = MIN_INTERVAL, *, monotonic: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        interval: float = MIN_INTERVAL,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
         self.interval = interval
         self.monotonic = monotonic
         self.sleep = sleep
@@ -67,31 +72,54 @@ def _level(value: Any) -> str:
 def detection_from(tenant_id: str, item: dict[str, Any]) -> Detection:
     location = item.get("location") or {}
     return Detection(
-        id=str(item.get("id")), tenant_id=tenant_id, user_id=str(item.get("userId") or ""),
-        upn=item.get("userPrincipalName"), user_name=item.get("userDisplayName"),
-        risk_level=_level(item.get("riskLevel")), event_type=str(item.get("riskEventType") or ""),
-        risk_state=item.get("riskState"), detected_at=str(item.get("detectedDateTime") or ""),
-        ip=item.get("ipAddress"), city=location.get("city"), country=location.get("countryOrRegion"),
-        request_id=item.get("requestId"), correlation_id=item.get("correlationId"), kind="detection")
+        id=str(item.get("id")),
+        tenant_id=tenant_id,
+        user_id=str(item.get("userId") or ""),
+        upn=item.get("userPrincipalName"),
+        user_name=item.get("userDisplayName"),
+        risk_level=_level(item.get("riskLevel")),
+        event_type=str(item.get("riskEventType") or ""),
+        risk_state=item.get("riskState"),
+        detected_at=str(item.get("detectedDateTime") or ""),
+        ip=item.get("ipAddress"),
+        city=location.get("city"),
+        country=location.get("countryOrRegion"),
+        request_id=item.get("requestId"),
+        correlation_id=item.get("correlationId"),
+        kind="detection",
+    )
 
 
 def risky_user_change(tenant_id: str, item: dict[str, Any]) -> Detection:
     """A risky user whose risk changed, as a Detection keyed by user and change time (alerts once per change)."""
     changed = str(item.get("riskLastUpdatedDateTime") or "")
     return Detection(
-        id=f"user:{item.get('id')}@{changed}", tenant_id=tenant_id, user_id=str(item.get("id") or ""),
-        upn=item.get("userPrincipalName"), user_name=item.get("userDisplayName"),
-        risk_level=_level(item.get("riskLevel")), event_type="userRiskChanged", risk_state=item.get("riskState"),
-        detected_at=changed, kind="user")
+        id=f"user:{item.get('id')}@{changed}",
+        tenant_id=tenant_id,
+        user_id=str(item.get("id") or ""),
+        upn=item.get("userPrincipalName"),
+        user_name=item.get("userDisplayName"),
+        risk_level=_level(item.get("riskLevel")),
+        event_type="userRiskChanged",
+        risk_state=item.get("riskState"),
+        detected_at=changed,
+        kind="user",
+    )
 
 
 class IdentityProtection:
     """The `RiskSource` of `dialogs.alerts.poller`, over a `GraphGateway`."""
 
-    def __init__(self, gateway: Any, *, pacer: Pacer | SharedPacer | None = None, rng: random.Random | None = None,
-                 budget_seconds: float | None = None,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        gateway: Any,
+        *,
+        pacer: Pacer | SharedPacer | None = None,
+        rng: random.Random | None = None,
+        budget_seconds: float | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.gateway = gateway
         self.pacer = pacer or Pacer(monotonic=monotonic, sleep=sleep)
         self.rng = rng or random.Random()
@@ -103,21 +131,29 @@ class IdentityProtection:
     def tenant(self, tenant_id: str) -> TenantConfig:
         tenant: TenantConfig | None = self.gateway.directory.by_id(tenant_id)
         if tenant is None:
-            raise GraphProblem("bad_request", f"tenant {tenant_id} is not configured in cordon.toml",
-                               tenant=tenant_id)
+            raise GraphProblem("bad_request", f"tenant {tenant_id} is not configured in cordon.toml", tenant=tenant_id)
         return tenant
 
-    async def _request(self, tenant: TenantConfig, need: permissions.Need, method: str, url: str,
-                       body: Any = None, retry_seconds: float = 0) -> dict[str, Any] | None:
+    async def _request(
+        self,
+        tenant: TenantConfig,
+        need: permissions.Need,
+        method: str,
+        url: str,
+        body: Any = None,
+        retry_seconds: float = 0,
+    ) -> dict[str, Any] | None:
         """One raw request through the gateway, its retries off by default (the pacing here decides)."""
         from adapters.graph.transport import RetryBudget
 
-        answer: dict[str, Any] | None = await self.gateway.request_json(tenant, need, method, url, body=body,
-                                                                        options=[RetryBudget(retry_seconds)])
+        answer: dict[str, Any] | None = await self.gateway.request_json(
+            tenant, need, method, url, body=body, options=[RetryBudget(retry_seconds)]
+        )
         return answer
 
-    async def _paced(self, tenant: TenantConfig, need: permissions.Need, method: str, url: str,
-                     body: Any = None) -> dict[str, Any] | None:
+    async def _paced(
+        self, tenant: TenantConfig, need: permissions.Need, method: str, url: str, body: Any = None
+    ) -> dict[str, Any] | None:
         """One request in the tenant's turn; a 429 backs off (exponential, jitter) within the budget."""
         started = self.monotonic()
         attempt = 0
@@ -136,12 +172,19 @@ class IdentityProtection:
                     delay = max(delay, float(problem.retry_after or 0))
                 if self.monotonic() - started + delay > self.budget:
                     raise
-                log.info("Identity Protection %s for %s: HTTP %s, retry %d in %.1f s", url.split("?")[0][-60:],
-                         tenant.name, problem.status, attempt, delay)
+                log.info(
+                    "Identity Protection %s for %s: HTTP %s, retry %d in %.1f s",
+                    url.split("?")[0][-60:],
+                    tenant.name,
+                    problem.status,
+                    attempt,
+                    delay,
+                )
                 self.pacer.hold_off(tenant.tenant_id, delay)
 
-    async def _list(self, tenant: TenantConfig, need: permissions.Need, path: str,
-                    params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _list(
+        self, tenant: TenantConfig, need: permissions.Need, path: str, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         from adapters.graph.transport import origin
 
         items: list[dict[str, Any]] = []
@@ -151,12 +194,15 @@ class IdentityProtection:
             items.extend(page.get("value") or [])
             url = page.get("@odata.nextLink")
             if url and origin(url) != origin(self.gateway.graph.endpoint):
-                raise GraphProblem("unavailable", f"Graph sent a next-page link to another host for {tenant.name}; "
-                                   "the poll was stopped.", tenant=tenant.name)
+                raise GraphProblem(
+                    "unavailable",
+                    f"Graph sent a next-page link to another host for {tenant.name}; the poll was stopped.",
+                    tenant=tenant.name,
+                )
         return items
 
     async def licence(self, tenant_id: str) -> str:
-        """"P2" | "P1" | "Free" (subscribedSkus through the gateway, cached there)."""
+        """ "P2" | "P1" | "Free" (subscribedSkus through the gateway, cached there)."""
         licence: str = await self.gateway.licence(self.tenant(tenant_id))
         return licence
 
@@ -179,17 +225,29 @@ class IdentityProtection:
         tenant = self.tenant(tenant_id)
         wanted = [d for d in detections if d.kind == "detection" and not d.app]
         by_request = {d.request_id: d for d in wanted if d.request_id and _GUIDISH.match(d.request_id)}
-        by_correlation = {d.correlation_id: d for d in wanted if not (d.request_id and d.request_id in by_request)
-                          and d.correlation_id and _GUIDISH.match(d.correlation_id)}
+        by_correlation = {
+            d.correlation_id: d
+            for d in wanted
+            if not (d.request_id and d.request_id in by_request)
+            and d.correlation_id
+            and _GUIDISH.match(d.correlation_id)
+        }
         apps: dict[str, str] = {}
         for field, keys in (("id", list(by_request)), ("correlationId", list(by_correlation))):
             for start in range(0, len(keys), SIGN_IN_CHUNK):
-                chunk = keys[start:start + SIGN_IN_CHUNK]
+                chunk = keys[start : start + SIGN_IN_CHUNK]
                 flt = " or ".join(f"{field} eq {odata_string(k)}" for k in chunk)
                 params = {"$filter": flt, "$select": "id,correlationId,appDisplayName", "$top": len(chunk) * 5}
-                answer = await self._request(tenant, permissions.SIGN_INS, "GET",  # not Identity Protection
-                                             self.gateway.url("/auditLogs/signIns", params),
-                                             retry_seconds=SIGN_IN_RETRY_SECONDS) or {}
+                answer = (
+                    await self._request(
+                        tenant,
+                        permissions.SIGN_INS,
+                        "GET",  # not Identity Protection
+                        self.gateway.url("/auditLogs/signIns", params),
+                        retry_seconds=SIGN_IN_RETRY_SECONDS,
+                    )
+                    or {}
+                )
                 for row in answer.get("value") or []:
                     name = row.get("appDisplayName")
                     if name:
@@ -203,14 +261,23 @@ class IdentityProtection:
 
     async def confirm_compromised(self, tenant_id: str, user_ids: list[str]) -> None:
         tenant = self.tenant(tenant_id)
-        await self._paced(tenant, permissions.RISKY_USERS, "POST",
-                          self.gateway.url("/identityProtection/riskyUsers/confirmCompromised"),
-                          body={"userIds": list(user_ids)})
+        await self._paced(
+            tenant,
+            permissions.RISKY_USERS,
+            "POST",
+            self.gateway.url("/identityProtection/riskyUsers/confirmCompromised"),
+            body={"userIds": list(user_ids)},
+        )
 
     async def dismiss(self, tenant_id: str, user_ids: list[str]) -> None:
         tenant = self.tenant(tenant_id)
-        await self._paced(tenant, permissions.RISKY_USERS, "POST",
-                          self.gateway.url("/identityProtection/riskyUsers/dismiss"), body={"userIds": list(user_ids)})
+        await self._paced(
+            tenant,
+            permissions.RISKY_USERS,
+            "POST",
+            self.gateway.url("/identityProtection/riskyUsers/dismiss"),
+            body={"userIds": list(user_ids)},
+        )
 
 
 def _sent_retry_after(problem: GraphProblem) -> bool:

@@ -29,10 +29,11 @@ MAX_APP_LOOKUPS = 20
 MAX_DEVICES = 20
 RISKY_LEVELS = ("high", "medium")  # low-risk sign-ins are too common in a large tenant to be evidence
 # the few fields the hunt reads from each tenant sign-in it is sent
-HUNT_SELECT = ("id,createdDateTime,userId,userPrincipalName,ipAddress,status,riskLevelDuringSignIn,riskState,"
-               "location")
-USER_SELECT = ("id,createdDateTime,ipAddress,location,appDisplayName,clientAppUsed,status,riskLevelDuringSignIn,"
-               "riskState,riskEventTypes_v2,deviceDetail,isInteractive")
+HUNT_SELECT = "id,createdDateTime,userId,userPrincipalName,ipAddress,status,riskLevelDuringSignIn,riskState,location"
+USER_SELECT = (
+    "id,createdDateTime,ipAddress,location,appDisplayName,clientAppUsed,status,riskLevelDuringSignIn,"
+    "riskState,riskEventTypes_v2,deviceDetail,isInteractive"
+)
 
 
 def odata_time(value: dt.datetime) -> str:
@@ -86,15 +87,25 @@ def sign_in_from(row: dict[str, Any]) -> SignIn | None:
     has_geo = isinstance(lat, int | float) and isinstance(lon, int | float) and (lat, lon) != (0, 0)
     code = status.get("errorCode")
     return SignIn(
-        at=at, ip=str(row.get("ipAddress") or "unknown"), country=str(location.get("countryOrRegion") or "unknown"),
-        city=str(location.get("city") or ""), latitude=float(lat) if has_geo and lat is not None else None,
-        longitude=float(lon) if has_geo and lon is not None else None, app=str(row.get("appDisplayName") or "unknown"),
-        client=str(row.get("clientAppUsed") or ""), success=code in (0, None), error_code=int(code or 0),
-        risk_level=str(row.get("riskLevelDuringSignIn") or "none"), risk_state=str(row.get("riskState") or "none"),
+        at=at,
+        ip=str(row.get("ipAddress") or "unknown"),
+        country=str(location.get("countryOrRegion") or "unknown"),
+        city=str(location.get("city") or ""),
+        latitude=float(lat) if has_geo and lat is not None else None,
+        longitude=float(lon) if has_geo and lon is not None else None,
+        app=str(row.get("appDisplayName") or "unknown"),
+        client=str(row.get("clientAppUsed") or ""),
+        success=code in (0, None),
+        error_code=int(code or 0),
+        risk_level=str(row.get("riskLevelDuringSignIn") or "none"),
+        risk_state=str(row.get("riskState") or "none"),
         risk_events=tuple(str(e) for e in row.get("riskEventTypes_v2") or ()),
-        device=" ".join(str(v) for v in (device.get("displayName"), device.get("operatingSystem"),
-                                         device.get("browser")) if v),
-        user_id=str(row.get("userId") or ""), upn=str(row.get("userPrincipalName") or ""))
+        device=" ".join(
+            str(v) for v in (device.get("displayName"), device.get("operatingSystem"), device.get("browser")) if v
+        ),
+        user_id=str(row.get("userId") or ""),
+        upn=str(row.get("userPrincipalName") or ""),
+    )
 
 
 def hunt_sign_in_from(row: dict[str, Any]) -> SignIn | None:
@@ -103,11 +114,24 @@ def hunt_sign_in_from(row: dict[str, Any]) -> SignIn | None:
     if at is None:
         return None
     code = (row.get("status") or {}).get("errorCode")
-    return SignIn(at, str(row.get("ipAddress") or "unknown"),
-                  str((row.get("location") or {}).get("countryOrRegion") or "unknown"), "", None, None, "", "",
-                  code in (0, None), int(code or 0), str(row.get("riskLevelDuringSignIn") or "none"),
-                  str(row.get("riskState") or "none"), (), "", str(row.get("userId") or ""),
-                  str(row.get("userPrincipalName") or ""))
+    return SignIn(
+        at,
+        str(row.get("ipAddress") or "unknown"),
+        str((row.get("location") or {}).get("countryOrRegion") or "unknown"),
+        "",
+        None,
+        None,
+        "",
+        "",
+        code in (0, None),
+        int(code or 0),
+        str(row.get("riskLevelDuringSignIn") or "none"),
+        str(row.get("riskState") or "none"),
+        (),
+        "",
+        str(row.get("userId") or ""),
+        str(row.get("userPrincipalName") or ""),
+    )
 
 
 @dataclass(frozen=True)
@@ -133,12 +157,15 @@ def audit_from(row: dict[str, Any]) -> AuditEvent | None:
     first = targets[0] if targets else {}
     details = {d.get("key"): d.get("value") for d in row.get("additionalDetails") or [] if isinstance(d, dict)}
     return AuditEvent(
-        at=at, activity=str(row.get("activityDisplayName") or ""), category=str(row.get("category") or ""),
+        at=at,
+        activity=str(row.get("activityDisplayName") or ""),
+        category=str(row.get("category") or ""),
         result=str(row.get("result") or ""),
         by=str(user.get("userPrincipalName") or app.get("displayName") or user.get("id") or ""),
         by_ip=str(user.get("ipAddress") or ""),
         target=str(first.get("displayName") or first.get("userPrincipalName") or first.get("id") or ""),
-        detail=str(row.get("resultReason") or details.get("Method") or details.get("AppId") or ""))
+        detail=str(row.get("resultReason") or details.get("Method") or details.get("AppId") or ""),
+    )
 
 
 @dataclass(frozen=True)
@@ -177,8 +204,9 @@ class IncidentReader:
         self.gateway = gateway
         self.tenant = tenant
 
-    async def user_sign_ins(self, user_id: str, since: dt.datetime,
-                            until: dt.datetime | None = None) -> AsyncGenerator[list[SignIn], None]:
+    async def user_sign_ins(
+        self, user_id: str, since: dt.datetime, until: dt.datetime | None = None
+    ) -> AsyncGenerator[list[SignIn], None]:
         """The user's sign-ins from `since` (to before `until`), a page at a time (newest first, as Graph sends
         them)."""
         text = f"userId eq {odata_string(user_id)} and createdDateTime ge {odata_time(since)}"
@@ -188,8 +216,9 @@ class IncidentReader:
         async for page in self.gateway.pages(self.tenant, needs.USER_SIGN_INS, "/auditLogs/signIns", params):
             yield [s for s in map(sign_in_from, page) if s is not None]
 
-    async def sign_ins_from(self, ips: list[str], since: dt.datetime, *,
-                            successes_only: bool = False) -> AsyncGenerator[list[SignIn], None]:
+    async def sign_ins_from(
+        self, ips: list[str], since: dt.datetime, *, successes_only: bool = False
+    ) -> AsyncGenerator[list[SignIn], None]:
         """The tenant's sign-ins from any of `ips` since `since` (`successes_only`: error code 0), a page at a time.
         Each IP must parse as an IP address (ValueError otherwise) and is quoted as an OData string."""
         if not ips:
@@ -212,20 +241,24 @@ class IncidentReader:
 
     async def _tenant_pages(self, text: str) -> AsyncGenerator[list[SignIn], None]:
         params = {"$filter": text, "$top": PAGE, "$select": HUNT_SELECT}
-        async with aclosing(self.gateway.pages(self.tenant, needs.TENANT_SIGN_INS, "/auditLogs/signIns",
-                                               params)) as pages:
+        async with aclosing(
+            self.gateway.pages(self.tenant, needs.TENANT_SIGN_INS, "/auditLogs/signIns", params)
+        ) as pages:
             async for page in pages:
                 yield [s for s in map(hunt_sign_in_from, page) if s is not None]
 
     async def audits(self, user_id: str, since: dt.datetime) -> list[AuditEvent]:
         """Directory audit events about the user (target) or done by the user (consents), newest first."""
         quoted = odata_string(user_id)
-        filters = (f"activityDateTime ge {odata_time(since)} and targetResources/any(t: t/id eq {quoted})",
-                   f"activityDateTime ge {odata_time(since)} and initiatedBy/user/id eq {quoted}")
+        filters = (
+            f"activityDateTime ge {odata_time(since)} and targetResources/any(t: t/id eq {quoted})",
+            f"activityDateTime ge {odata_time(since)} and initiatedBy/user/id eq {quoted}",
+        )
         seen: dict[str, AuditEvent] = {}
         for text in filters:
-            async for page in self.gateway.pages(self.tenant, needs.USER_AUDITS, "/auditLogs/directoryAudits",
-                                                 {"$filter": text, "$top": PAGE}):
+            async for page in self.gateway.pages(
+                self.tenant, needs.USER_AUDITS, "/auditLogs/directoryAudits", {"$filter": text, "$top": PAGE}
+            ):
                 for row in page:
                     event = audit_from(row)
                     if event is not None:
@@ -235,31 +268,43 @@ class IncidentReader:
     async def grants(self, user_id: str) -> list[Grant]:
         """The user's delegated grants, with each app's display name when it can be read."""
         rows: list[dict[str, Any]] = []
-        async for page in self.gateway.pages(self.tenant, needs.GRANTS,
-                                             f"/users/{quote(user_id, safe='@')}/oauth2PermissionGrants"):
+        async for page in self.gateway.pages(
+            self.tenant, needs.GRANTS, f"/users/{quote(user_id, safe='@')}/oauth2PermissionGrants"
+        ):
             rows += page
         clients = sorted({str(r.get("clientId") or "") for r in rows} - {""})[:MAX_APP_LOOKUPS]
 
         async def name(client: str) -> tuple[str, str]:
             try:
-                sp = await self.gateway.get_json(self.tenant, needs.APP_NAMES, f"/servicePrincipals/{quote(client)}",
-                                                 {"$select": "id,appId,displayName"})
+                sp = await self.gateway.get_json(
+                    self.tenant,
+                    needs.APP_NAMES,
+                    f"/servicePrincipals/{quote(client)}",
+                    {"$select": "id,appId,displayName"},
+                )
             except GraphProblem:
                 return client, client
             return client, str(sp.get("displayName") or client)
 
         names = dict(await asyncio.gather(*(name(c) for c in clients)))
-        return [Grant(id=str(r.get("id") or ""), client_id=str(r.get("clientId") or ""),
-                      app=names.get(str(r.get("clientId") or ""), str(r.get("clientId") or "")),
-                      scope=" ".join(str(r.get("scope") or "").split()), consent_type=str(r.get("consentType") or ""))
-                for r in rows]
+        return [
+            Grant(
+                id=str(r.get("id") or ""),
+                client_id=str(r.get("clientId") or ""),
+                app=names.get(str(r.get("clientId") or ""), str(r.get("clientId") or "")),
+                scope=" ".join(str(r.get("scope") or "").split()),
+                consent_type=str(r.get("consentType") or ""),
+            )
+            for r in rows
+        ]
 
     async def devices(self, user_id: str, *, protection: bool = True) -> list[Device]:
         """The user's Intune managed devices, with the Windows ones' last Defender scans (unless `protection`
         is False: the lock-down only needs to know which devices there are)."""
         rows: list[dict[str, Any]] = []
-        async for page in self.gateway.pages(self.tenant, needs.DEVICES,
-                                             f"/users/{quote(user_id, safe='@')}/managedDevices"):
+        async for page in self.gateway.pages(
+            self.tenant, needs.DEVICES, f"/users/{quote(user_id, safe='@')}/managedDevices"
+        ):
             rows += page
             if len(rows) >= MAX_DEVICES:
                 break
@@ -274,26 +319,40 @@ class IncidentReader:
         if protection and os_name.lower().startswith("windows") and row.get("id"):
             try:
                 state = await self.gateway.get_json(
-                    self.tenant, needs.DEVICE_PROTECTION,
-                    f"/deviceManagement/managedDevices/{quote(str(row['id']))}/windowsProtectionState")
+                    self.tenant,
+                    needs.DEVICE_PROTECTION,
+                    f"/deviceManagement/managedDevices/{quote(str(row['id']))}/windowsProtectionState",
+                )
                 quick = parse_time(state.get("lastQuickScanDateTime"))
                 full = parse_time(state.get("lastFullScanDateTime"))
             except GraphProblem as problem:
                 note = problem.user_message
-        return Device(id=str(row.get("id") or ""), name=str(row.get("deviceName") or "unnamed device"), os=os_name,
-                      os_version=str(row.get("osVersion") or ""),
-                      compliance=str(row.get("complianceState") or "unknown"),
-                      last_sync=parse_time(row.get("lastSyncDateTime")), last_quick_scan=quick, last_full_scan=full,
-                      scan_action=str(actions[-1].get("actionState")) if actions else None, protection_note=note)
+        return Device(
+            id=str(row.get("id") or ""),
+            name=str(row.get("deviceName") or "unnamed device"),
+            os=os_name,
+            os_version=str(row.get("osVersion") or ""),
+            compliance=str(row.get("complianceState") or "unknown"),
+            last_sync=parse_time(row.get("lastSyncDateTime")),
+            last_quick_scan=quick,
+            last_full_scan=full,
+            scan_action=str(actions[-1].get("actionState")) if actions else None,
+            protection_note=note,
+        )
 
     # --- writes (only ever run by an approved lock-down request) ---------------------------------------------------
     async def defender_scan(self, device_id: str) -> None:
         """Start a quick Defender scan on one managed Windows device."""
-        await self.gateway.request_json(self.tenant, needs.DEVICE_SCAN, "POST",
-                                        f"/deviceManagement/managedDevices/{quote(device_id)}/windowsDefenderScan",
-                                        body={"quickScan": True})
+        await self.gateway.request_json(
+            self.tenant,
+            needs.DEVICE_SCAN,
+            "POST",
+            f"/deviceManagement/managedDevices/{quote(device_id)}/windowsDefenderScan",
+            body={"quickScan": True},
+        )
 
     async def revoke_grant(self, grant_id: str) -> None:
         """Delete one delegated permission grant (the app keeps no access in the user's name)."""
-        await self.gateway.request_json(self.tenant, needs.REVOKE_GRANT, "DELETE",
-                                        f"/oauth2PermissionGrants/{quote(grant_id, safe='')}")
+        await self.gateway.request_json(
+            self.tenant, needs.REVOKE_GRANT, "DELETE", f"/oauth2PermissionGrants/{quote(grant_id, safe='')}"
+        )

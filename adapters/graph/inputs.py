@@ -50,14 +50,18 @@ def parse_user(text: str) -> UserRef:
         try:
             return UserRef(str(uuid.UUID(value)), None)
         except ValueError:
-            raise BadUserInput(f"`{value[:80]}` is neither a sign-in name like alice@contoso.com nor an object id "
-                               "(a GUID like 7d5b...-...).") from None
+            raise BadUserInput(
+                f"`{value[:80]}` is neither a sign-in name like alice@contoso.com nor an object id "
+                "(a GUID like 7d5b...-...)."
+            ) from None
     local, _, domain = value.rpartition("@")
     if not local or "@" in local:
         raise BadUserInput(f"`{value[:80]}` has more than one @ or nothing before it.")
     if not _LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
-        raise BadUserInput(f"`{value[:80]}`: the part before @ may hold letters, digits and . _ - + ' only "
-                           "(no spaces, quotes or parentheses).")
+        raise BadUserInput(
+            f"`{value[:80]}`: the part before @ may hold letters, digits and . _ - + ' only "
+            "(no spaces, quotes or parentheses)."
+        )
     domain = domain.lower().rstrip(".")
     labels = domain.split(".")
     if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):

@@ -108,17 +108,24 @@ class Investigation:
 
         notes: list[str] = []
         try:
-            user = await self._call(needs.SIGN_IN_ACTIVITY if premium else needs.USER,
-                                    lambda c: c.users.by_user_id(user_key).get(config(select)))
+            user = await self._call(
+                needs.SIGN_IN_ACTIVITY if premium else needs.USER,
+                lambda c: c.users.by_user_id(user_key).get(config(select)),
+            )
         except GraphProblem as problem:
             if not premium or problem.kind not in ("licence", "permission"):
                 raise
             notes.append(f"Last sign-in: {problem.user_message}")
             user = await self._call(needs.USER, lambda c: c.users.by_user_id(user_key).get(config(select[:-1])))
         activity = getattr(user, "sign_in_activity", None)
-        profile = Profile(id=user.id, upn=user.user_principal_name or user_key, name=user.display_name or "",
-                          enabled=user.account_enabled,
-                          last_sign_in=_iso(activity.last_sign_in_date_time) if activity else None, notes=notes)
+        profile = Profile(
+            id=user.id,
+            upn=user.user_principal_name or user_key,
+            name=user.display_name or "",
+            enabled=user.account_enabled,
+            last_sign_in=_iso(activity.last_sign_in_date_time) if activity else None,
+            notes=notes,
+        )
         if not premium:
             profile.notes.append("Last sign-in needs Microsoft Entra ID P1.")
         await self._roles(profile)
@@ -153,19 +160,23 @@ class Investigation:
 
     async def _methods(self, profile: Profile) -> None:
         try:
-            page = await self._call(needs.METHODS,
-                                    lambda c: c.users.by_user_id(profile.id).authentication.methods.get())
+            page = await self._call(
+                needs.METHODS, lambda c: c.users.by_user_id(profile.id).authentication.methods.get()
+            )
         except GraphProblem as problem:
             profile.notes.append(f"MFA methods: {problem.user_message}")
             return
-        names = [METHOD_NAMES.get(m.odata_type or "", (m.odata_type or "unknown").rsplit(".", 1)[-1])
-                 for m in page.value or []]
+        names = [
+            METHOD_NAMES.get(m.odata_type or "", (m.odata_type or "unknown").rsplit(".", 1)[-1])
+            for m in page.value or []
+        ]
         profile.mfa_methods = sorted(set(names) - {"password"}) or ["none (password only)"]
 
     async def _risk(self, profile: Profile) -> None:
         try:
-            item = await self._call(needs.RISKY_USERS, lambda c: c.identity_protection.risky_users.by_risky_user_id(
-                profile.id).get())
+            item = await self._call(
+                needs.RISKY_USERS, lambda c: c.identity_protection.risky_users.by_risky_user_id(profile.id).get()
+            )
         except GraphProblem as problem:
             if problem.kind == "not_found":
                 profile.risk = "none (no risk record)"
@@ -182,9 +193,11 @@ class Investigation:
         from msgraph.generated.audit_logs.sign_ins.sign_ins_request_builder import SignInsRequestBuilder
 
         query = SignInsRequestBuilder.SignInsRequestBuilderGetQueryParameters(
-            filter=f"userId eq {odata_string(user_id)} and createdDateTime ge {_odata_time(since)}", top=999)
-        page = await self._call(needs.SIGN_INS, lambda c: c.audit_logs.sign_ins.get(
-            RequestConfiguration(query_parameters=query)))
+            filter=f"userId eq {odata_string(user_id)} and createdDateTime ge {_odata_time(since)}", top=999
+        )
+        page = await self._call(
+            needs.SIGN_INS, lambda c: c.audit_logs.sign_ins.get(RequestConfiguration(query_parameters=query))
+        )
         summary = SignInSummary()
         countries: Counter[str] = Counter()
         ips: Counter[str] = Counter()
@@ -223,25 +236,32 @@ class Investigation:
         return summary
 
     async def registered_methods(self, user_id: str, since: dt.datetime) -> list[dict[str, str | None]]:
-        """"User registered security info" audit events for this user since `since` (newest first)."""
+        """ "User registered security info" audit events for this user since `since` (newest first)."""
         from kiota_abstractions.base_request_configuration import RequestConfiguration
         from msgraph.generated.audit_logs.directory_audits.directory_audits_request_builder import (
             DirectoryAuditsRequestBuilder,
         )
 
         query = DirectoryAuditsRequestBuilder.DirectoryAuditsRequestBuilderGetQueryParameters(
-            filter=(f"activityDisplayName eq {odata_string(REGISTERED_SECURITY_INFO)} and activityDateTime ge "
-                    f"{_odata_time(since)} and targetResources/any(t: t/id eq {odata_string(user_id)})"))
-        page = await self._call(needs.DIRECTORY_AUDIT, lambda c: c.audit_logs.directory_audits.get(
-            RequestConfiguration(query_parameters=query)))
+            filter=(
+                f"activityDisplayName eq {odata_string(REGISTERED_SECURITY_INFO)} and activityDateTime ge "
+                f"{_odata_time(since)} and targetResources/any(t: t/id eq {odata_string(user_id)})"
+            )
+        )
+        page = await self._call(
+            needs.DIRECTORY_AUDIT,
+            lambda c: c.audit_logs.directory_audits.get(RequestConfiguration(query_parameters=query)),
+        )
         events = []
         for event in (page.value if page else None) or []:
             details = {kv.key: kv.value for kv in event.additional_details or [] if kv.key}
             initiator = event.initiated_by.user if event.initiated_by and event.initiated_by.user else None
-            events.append({
-                "at": _iso(event.activity_date_time),
-                "what": event.result_reason or details.get("Method") or event.activity_display_name,
-                "by": initiator.user_principal_name if initiator else None,
-                "ip": initiator.ip_address if initiator else None,
-            })
+            events.append(
+                {
+                    "at": _iso(event.activity_date_time),
+                    "what": event.result_reason or details.get("Method") or event.activity_display_name,
+                    "by": initiator.user_principal_name if initiator else None,
+                    "ip": initiator.ip_address if initiator else None,
+                }
+            )
         return sorted(events, key=lambda e: e["at"] or "", reverse=True)

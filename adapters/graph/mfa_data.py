@@ -23,12 +23,19 @@ from adapters.graph.mfa_policy import Principal, Strength, strength_of
 T = TypeVar("T")
 USER_FIELDS = "id,displayName,userPrincipalName,accountEnabled,userType,mail"
 METHOD_NAMES = {
-    "fido2": "FIDO2 key / passkey", "windowsHelloForBusiness": "Windows Hello for Business",
-    "platformCredential": "Platform credential", "x509Certificate": "Certificate",
-    "microsoftAuthenticator": "Microsoft Authenticator", "externalAuthentication": "External MFA",
-    "softwareOath": "Authenticator app code (TOTP)", "hardwareOath": "Hardware OATH token",
-    "temporaryAccessPass": "Temporary Access Pass", "qrCodePin": "QR code + PIN", "phone": "Phone (SMS/voice)",
-    "email": "E-mail (password reset only)", "password": "Password",
+    "fido2": "FIDO2 key / passkey",
+    "windowsHelloForBusiness": "Windows Hello for Business",
+    "platformCredential": "Platform credential",
+    "x509Certificate": "Certificate",
+    "microsoftAuthenticator": "Microsoft Authenticator",
+    "externalAuthentication": "External MFA",
+    "softwareOath": "Authenticator app code (TOTP)",
+    "hardwareOath": "Hardware OATH token",
+    "temporaryAccessPass": "Temporary Access Pass",
+    "qrCodePin": "QR code + PIN",
+    "phone": "Phone (SMS/voice)",
+    "email": "E-mail (password reset only)",
+    "password": "Password",
 }
 
 
@@ -60,10 +67,13 @@ class UserMfaFacts:
 
     @property
     def principal(self) -> Principal:
-        return Principal(user_id=str(self.user["id"]).lower(), groups=frozenset(self.groups),
-                         roles=frozenset(r for r, _ in self.roles or []),
-                         guest=str(self.user.get("userType") or "").lower() == "guest",
-                         external="#ext#" in str(self.user.get("userPrincipalName") or "").lower())
+        return Principal(
+            user_id=str(self.user["id"]).lower(),
+            groups=frozenset(self.groups),
+            roles=frozenset(r for r, _ in self.roles or []),
+            guest=str(self.user.get("userType") or "").lower() == "guest",
+            external="#ext#" in str(self.user.get("userPrincipalName") or "").lower(),
+        )
 
 
 def mask_phone(number: str | None) -> str | None:
@@ -118,15 +128,16 @@ async def _part(facts: UserMfaFacts, work: Awaitable[T]) -> T | None:
 async def find_user(gateway: Any, tenant: TenantConfig, user: UserRef) -> dict[str, Any]:
     """The user by UPN or object id; an e-mail address that is not a UPN is looked up by `mail`."""
     try:
-        found_user: dict[str, Any] = await gateway.get_json(tenant, permissions.USER,
-                                                            f"/users/{quote(user.key, safe='@')}",
-                                                            {"$select": USER_FIELDS})
+        found_user: dict[str, Any] = await gateway.get_json(
+            tenant, permissions.USER, f"/users/{quote(user.key, safe='@')}", {"$select": USER_FIELDS}
+        )
         return found_user
     except GraphProblem as problem:
         if problem.kind != "not_found" or user.is_object_id:
             raise
-    answer = await gateway.get_json(tenant, permissions.USER, "/users",
-                                    {"$filter": odata_eq("mail", user.key), "$select": USER_FIELDS})
+    answer = await gateway.get_json(
+        tenant, permissions.USER, "/users", {"$filter": odata_eq("mail", user.key), "$select": USER_FIELDS}
+    )
     found: list[dict[str, Any]] = answer.get("value") or []
     if len(found) != 1:
         raise GraphProblem("not_found", f"No such user in {tenant.name}.", status=404, tenant=tenant.name)
@@ -135,8 +146,9 @@ async def find_user(gateway: Any, tenant: TenantConfig, user: UserRef) -> dict[s
 
 async def _memberships(gateway: Any, tenant: TenantConfig, user_id: str, facts: UserMfaFacts) -> None:
     roles: list[tuple[str, str]] = []
-    async for page in gateway.pages(tenant, permissions.MEMBERSHIP, f"/users/{user_id}/transitiveMemberOf",
-                                    {"$top": 999}):
+    async for page in gateway.pages(
+        tenant, permissions.MEMBERSHIP, f"/users/{user_id}/transitiveMemberOf", {"$top": 999}
+    ):
         for item in page:
             kind = item.get("@odata.type")
             if kind == "#microsoft.graph.group":
@@ -147,13 +159,17 @@ async def _memberships(gateway: Any, tenant: TenantConfig, user_id: str, facts: 
 
 
 async def _policies(gateway: Any, tenant: TenantConfig) -> list[dict[str, Any]]:
-    return [policy async for page in gateway.pages(tenant, permissions.CA_POLICIES,
-                                                   "/identity/conditionalAccess/policies") for policy in page]
+    return [
+        policy
+        async for page in gateway.pages(tenant, permissions.CA_POLICIES, "/identity/conditionalAccess/policies")
+        for policy in page
+    ]
 
 
 async def _security_defaults(gateway: Any, tenant: TenantConfig) -> bool:
-    answer = await gateway.get_json(tenant, permissions.SECURITY_DEFAULTS,
-                                    "/policies/identitySecurityDefaultsEnforcementPolicy")
+    answer = await gateway.get_json(
+        tenant, permissions.SECURITY_DEFAULTS, "/policies/identitySecurityDefaultsEnforcementPolicy"
+    )
     return bool(answer.get("isEnabled"))
 
 
@@ -161,8 +177,10 @@ async def _sign_in(gateway: Any, tenant: TenantConfig, user_id: str, facts: User
     facts.licence = await _part(facts, gateway.licence(tenant))
     if facts.licence not in ("P1", "P2"):
         return
-    answer = await _part(facts, gateway.get_json(tenant, permissions.SIGN_IN_ACTIVITY, f"/users/{user_id}",
-                                                 {"$select": "id,signInActivity"}))
+    answer = await _part(
+        facts,
+        gateway.get_json(tenant, permissions.SIGN_IN_ACTIVITY, f"/users/{user_id}", {"$select": "id,signInActivity"}),
+    )
     activity = (answer or {}).get("signInActivity") or {}
     facts.last_sign_in = parse_time(activity.get("lastSuccessfulSignInDateTime") or activity.get("lastSignInDateTime"))
 
@@ -174,12 +192,17 @@ async def fetch_user_facts(gateway: Any, tenant: TenantConfig, user: UserRef) ->
     user_id = str(account["id"])
 
     async def registration() -> None:
-        facts.registration = await _part(facts, gateway.get_json(
-            tenant, permissions.REGISTRATION, f"/reports/authenticationMethods/userRegistrationDetails/{user_id}"))
+        facts.registration = await _part(
+            facts,
+            gateway.get_json(
+                tenant, permissions.REGISTRATION, f"/reports/authenticationMethods/userRegistrationDetails/{user_id}"
+            ),
+        )
 
     async def methods() -> None:
-        answer = await _part(facts, gateway.get_json(tenant, permissions.METHODS,
-                                                     f"/users/{user_id}/authentication/methods"))
+        answer = await _part(
+            facts, gateway.get_json(tenant, permissions.METHODS, f"/users/{user_id}/authentication/methods")
+        )
         if answer is not None:
             facts.methods = [method_info(m) for m in answer.get("value") or []]
 
@@ -189,6 +212,12 @@ async def fetch_user_facts(gateway: Any, tenant: TenantConfig, user: UserRef) ->
     async def defaults() -> None:
         facts.security_defaults = await _part(facts, _security_defaults(gateway, tenant))
 
-    await asyncio.gather(registration(), methods(), _part(facts, _memberships(gateway, tenant, user_id, facts)),
-                         policies(), defaults(), _sign_in(gateway, tenant, user_id, facts))
+    await asyncio.gather(
+        registration(),
+        methods(),
+        _part(facts, _memberships(gateway, tenant, user_id, facts)),
+        policies(),
+        defaults(),
+        _sign_in(gateway, tenant, user_id, facts),
+    )
     return facts

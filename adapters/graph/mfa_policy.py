@@ -15,8 +15,13 @@ from typing import Any, Literal
 
 Strength = Literal["phishing_resistant", "strong", "moderate", "weak", "none"]
 STRENGTH_ORDER: tuple[Strength, ...] = ("phishing_resistant", "strong", "moderate", "weak", "none")
-STRENGTH_LABEL = {"phishing_resistant": "phishing-resistant", "strong": "Authenticator", "moderate": "one-time codes",
-                  "weak": "SMS/voice only (weak)", "none": "no second factor"}
+STRENGTH_LABEL = {
+    "phishing_resistant": "phishing-resistant",
+    "strong": "Authenticator",
+    "moderate": "one-time codes",
+    "weak": "SMS/voice only (weak)",
+    "none": "no second factor",
+}
 
 # live method @odata.type (without "#microsoft.graph.") and registration-report names -> strength
 METHOD_STRENGTH: dict[str, Strength] = {
@@ -34,16 +39,31 @@ METHOD_STRENGTH: dict[str, Strength] = {
     "emailAuthenticationMethod": "none",
     "passwordAuthenticationMethod": "none",
     # userRegistrationDetails.methodsRegistered
-    "fido2": "phishing_resistant", "passKeyDeviceBound": "phishing_resistant",
-    "passKeyDeviceBoundAuthenticator": "phishing_resistant", "passKeyDeviceBoundWindowsHello": "phishing_resistant",
-    "passKeySynced": "phishing_resistant", "windowsHelloForBusiness": "phishing_resistant",
-    "macOsSecureEnclaveKey": "phishing_resistant", "platformCredential": "phishing_resistant",
-    "x509Certificate": "phishing_resistant", "x509CertificateMultiFactor": "phishing_resistant",
-    "microsoftAuthenticatorPush": "strong", "microsoftAuthenticatorPasswordless": "strong",
+    "fido2": "phishing_resistant",
+    "passKeyDeviceBound": "phishing_resistant",
+    "passKeyDeviceBoundAuthenticator": "phishing_resistant",
+    "passKeyDeviceBoundWindowsHello": "phishing_resistant",
+    "passKeySynced": "phishing_resistant",
+    "windowsHelloForBusiness": "phishing_resistant",
+    "macOsSecureEnclaveKey": "phishing_resistant",
+    "platformCredential": "phishing_resistant",
+    "x509Certificate": "phishing_resistant",
+    "x509CertificateMultiFactor": "phishing_resistant",
+    "microsoftAuthenticatorPush": "strong",
+    "microsoftAuthenticatorPasswordless": "strong",
     "externalAuthMethod": "strong",
-    "softwareOneTimePasscode": "moderate", "hardwareOneTimePasscode": "moderate", "temporaryAccessPass": "moderate",
-    "mobilePhone": "weak", "alternateMobilePhone": "weak", "officePhone": "weak", "sms": "weak", "voice": "weak",
-    "email": "none", "securityQuestion": "none", "appPassword": "none", "password": "none",
+    "softwareOneTimePasscode": "moderate",
+    "hardwareOneTimePasscode": "moderate",
+    "temporaryAccessPass": "moderate",
+    "mobilePhone": "weak",
+    "alternateMobilePhone": "weak",
+    "officePhone": "weak",
+    "sms": "weak",
+    "voice": "weak",
+    "email": "none",
+    "securityQuestion": "none",
+    "appPassword": "none",
+    "password": "none",
 }
 MFA_STRENGTHS = frozenset({"phishing_resistant", "strong", "moderate", "weak"})
 SECURITY_DEFAULTS = "security defaults"
@@ -106,6 +126,8 @@ PRIVILEGED_ROLES: dict[str, str] = {**LABELLED_PRIVILEGED_ROLES, **SECURITY_DEFA
 
 def is_privileged_role(template_id: str) -> bool:
     return template_id.lower() in PRIVILEGED_ROLES
+
+
 SOME_TENANTS = "only guests from some tenants"
 
 
@@ -124,8 +146,9 @@ TEMPORARY_METHODS = frozenset({"temporaryAccessPass", "temporaryAccessPassAuthen
 
 def best_second_factor(method_names: Iterable[str]) -> Strength:
     """The strongest lasting MFA method among these (a Temporary Access Pass does not count)."""
-    return strongest(strength_of(m) for m in method_names
-                     if m.removeprefix("#microsoft.graph.") not in TEMPORARY_METHODS)
+    return strongest(
+        strength_of(m) for m in method_names if m.removeprefix("#microsoft.graph.") not in TEMPORARY_METHODS
+    )
 
 
 def weak_only(method_names: Iterable[str]) -> bool:
@@ -242,8 +265,10 @@ def _condition_gaps(policy: dict[str, Any]) -> list[str]:
     if locations and ((locations.get("includeLocations") or ["All"]) != ["All"] or locations.get("excludeLocations")):
         gaps.append("not from some locations")
     platforms = conditions.get("platforms") or {}
-    if platforms and ([str(p).lower() for p in platforms.get("includePlatforms") or ["all"]] != ["all"]
-                      or platforms.get("excludePlatforms")):
+    if platforms and (
+        [str(p).lower() for p in platforms.get("includePlatforms") or ["all"]] != ["all"]
+        or platforms.get("excludePlatforms")
+    ):
         gaps.append("only some platforms")
     if conditions.get("signInRiskLevels") or conditions.get("userRiskLevels") or conditions.get("insiderRiskLevels"):
         gaps.append("only for risky sign-ins")
@@ -255,8 +280,9 @@ def _condition_gaps(policy: dict[str, Any]) -> list[str]:
         gaps.append("only some sign-in flows")
     grant = policy.get("grantControls") or {}
     others = [c for c in grant.get("builtInControls") or [] if str(c).lower() != "mfa"]
-    if str(grant.get("operator", "OR")).upper() == "OR" and (others or grant.get("termsOfUse")
-                                                             or grant.get("customAuthenticationFactors")):
+    if str(grant.get("operator", "OR")).upper() == "OR" and (
+        others or grant.get("termsOfUse") or grant.get("customAuthenticationFactors")
+    ):
         gaps.append(f"or {', '.join(others) or 'another control'} instead")
     return gaps
 
@@ -284,8 +310,13 @@ class Enforcement:
         return not self.enforced_by and SECURITY_DEFAULTS_WHEN_NECESSARY in self.partially_by
 
 
-def enforcement_for(who: Principal, security_defaults: bool | None, policies: list[dict[str, Any]] | None,
-                    *, memberships_known: bool = True) -> Enforcement:
+def enforcement_for(
+    who: Principal,
+    security_defaults: bool | None,
+    policies: list[dict[str, Any]] | None,
+    *,
+    memberships_known: bool = True,
+) -> Enforcement:
     """`memberships_known=False`: groups/roles could not be read, so "not enforced" cannot be claimed.
 
     Security defaults ask holders of the admin roles in `SECURITY_DEFAULTS_ADMIN_ROLES` for MFA at every sign-in;
@@ -308,8 +339,10 @@ def enforcement_for(who: Principal, security_defaults: bool | None, policies: li
     if result.enforced_by:
         result.enforced = True
     elif security_defaults and not memberships_known:
-        result.unknown_reason = ("the user's roles could not be read: security defaults ask admins for MFA at every "
-                                 "sign-in, other users only when Microsoft judges it necessary")
+        result.unknown_reason = (
+            "the user's roles could not be read: security defaults ask admins for MFA at every "
+            "sign-in, other users only when Microsoft judges it necessary"
+        )
     elif security_defaults is None or (policies is None and not security_defaults):
         result.unknown_reason = "the security defaults or Conditional Access policies could not be read"
     elif not memberships_known and any(_scoped_by_membership(p) for p in policies or []):
@@ -321,15 +354,20 @@ def enforcement_for(who: Principal, security_defaults: bool | None, policies: li
 
 def _scoped_by_membership(policy: dict[str, Any]) -> bool:
     users = _get(policy, "conditions", "users") or {}
-    return policy.get("state") == "enabled" and requires_mfa(policy) and any(
-        users.get(k) for k in ("includeGroups", "includeRoles", "excludeGroups", "excludeRoles"))
+    return (
+        policy.get("state") == "enabled"
+        and requires_mfa(policy)
+        and any(users.get(k) for k in ("includeGroups", "includeRoles", "excludeGroups", "excludeRoles"))
+    )
 
 
 def tenant_enforcement(security_defaults: bool | None, policies: list[dict[str, Any]] | None) -> str:
     """One line on tenant-wide enforcement for the report."""
     if security_defaults:
-        return ("partly enforced by security defaults: admins at every sign-in, other users only when Microsoft "
-                "judges it necessary")
+        return (
+            "partly enforced by security defaults: admins at every sign-in, other users only when Microsoft "
+            "judges it necessary"
+        )
     if policies is None or security_defaults is None:
         return "unknown (the policies could not be read)"
     full, partial = [], []
@@ -339,8 +377,12 @@ def tenant_enforcement(security_defaults: bool | None, policies: list[dict[str, 
         users = _get(policy, "conditions", "users") or {}
         everyone = "All" in (users.get("includeUsers") or [])
         gaps = _condition_gaps(policy)
-        excluded = len(users.get("excludeUsers") or []) + len(users.get("excludeGroups") or []) + len(
-            users.get("excludeRoles") or []) + bool(users.get("excludeGuestsOrExternalUsers"))
+        excluded = (
+            len(users.get("excludeUsers") or [])
+            + len(users.get("excludeGroups") or [])
+            + len(users.get("excludeRoles") or [])
+            + bool(users.get("excludeGuestsOrExternalUsers"))
+        )
         if everyone and not gaps:
             full.append(f"CA '{policy.get('displayName')}'" + (f" ({excluded} exclusion(s))" if excluded else ""))
         else:

@@ -28,13 +28,20 @@ from adapters.graph.mfa_policy import (
 
 PAGE_SIZE = 999  # Graph's maximum $top for the registration report
 REPORT_PATH = "/reports/authenticationMethods/userRegistrationDetails"
-REPORT_FIELDS = ("id,userPrincipalName,userDisplayName,isAdmin,isMfaRegistered,isMfaCapable,isPasswordlessCapable,"
-                 "methodsRegistered,lastUpdatedDateTime")
+REPORT_FIELDS = (
+    "id,userPrincipalName,userDisplayName,isAdmin,isMfaRegistered,isMfaCapable,isPasswordlessCapable,"
+    "methodsRegistered,lastUpdatedDateTime"
+)
 TOP_URGENT = 20
 
 # urgency (lower is more urgent) and what the card says
-URGENCY = {0: "admin without MFA", 1: "admin on SMS/voice only", 2: "no MFA", 3: "SMS/voice only",
-           4: "registered, not capable"}
+URGENCY = {
+    0: "admin without MFA",
+    1: "admin on SMS/voice only",
+    2: "no MFA",
+    3: "SMS/voice only",
+    4: "registered, not capable",
+}
 
 
 def urgency(item: dict[str, Any], admin: bool | None = None) -> int | None:
@@ -141,32 +148,51 @@ class TenantReport:
         }
 
 
-CSV_FIELDS = ("user", "display_name", "is_admin", "registered", "capable", "passwordless_capable", "strongest",
-              "methods", "issue", "report_updated")
+CSV_FIELDS = (
+    "user",
+    "display_name",
+    "is_admin",
+    "registered",
+    "capable",
+    "passwordless_capable",
+    "strongest",
+    "methods",
+    "issue",
+    "report_updated",
+)
 
 
 def csv_row(item: dict[str, Any], level: int | None, admin: bool | None = None) -> dict[str, Any]:
     """`admin`: holds a privileged role (None: the report's isAdmin)."""
     methods = [str(m) for m in item.get("methodsRegistered") or []]
-    return {"user": item.get("userPrincipalName"), "display_name": item.get("userDisplayName"),
-            "is_admin": bool(item.get("isAdmin")) if admin is None else admin,
-            "registered": bool(item.get("isMfaRegistered")),
-            "capable": bool(item.get("isMfaCapable")), "passwordless_capable": bool(item.get("isPasswordlessCapable")),
-            "strongest": STRENGTH_LABEL[best_second_factor(methods)], "methods": " ".join(methods),
-            "issue": URGENCY.get(level, "") if level is not None else "",
-            "report_updated": item.get("lastUpdatedDateTime")}
+    return {
+        "user": item.get("userPrincipalName"),
+        "display_name": item.get("userDisplayName"),
+        "is_admin": bool(item.get("isAdmin")) if admin is None else admin,
+        "registered": bool(item.get("isMfaRegistered")),
+        "capable": bool(item.get("isMfaCapable")),
+        "passwordless_capable": bool(item.get("isPasswordlessCapable")),
+        "strongest": STRENGTH_LABEL[best_second_factor(methods)],
+        "methods": " ".join(methods),
+        "issue": URGENCY.get(level, "") if level is not None else "",
+        "report_updated": item.get("lastUpdatedDateTime"),
+    }
 
 
 async def _enforcement(gateway: Any, tenant: TenantConfig, report: TenantReport) -> None:
     defaults: bool | None = None
     policies: list[dict[str, Any]] | None = None
     try:
-        answer = await gateway.get_json(tenant, permissions.SECURITY_DEFAULTS,
-                                        "/policies/identitySecurityDefaultsEnforcementPolicy")
+        answer = await gateway.get_json(
+            tenant, permissions.SECURITY_DEFAULTS, "/policies/identitySecurityDefaultsEnforcementPolicy"
+        )
         defaults = bool(answer.get("isEnabled"))
         if not defaults:
-            policies = [p async for page in gateway.pages(tenant, permissions.CA_POLICIES,
-                                                          "/identity/conditionalAccess/policies") for p in page]
+            policies = [
+                p
+                async for page in gateway.pages(tenant, permissions.CA_POLICIES, "/identity/conditionalAccess/policies")
+                for p in page
+            ]
     except GraphProblem as problem:
         report.enforcement = f"unknown: {problem.user_message}"
         return
@@ -176,16 +202,22 @@ async def _enforcement(gateway: Any, tenant: TenantConfig, report: TenantReport)
 
 async def privileged_holders(gateway: Any, tenant: TenantConfig) -> dict[str, set[str]]:
     """Users holding an active privileged directory role (directly or through a role-assignable group)."""
-    roles = [r async for page in gateway.pages(tenant, permissions.DIRECTORY_ROLES, "/directoryRoles",
-                                               {"$select": "id,displayName,roleTemplateId"}) for r in page]
+    roles = [
+        r
+        async for page in gateway.pages(
+            tenant, permissions.DIRECTORY_ROLES, "/directoryRoles", {"$select": "id,displayName,roleTemplateId"}
+        )
+        for r in page
+    ]
     holders: dict[str, set[str]] = {}
 
     def hold(user_id: Any, role: str) -> None:
         holders.setdefault(str(user_id).lower(), set()).add(role)
 
     async def expand(group_id: str, role: str) -> None:
-        async for page in gateway.pages(tenant, permissions.GROUP_MEMBERS, f"/groups/{group_id}/transitiveMembers",
-                                        {"$select": "id"}):
+        async for page in gateway.pages(
+            tenant, permissions.GROUP_MEMBERS, f"/groups/{group_id}/transitiveMembers", {"$select": "id"}
+        ):
             for member in page:
                 if member.get("@odata.type") == "#microsoft.graph.user":
                     hold(member.get("id"), role)
@@ -193,8 +225,9 @@ async def privileged_holders(gateway: Any, tenant: TenantConfig) -> dict[str, se
     async def members(role: dict[str, Any]) -> None:
         name = str(role.get("displayName") or role.get("roleTemplateId"))
         groups: list[str] = []
-        async for page in gateway.pages(tenant, permissions.ROLE_MEMBERS, f"/directoryRoles/{role['id']}/members",
-                                        {"$select": "id"}):
+        async for page in gateway.pages(
+            tenant, permissions.ROLE_MEMBERS, f"/directoryRoles/{role['id']}/members", {"$select": "id"}
+        ):
             for member in page:
                 kind = member.get("@odata.type")
                 if kind == "#microsoft.graph.user":
@@ -211,14 +244,21 @@ async def _admins(gateway: Any, tenant: TenantConfig, report: TenantReport) -> N
     try:
         report.privileged = await privileged_holders(gateway, tenant)
     except GraphProblem as problem:
-        report.admins_basis = (f"the registration report's isAdmin (any admin role): the privileged roles could "
-                               f"not be read: {problem.user_message}")
+        report.admins_basis = (
+            f"the registration report's isAdmin (any admin role): the privileged roles could "
+            f"not be read: {problem.user_message}"
+        )
 
 
-async def build_report(gateway: Any, tenant: TenantConfig, *,
-                       on_row: Callable[[dict[str, Any], int | None], None] | None = None,
-                       on_progress: Callable[[TenantReport], Awaitable[None]] | None = None,
-                       page_size: int = PAGE_SIZE, report: TenantReport | None = None) -> TenantReport:
+async def build_report(
+    gateway: Any,
+    tenant: TenantConfig,
+    *,
+    on_row: Callable[[dict[str, Any], int | None], None] | None = None,
+    on_progress: Callable[[TenantReport], Awaitable[None]] | None = None,
+    page_size: int = PAGE_SIZE,
+    report: TenantReport | None = None,
+) -> TenantReport:
     """Aggregate the whole tenant; `on_row` sees every user once, `on_progress` runs after each page.
 
     Pass `report` to ask it, inside `on_row`, whether a user holds a privileged role (`report.is_admin(item)`).
@@ -234,8 +274,9 @@ async def build_report(gateway: Any, tenant: TenantConfig, *,
     enforcement = asyncio.ensure_future(_enforcement(gateway, tenant, report))
     admins = asyncio.ensure_future(_admins(gateway, tenant, report))
     try:
-        async for page in gateway.pages(tenant, permissions.REGISTRATION_REPORT, REPORT_PATH,
-                                        {"$top": page_size, "$select": REPORT_FIELDS}):
+        async for page in gateway.pages(
+            tenant, permissions.REGISTRATION_REPORT, REPORT_PATH, {"$top": page_size, "$select": REPORT_FIELDS}
+        ):
             await admins  # read alongside the first page; every user is judged against the same roles
             report.pages += 1
             # counted in a worker thread so the loop can send the next page's request meanwhile

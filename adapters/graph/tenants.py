@@ -26,8 +26,11 @@ def default_tenants(config: CordonConfig, settings: BotSettings | None) -> list[
     if settings is None or not settings.app_tenant_id:
         return []
     client_id = settings.app_id if settings.app_type == "UserAssignedMSI" and settings.app_id else None
-    return [TenantConfig(name=HOME_TENANT_NAME, tenant_id=settings.app_tenant_id, credential="managed_identity",
-                         client_id=client_id)]
+    return [
+        TenantConfig(
+            name=HOME_TENANT_NAME, tenant_id=settings.app_tenant_id, credential="managed_identity", client_id=client_id
+        )
+    ]
 
 
 class TenantDirectory:
@@ -80,8 +83,9 @@ class TenantDirectory:
             return self.tenants[0]
         raise UnknownTenant(f"Say which tenant (`--tenant NAME`). Configured: {self.listing()}.")
 
-    def resolve_user(self, text: str, tenant_name: str | None = None,
-                     conversation_tenant_id: str | None = None) -> tuple[TenantConfig, UserRef]:
+    def resolve_user(
+        self, text: str, tenant_name: str | None = None, conversation_tenant_id: str | None = None
+    ) -> tuple[TenantConfig, UserRef]:
         """Validate the user text and pick the tenant to ask about it."""
         user = parse_user(text)
         if not self.tenants:
@@ -97,6 +101,8 @@ class TenantDirectory:
         if user.domain is not None:
             if len(self.tenants) == 1 and not self.tenants[0].domains:
                 return self.tenants[0], user
-            raise UnknownTenant(f"No configured tenant owns the domain {user.domain}. Configured: {self.listing()}. "
-                                "Add the domain to that tenant's `domains` in cordon.toml, or pass `--tenant NAME`.")
+            raise UnknownTenant(
+                f"No configured tenant owns the domain {user.domain}. Configured: {self.listing()}. "
+                "Add the domain to that tenant's `domains` in cordon.toml, or pass `--tenant NAME`."
+            )
         return self.default(conversation_tenant_id), user

@@ -29,16 +29,32 @@ from adapters.graph.credentials import TokenSource
 from adapters.graph.errors import parse_retry_after
 from adapters.retry import RetryPolicy
 
-__all__ = ["BudgetRetryHandler", "RetryBudget", "RetryPolicy", "build_client", "close_client", "default_ssl_context",
-           "host_guard", "origin"]
+__all__ = [
+    "BudgetRetryHandler",
+    "RetryBudget",
+    "RetryPolicy",
+    "build_client",
+    "close_client",
+    "default_ssl_context",
+    "host_guard",
+    "origin",
+]
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 503, 504})
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 # POST actions that only read (or are idempotent), so a lost answer may be asked again
-SAFE_POST_SUFFIXES = ("/checkmembergroups", "/checkmemberobjects", "/getmembergroups", "/getmemberobjects",
-                      "/getbyids", "/revokesigninsessions", "/confirmcompromised", "/dismiss")
+SAFE_POST_SUFFIXES = (
+    "/checkmembergroups",
+    "/checkmemberobjects",
+    "/getmembergroups",
+    "/getmemberobjects",
+    "/getbyids",
+    "/revokesigninsessions",
+    "/confirmcompromised",
+    "/dismiss",
+)
 # errors raised before the request could have reached Graph: always safe to retry
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -64,7 +80,8 @@ class RetryBudget(RequestOption):
 
 def _safe_to_repeat(request: httpx.Request) -> bool:
     return request.method in IDEMPOTENT or (
-        request.method == "POST" and request.url.path.lower().endswith(SAFE_POST_SUFFIXES))
+        request.method == "POST" and request.url.path.lower().endswith(SAFE_POST_SUFFIXES)
+    )
 
 
 class BudgetRetryHandler(BaseMiddleware):
@@ -93,8 +110,14 @@ class BudgetRetryHandler(BaseMiddleware):
                 delay = self.policy.backoff(attempt)
                 if self.policy.gives_up(attempt, started, delay, budget):
                     raise
-                log.info("Graph %s %s: %s, retry %d in %.1f s", request.method, request.url.path,
-                         type(exc).__name__, attempt, delay)
+                log.info(
+                    "Graph %s %s: %s, retry %d in %.1f s",
+                    request.method,
+                    request.url.path,
+                    type(exc).__name__,
+                    attempt,
+                    delay,
+                )
                 await self.policy.sleep(delay)
                 continue
             if response.status_code not in RETRY_STATUSES:
@@ -105,8 +128,15 @@ class BudgetRetryHandler(BaseMiddleware):
             delay = retry_after if retry_after is not None else self.policy.backoff(attempt)
             if self.policy.gives_up(attempt, started, delay, budget):
                 return response
-            log.info("Graph %s %s: HTTP %d, retry %d in %.1f s%s", request.method, request.url.path,
-                     response.status_code, attempt, delay, " (Retry-After)" if retry_after is not None else "")
+            log.info(
+                "Graph %s %s: HTTP %d, retry %d in %.1f s%s",
+                request.method,
+                request.url.path,
+                response.status_code,
+                attempt,
+                delay,
+                " (Retry-After)" if retry_after is not None else "",
+            )
             await response.aclose()
             await self.policy.sleep(delay)
 
@@ -135,8 +165,11 @@ class MsalTokenProvider(AccessTokenProvider):
         self.origin = origin(graph_endpoint)
         self._validator = AllowedHostsValidator([self.origin[1]])
 
-    async def get_authorization_token(self, uri: str, additional_authentication_context: dict[str, Any] = {}  # noqa: B006
-                                      ) -> str:
+    async def get_authorization_token(
+        self,
+        uri: str,
+        additional_authentication_context: dict[str, Any] = {},  # noqa: B006
+    ) -> str:
         if origin(uri) != self.origin:
             log.warning("not sending a Graph token to %s", urlsplit(uri).hostname)
             return ""
@@ -168,9 +201,16 @@ async def close_client(client: Any) -> None:
 MiddlewareFactory = Callable[[str], BaseMiddleware]  # tenant id -> middleware (added after the retry handler)
 
 
-def build_client(source: TokenSource, *, endpoint: str, timeout: float, policy: RetryPolicy,
-                 extra: list[MiddlewareFactory] | None = None,
-                 on_attempt: Callable[[httpx.Request], None] | None = None, ssl_context: Any = None) -> Any:
+def build_client(
+    source: TokenSource,
+    *,
+    endpoint: str,
+    timeout: float,
+    policy: RetryPolicy,
+    extra: list[MiddlewareFactory] | None = None,
+    on_attempt: Callable[[httpx.Request], None] | None = None,
+    ssl_context: Any = None,
+) -> Any:
     """A GraphServiceClient for one tenant (call inside the running loop: httpx binds to it).
 
     Its own token provider, host guard, middleware (retry budget, per-tenant pacing) and connection pool; the SSL
@@ -183,9 +223,14 @@ def build_client(source: TokenSource, *, endpoint: str, timeout: float, policy: 
     from msgraph_core.middleware import GraphTelemetryHandler
 
     base_url = f"{endpoint}/v1.0"
-    http = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout), follow_redirects=False,
-                             limits=TENANT_POOL_LIMITS, event_hooks={"request": [host_guard(endpoint)]},
-                             verify=True if ssl_context is None else ssl_context)  # proxy mounts get it too
+    http = httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        limits=TENANT_POOL_LIMITS,
+        event_hooks={"request": [host_guard(endpoint)]},
+        verify=True if ssl_context is None else ssl_context,
+    )  # proxy mounts get it too
     middleware: list[BaseMiddleware] = [BudgetRetryHandler(policy, on_attempt)]
     middleware += [factory(source.tenant.tenant_id) for factory in extra or ()]
     middleware += [ParametersNameDecodingHandler(), UserAgentHandler(), GraphTelemetryHandler()]

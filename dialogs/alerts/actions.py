@@ -29,13 +29,21 @@ CLAIM_STALE = dt.timedelta(minutes=5)
 DECISIONS = {VERB_CONFIRM: ("confirmed", "Confirmed compromised"), VERB_DISMISS: ("dismissed", "Dismissed risk")}
 
 
-async def _audit(ctx: DialogContext, act: CardAction, doc: dict[str, Any] | None, outcome: str,
-                 detail: str | None = None) -> None:
-    await ctx.services.storage.append_audit(AuditEntry(
-        actor=act.actor.aad_id or act.actor.label, command=f"action:{act.verb}", outcome=outcome,
-        tenant=(doc or {}).get("tenant_id") or act.tenant_id, conversation=act.conversation.id,
-        target=((doc or {}).get("upn") or (doc or {}).get("user_id") or str(act.data.get("card", ""))[:64]) or None,
-        detail=(detail or "")[:500] or None, actor_name=act.actor.audit_name))
+async def _audit(
+    ctx: DialogContext, act: CardAction, doc: dict[str, Any] | None, outcome: str, detail: str | None = None
+) -> None:
+    await ctx.services.storage.append_audit(
+        AuditEntry(
+            actor=act.actor.aad_id or act.actor.label,
+            command=f"action:{act.verb}",
+            outcome=outcome,
+            tenant=(doc or {}).get("tenant_id") or act.tenant_id,
+            conversation=act.conversation.id,
+            target=((doc or {}).get("upn") or (doc or {}).get("user_id") or str(act.data.get("card", ""))[:64]) or None,
+            detail=(detail or "")[:500] or None,
+            actor_name=act.actor.audit_name,
+        )
+    )
 
 
 async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | None, int | None, str | None]:
@@ -45,9 +53,15 @@ async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | N
         return None, None, "This button's card is not one Cordon posted (no valid card id)."
     doc = await ctx.services.storage.get(card_key(card_id))
     if doc is None:
-        return None, None, ("Cordon no longer knows this alert card (its record is kept for "
-                            f"{ctx.services.config.alerts.card_retention_days:g} days; or it is from another "
-                            "installation).")
+        return (
+            None,
+            None,
+            (
+                "Cordon no longer knows this alert card (its record is kept for "
+                f"{ctx.services.config.alerts.card_retention_days:g} days; or it is from another "
+                "installation)."
+            ),
+        )
     if not same_conversation(doc.value.get("conversation_id") or "", act.conversation.id):
         return None, None, "This alert card belongs to another conversation; press the button where it was posted."
     return checked_card(doc.value), doc.version, None
@@ -84,8 +98,9 @@ def _decided(doc: dict[str, Any], now: Any) -> str | None:
         if not done:
             continue
         if done.get("state") == "done":
-            return (f"Already {word} by {safe(done['by'])} at {when(done['at'])}; change it in the Entra portal if "
-                    "needed.")
+            return (
+                f"Already {word} by {safe(done['by'])} at {when(done['at'])}; change it in the Entra portal if needed."
+            )
         started = parse_time(done.get("at"))
         if started is not None and now - started < CLAIM_STALE:
             return "Another approver is acting on this alert right now; the card will show the outcome."
@@ -134,8 +149,13 @@ async def _decide(act: CardAction, ctx: DialogContext) -> ActionResult:
         else:
             await source.dismiss(doc["tenant_id"], [doc["user_id"]])
     except GraphProblem as problem:
-        event: dict[str, str | None] = {"what": title, "actor": act.actor.label, "at": iso(now), "outcome": "failed",
-                 "detail": problem.user_message}
+        event: dict[str, str | None] = {
+            "what": title,
+            "actor": act.actor.label,
+            "at": iso(now),
+            "outcome": "failed",
+            "detail": problem.user_message,
+        }
         updated = await _record(ctx, doc["id"], event, **{field: None})
         await _audit(ctx, act, doc, "failed", problem.user_message)
         return await _show(ctx, act, updated, problem.user_message)
@@ -159,18 +179,33 @@ async def lockdown_pressed(act: CardAction, ctx: DialogContext) -> ActionResult:
     try:
         request_id, notes = await open_lockdown(act, ctx, doc, reason)
     except LockdownUnavailable as exc:
-        event: dict[str, str | None] = {"what": "Lock-down requested", "actor": act.actor.label, "at": iso(now),
-                                        "outcome": "failed", "detail": str(exc)}
+        event: dict[str, str | None] = {
+            "what": "Lock-down requested",
+            "actor": act.actor.label,
+            "at": iso(now),
+            "outcome": "failed",
+            "detail": str(exc),
+        }
         updated = await _record(ctx, doc["id"], event)
         await _audit(ctx, act, doc, "failed", str(exc))
         return await _show(ctx, act, updated, str(exc))
     detail = f"request {request_id}" if request_id else (notes[0] if notes else None)
     again = request_id is not None and request_id == (doc.get("lockdown") or {}).get("request_id")
-    event = {"what": "Lock-down already requested" if again else "Lock-down requested", "actor": act.actor.label,
-             "at": iso(now), "outcome": "ok" if request_id else "failed",
-             "detail": f"{detail} is still open" if again else detail}
-    updated = await _record(ctx, doc["id"], event, lockdown={"request_id": request_id, "by": act.actor.label,
-                                                             "at": iso(now)} if request_id else doc.get("lockdown"))
+    event = {
+        "what": "Lock-down already requested" if again else "Lock-down requested",
+        "actor": act.actor.label,
+        "at": iso(now),
+        "outcome": "ok" if request_id else "failed",
+        "detail": f"{detail} is still open" if again else detail,
+    }
+    updated = await _record(
+        ctx,
+        doc["id"],
+        event,
+        lockdown={"request_id": request_id, "by": act.actor.label, "at": iso(now)}
+        if request_id
+        else doc.get("lockdown"),
+    )
     await _audit(ctx, act, doc, "ok" if request_id else "failed", detail)
     return await _show(ctx, act, updated, " ".join(notes)[:1000] or None)
 
@@ -179,8 +214,9 @@ class LockdownUnavailable(Exception):
     """The lock-down flow could not be opened (not installed, Graph not configured)."""
 
 
-async def open_lockdown(act: CardAction, ctx: DialogContext, doc: dict[str, Any],
-                        reason: str) -> tuple[str | None, list[str]]:
+async def open_lockdown(
+    act: CardAction, ctx: DialogContext, doc: dict[str, Any], reason: str
+) -> tuple[str | None, list[str]]:
     """Open the lock-down approval request for the card's user, asked by the presser; (request id, notes)."""
     try:
         from dialogs.lockdown import commands as lockdown
@@ -188,8 +224,14 @@ async def open_lockdown(act: CardAction, ctx: DialogContext, doc: dict[str, Any]
     except ImportError as exc:
         raise LockdownUnavailable("The lock-down flow is not available in this Cordon.") from exc
     user = doc.get("upn") or doc["user_id"]
-    command = Command(name="lockdown", args=(user, *reason.split()), text=f"lockdown {user} {reason}",
-                      actor=act.actor, tenant_id=act.tenant_id, conversation=act.conversation)
+    command = Command(
+        name="lockdown",
+        args=(user, *reason.split()),
+        text=f"lockdown {user} {reason}",
+        actor=act.actor,
+        tenant_id=act.tenant_id,
+        conversation=act.conversation,
+    )
     replies = await lockdown.ask_in_tenant(command, ctx, "lockdown", doc["tenant_id"])
     notes = []
     for reply in replies:

@@ -92,17 +92,28 @@ def alert_card(doc: dict[str, Any]) -> dict[str, Any]:
     events = doc.get("events", [])
     if events:
         body.append(cards.text("Actions taken", weight="Bolder", spacing="Medium"))
-        body += [cards.text(f"{'✅' if e['outcome'] == 'ok' else '❌'} {e['what']} — {safe(e['actor'])}, "
-                            f"{when(e['at'])}" + (f": {safe(e['detail'], 400)}" if e.get("detail") else ""),
-                            size="Small", spacing="None") for e in events[-8:]]
+        body += [
+            cards.text(
+                f"{'✅' if e['outcome'] == 'ok' else '❌'} {e['what']} — {safe(e['actor'])}, "
+                f"{when(e['at'])}" + (f": {safe(e['detail'], 400)}" if e.get("detail") else ""),
+                size="Small",
+                spacing="None",
+            )
+            for e in events[-8:]
+        ]
     data = {"card": doc["id"]}
     actions = [cards.execute("Lock down…", VERB_LOCKDOWN, data)]
     if not any((doc.get(field) or {}).get("state") == "done" for field in ("confirmed", "dismissed")):
         actions.append(cards.execute("Confirm compromised", VERB_CONFIRM, data, style="destructive"))
         actions.append(cards.execute("Dismiss risk", VERB_DISMISS, data))
     if _guid(latest.user_id) and _guid(latest.tenant_id):  # ids from Graph go into a URL only when they are ids
-        actions.append({"type": "Action.OpenUrl", "title": "Open in Entra",
-                        "url": entra_user_link(latest.tenant_id, latest.user_id)})
+        actions.append(
+            {
+                "type": "Action.OpenUrl",
+                "title": "Open in Entra",
+                "url": entra_user_link(latest.tenant_id, latest.user_id),
+            }
+        )
     return cards.card(body, actions)
 
 
@@ -110,9 +121,11 @@ def digest_card(digest: dict[str, Any]) -> dict[str, Any]:
     """Alerts folded by storm control: one line each, newest first."""
     items = [Detection.from_json(d) for d in digest.get("items", [])]
     count = int(digest.get("count", len(items)))
-    body = cards.title(f"⚠️ {count} more risky sign-in alert(s)",
-                       f"Folded here to keep this channel readable (since {when(digest.get('started_at'))}). "
-                       "Type `alerts status` for the totals.")
+    body = cards.title(
+        f"⚠️ {count} more risky sign-in alert(s)",
+        f"Folded here to keep this channel readable (since {when(digest.get('started_at'))}). "
+        "Type `alerts status` for the totals.",
+    )
     shown, more = cards.truncate_items(list(reversed(items)), DIGEST_SHOWN)
     body += [cards.text(_line(d, user=True), size="Small", spacing="None") for d in shown]
     hidden = more + max(count - len(items), 0)

@@ -13,13 +13,18 @@ from dialogs.alerts.runtime import tenants
 from dialogs.contract import Command, DialogContext, Reply, Role
 from dialogs.registry import command
 
-USAGE = ("`alerts on [low|medium|high] [--tenant NAME]` posts risky sign-ins of a tenant here (default: medium and "
-         "above); `alerts off [--tenant NAME]` stops them; `alerts status` shows polling and delivery per tenant.")
+USAGE = (
+    "`alerts on [low|medium|high] [--tenant NAME]` posts risky sign-ins of a tenant here (default: medium and "
+    "above); `alerts off [--tenant NAME]` stops them; `alerts status` shows polling and delivery per tenant."
+)
 STATUS_TENANTS_SHOWN = 12  # tenant blocks on one card (Teams refuses cards over ~28 KB)
 SUBS_SHOWN = 8
-LICENCE_WORDS = {"P2": "Entra ID P2", "P1": "Entra ID P1 — risk detections need P2: not polled",
-                 "Free": "none — risk detections need Entra ID P2: not polled",
-                 "refused": "not licensed — Graph refused risk detections (Entra ID P2 needed): not polled"}
+LICENCE_WORDS = {
+    "P2": "Entra ID P2",
+    "P1": "Entra ID P1 — risk detections need P2: not polled",
+    "Free": "none — risk detections need Entra ID P2: not polled",
+    "refused": "not licensed — Graph refused risk detections (Entra ID P2 needed): not polled",
+}
 
 
 class _BadArgs(ValueError):
@@ -51,8 +56,12 @@ def _conversation_label(sub: st.Subscription, here: str) -> str:
     return f"{sub.conversation_kind} {short}"
 
 
-@command("alerts", summary="Post risky sign-ins of a tenant in this channel or chat, with buttons that act.",
-         usage="alerts on high --tenant Contoso", role=Role.TECHNICIAN)
+@command(
+    "alerts",
+    summary="Post risky sign-ins of a tenant in this channel or chat, with buttons that act.",
+    usage="alerts on high --tenant Contoso",
+    role=Role.TECHNICIAN,
+)
 async def alerts_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     from adapters.graph.tenants import UnknownTenant
 
@@ -86,27 +95,42 @@ async def _on(cmd: Command, ctx: DialogContext, words: list[str], tenant_name: s
     tenant = _tenant(ctx, cmd, tenant_name)
     storage = ctx.services.storage
     now = ctx.services.clock()
-    previous = await st.subscribe(storage, st.Subscription(
-        tenant_id=tenant.tenant_id, tenant_name=tenant.name, conversation_id=channel_of(cmd.conversation.id),
-        conversation_kind=cmd.conversation.kind, level=level, created_by=cmd.actor.label, created_at=iso(now)))
+    previous = await st.subscribe(
+        storage,
+        st.Subscription(
+            tenant_id=tenant.tenant_id,
+            tenant_name=tenant.name,
+            conversation_id=channel_of(cmd.conversation.id),
+            conversation_kind=cmd.conversation.kind,
+            level=level,
+            created_by=cmd.actor.label,
+            created_at=iso(now),
+        ),
+    )
 
     def due_now(value: dict[str, Any]) -> None:  # poll soon, and re-check the licence (it may have been bought)
         value.update(next_poll_at=None, licence_checked_at=None)
 
     state = await st.change_tenant_state(storage, tenant.tenant_id, due_now)
     minutes = round(ctx.services.config.alerts.interval_seconds / 60, 1)
-    text = (f"Risk alerts for **{tenant.name}** ({level} and above) will be posted here. Cordon polls Identity "
-            f"Protection about every {minutes:g} minutes.")
+    text = (
+        f"Risk alerts for **{tenant.name}** ({level} and above) will be posted here. Cordon polls Identity "
+        f"Protection about every {minutes:g} minutes."
+    )
     if previous is not None and not previous.working:
         text += " The earlier subscription here had stopped (the bot was removed); it works again now."
     elif previous is not None and previous.level != level:
         text += f" (Was: {previous.level} and above.)"
     if state.get("licence") in ("P1", "Free", "refused"):
-        text += (f" Note: {tenant.name} had no Entra ID P2 at the last check; risk detections need P2, so nothing "
-                 "will be posted until it has.")
+        text += (
+            f" Note: {tenant.name} had no Entra ID P2 at the last check; risk detections need P2, so nothing "
+            "will be posted until it has."
+        )
     if await storage.get(f"convref/{channel_of(cmd.conversation.id)}") is None:
-        text += (" Cordon has not stored how to reach this conversation yet; it does when it is added or gets its "
-                 "first message, so alerts may not arrive until then.")
+        text += (
+            " Cordon has not stored how to reach this conversation yet; it does when it is added or gets its "
+            "first message, so alerts may not arrive until then."
+        )
     return [Reply(text=text)]
 
 
@@ -116,11 +140,19 @@ async def _off(cmd: Command, ctx: DialogContext, words: list[str], tenant_name: 
     tenant_id = _tenant(ctx, cmd, tenant_name).tenant_id if tenant_name else None
     removed = await st.unsubscribe(ctx.services.storage, cmd.conversation.id, tenant_id)
     if not removed:
-        return [Reply(text="This conversation was not receiving risk alerts" +
-                      (f" for {tenant_name}." if tenant_name else "."))]
+        return [
+            Reply(
+                text="This conversation was not receiving risk alerts"
+                + (f" for {tenant_name}." if tenant_name else ".")
+            )
+        ]
     names = ", ".join(sorted(s.tenant_name for s in removed))
-    return [Reply(text=f"Risk alerts for {names} will no longer be posted here. Alerts not yet delivered here "
-                  "are dropped; existing cards keep working.")]
+    return [
+        Reply(
+            text=f"Risk alerts for {names} will no longer be posted here. Alerts not yet delivered here "
+            "are dropped; existing cards keep working."
+        )
+    ]
 
 
 async def _status(cmd: Command, ctx: DialogContext, tenant_name: str | None) -> list[Reply]:
@@ -131,8 +163,11 @@ async def _status(cmd: Command, ctx: DialogContext, tenant_name: str | None) -> 
         wanted = _tenant(ctx, cmd, tenant_name).tenant_id
         subs = [s for s in subs if s.tenant_id == wanted]
     here = [s for s in subs if same_conversation(s.conversation_id, cmd.conversation.id)]
-    intro = ("This conversation receives: " + ", ".join(f"{s.tenant_name} ({s.level}+)" for s in here) + "."
-             if here else "This conversation receives no risk alerts (`alerts on` to start).")
+    intro = (
+        "This conversation receives: " + ", ".join(f"{s.tenant_name} ({s.level}+)" for s in here) + "."
+        if here
+        else "This conversation receives no risk alerts (`alerts on` to start)."
+    )
     body = cards.title("Risk alerts", intro)
     by_tenant: dict[str, list[st.Subscription]] = {}
     for sub in subs:
@@ -151,13 +186,19 @@ async def _status(cmd: Command, ctx: DialogContext, tenant_name: str | None) -> 
     for tid in shown:
         body += _tenant_block(by_tenant[tid], states[tid], cmd.conversation.id, now)
     if more:
-        body.append(cards.text(f"and {more} more tenant(s) with subscriptions: `alerts status --tenant NAME` shows "
-                               "one.", isSubtle=True, spacing="Medium"))
+        body.append(
+            cards.text(
+                f"and {more} more tenant(s) with subscriptions: `alerts status --tenant NAME` shows one.",
+                isSubtle=True,
+                spacing="Medium",
+            )
+        )
     return [Reply(card=cards.card(body))]
 
 
-def _tenant_block(subs: list[st.Subscription], state: dict[str, Any], here: str,
-                  now: dt.datetime) -> list[dict[str, Any]]:
+def _tenant_block(
+    subs: list[st.Subscription], state: dict[str, Any], here: str, now: dt.datetime
+) -> list[dict[str, Any]]:
     licence = state.get("licence")
     pending = sum(len(items) for items in state.get("pending", {}).values())
     error = f"{state['last_error']} ({when(state.get('last_error_at'))})" if state.get("last_error") else "none"
@@ -170,8 +211,10 @@ def _tenant_block(subs: list[st.Subscription], state: dict[str, Any], here: str,
         ("Waiting to be sent", str(pending)),
         ("Next poll", when(state.get("next_poll_at")) if state.get("next_poll_at") else "soon"),
     ]
-    block: list[dict[str, Any]] = [cards.text(f"**{safe(subs[0].tenant_name)}**", size="Medium", spacing="Large",
-                                              separator=True), cards.facts(pairs)]
+    block: list[dict[str, Any]] = [
+        cards.text(f"**{safe(subs[0].tenant_name)}**", size="Medium", spacing="Large", separator=True),
+        cards.facts(pairs),
+    ]
     ordered = sorted(subs, key=lambda s: (not same_conversation(s.conversation_id, here), s.conversation_id))
     shown, more = cards.truncate_items(ordered, SUBS_SHOWN)
     for sub in shown:
@@ -179,8 +222,10 @@ def _tenant_block(subs: list[st.Subscription], state: dict[str, Any], here: str,
         if sub.working:
             line = f"✅ {label} — {sub.level} and above — since {when(sub.created_at)} by {safe(sub.created_by)}"
         else:
-            line = (f"❌ {label} — NOT WORKING since {when(sub.broken_at)}: {sub.broken_reason}. Add Cordon back "
-                    "there and run `alerts on` again.")
+            line = (
+                f"❌ {label} — NOT WORKING since {when(sub.broken_at)}: {sub.broken_reason}. Add Cordon back "
+                "there and run `alerts on` again."
+            )
         block.append(cards.text(line, size="Small", spacing="None"))
     if more:
         block.append(cards.text(f"and {more} more subscription(s)", size="Small", spacing="None", isSubtle=True))

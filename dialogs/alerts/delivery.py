@@ -62,10 +62,25 @@ class GiveUp(Exception):
 
 def new_card_doc(card_id: str, tenant_name: str, conv: str, dets: list[Detection], now: dt.datetime) -> dict[str, Any]:
     first = dets[0]
-    doc = {"id": card_id, "tenant_id": first.tenant_id, "tenant_name": tenant_name, "conversation_id": conv,
-           "message_id": None, "user_id": first.user_id, "upn": first.upn, "user_name": first.user_name,
-           "posted_at": iso(now), "count": 1, "ids": [first.id], "latest": first.to_json(),
-           "recent": [first.to_json()], "events": [], "confirmed": None, "dismissed": None, "lockdown": None}
+    doc = {
+        "id": card_id,
+        "tenant_id": first.tenant_id,
+        "tenant_name": tenant_name,
+        "conversation_id": conv,
+        "message_id": None,
+        "user_id": first.user_id,
+        "upn": first.upn,
+        "user_name": first.user_name,
+        "posted_at": iso(now),
+        "count": 1,
+        "ids": [first.id],
+        "latest": first.to_json(),
+        "recent": [first.to_json()],
+        "events": [],
+        "confirmed": None,
+        "dismissed": None,
+        "lockdown": None,
+    }
     return checked_card(add_detections(doc, dets[1:]))
 
 
@@ -95,8 +110,13 @@ def _shows_better(det: Detection, shown: Detection) -> bool:
 class Deliverer:
     """Delivers one conversation's pending alerts: grouped by user, then the rest folded into the digest."""
 
-    def __init__(self, services: Services, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         self.services = services
         self.storage = services.storage
         self.sleep = sleep
@@ -154,8 +174,7 @@ class Deliverer:
                     break
             if folded:
                 async with self._digest_lock(conv) as held:
-                    outcome = await self._guard(conv, lambda: self._fold_into_digest(conv, folded)) if held \
-                        else "retry"
+                    outcome = await self._guard(conv, lambda: self._fold_into_digest(conv, folded)) if held else "retry"
                 await settle([d.id for d in folded], outcome or "digest")
 
     async def _guard(self, conv: str, step: Callable[[], Awaitable[Outcome | None]]) -> Outcome | None:
@@ -189,7 +208,7 @@ class Deliverer:
             if attempt == ATTEMPTS - 1:
                 raise GiveUp(str(reason)) from reason
             if wait is None:
-                wait = min(MAX_DELAY, BASE_DELAY * 2 ** attempt) * self.rng.uniform(0.5, 1.0)
+                wait = min(MAX_DELAY, BASE_DELAY * 2**attempt) * self.rng.uniform(0.5, 1.0)
             await self.sleep(wait)
         raise GiveUp("unreachable")
 
@@ -241,8 +260,11 @@ class Deliverer:
             value = dict(value or {})
             recent = [t for t in value.get("recent", []) if (p := parse_time(t)) and now - p < STORM_WINDOW]
             granted[0] = len(recent) < limit
-            users = {k: u for k, u in value.get("users", {}).items()
-                     if (p := parse_time(u.get("posted_at"))) and now - p < USER_CARD_WINDOW}
+            users = {
+                k: u
+                for k, u in value.get("users", {}).items()
+                if (p := parse_time(u.get("posted_at"))) and now - p < USER_CARD_WINDOW
+            }
             if granted[0]:
                 recent.append(iso(now))
                 users[user_key] = {"card_id": card_id, "posted_at": iso(now)}
@@ -254,6 +276,7 @@ class Deliverer:
 
     async def _release(self, conv: str, user_key: str, card_id: str, now: dt.datetime) -> None:
         """The send failed: give the slot back and forget the card that was never posted."""
+
         def change(value: dict[str, Any] | None) -> dict[str, Any]:
             value = dict(value or {})
             recent = list(value.get("recent", []))
@@ -267,8 +290,9 @@ class Deliverer:
 
         await update(self.storage, CONV_PREFIX + conv, change)
 
-    async def _new_card(self, card_id: str, tenant_name: str, conv: str, dets: list[Detection],
-                        now: dt.datetime) -> None:
+    async def _new_card(
+        self, card_id: str, tenant_name: str, conv: str, dets: list[Detection], now: dt.datetime
+    ) -> None:
         doc = new_card_doc(card_id, tenant_name, conv, dets, now)
         await self.storage.put(card_key(card_id), doc, None)  # before sending: a press may come at once
         message_id = await self._call(lambda: self.messenger.send(conv, Reply(card=alert_card(doc))))
@@ -287,7 +311,7 @@ class Deliverer:
             return "digest"
         digest["count"] = int(digest.get("count", 0)) + len(fresh)
         digest["items"] = [*digest.get("items", []), *(d.to_json() for d in fresh)][-DIGEST_KEPT:]
-        digest["ids"] = [*digest.get("ids", []), *(d.id for d in fresh)][-IDS_KEPT * 5:]
+        digest["ids"] = [*digest.get("ids", []), *(d.id for d in fresh)][-IDS_KEPT * 5 :]
         if current:
             message_id = digest["message_id"]
             try:

@@ -40,8 +40,10 @@ class AlertCard(BaseModel):
     def from_document(cls, value: dict[str, Any]) -> AlertCard:
         version = value.get("format", FORMAT_VERSION)
         if version != FORMAT_VERSION:
-            raise ValueError(f"alert card {value.get('id')!r} is stored in format {version}, this Cordon reads "
-                             f"format {FORMAT_VERSION}")
+            raise ValueError(
+                f"alert card {value.get('id')!r} is stored in format {version}, this Cordon reads "
+                f"format {FORMAT_VERSION}"
+            )
         return cls.model_validate(value)
 
     def to_document(self) -> dict[str, Any]:

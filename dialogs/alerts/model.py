@@ -15,8 +15,21 @@ from adapters.detections import (  # re-exported: the alert dialogs' vocabulary
     rank,
 )
 
-__all__ = ["DEFAULT_LEVEL", "EVENT_WORDS", "LEVELS", "QUIET_STATES", "Detection", "channel_of", "entra_user_link",
-           "iso", "meets", "parse_time", "plain_event", "rank", "same_conversation"]
+__all__ = [
+    "DEFAULT_LEVEL",
+    "EVENT_WORDS",
+    "LEVELS",
+    "QUIET_STATES",
+    "Detection",
+    "channel_of",
+    "entra_user_link",
+    "iso",
+    "meets",
+    "parse_time",
+    "plain_event",
+    "rank",
+    "same_conversation",
+]
 
 EVENT_WORDS = {
     "anonymizedIPAddress": "sign-in from an anonymous IP address",
@@ -54,7 +67,7 @@ EVENT_WORDS = {
 
 
 def plain_event(event_type: str | None) -> str:
-    """"anonymizedIPAddress" -> "sign-in from an anonymous IP address"; unknown types are split into words."""
+    """ "anonymizedIPAddress" -> "sign-in from an anonymous IP address"; unknown types are split into words."""
     if not event_type:
         return "risky activity"
     if event_type in EVENT_WORDS:
@@ -74,5 +87,7 @@ def same_conversation(a: str, b: str) -> bool:
 
 def entra_user_link(tenant_id: str, user_id: str) -> str:
     """The user's page in the Entra admin center, opened in the right tenant (MSP technicians have many)."""
-    return (f"https://entra.microsoft.com/{tenant_id}#view/Microsoft_AAD_UsersAndTenants/"
-            f"UserProfileMenuBlade/~/overview/userId/{user_id}")
+    return (
+        f"https://entra.microsoft.com/{tenant_id}#view/Microsoft_AAD_UsersAndTenants/"
+        f"UserProfileMenuBlade/~/overview/userId/{user_id}"
+    )

@@ -59,8 +59,13 @@ class SendResult:
     status: str  # sent | updated | digest | pending (will retry) | undeliverable (bot removed) | dropped
 
     def to_json(self) -> dict[str, str]:
-        return {"detection_id": self.detection_id, "user": self.user, "risk_level": self.risk_level,
-                "conversation": self.conversation, "status": self.status}
+        return {
+            "detection_id": self.detection_id,
+            "user": self.user,
+            "risk_level": self.risk_level,
+            "conversation": self.conversation,
+            "status": self.status,
+        }
 
 
 @dataclass
@@ -82,9 +87,15 @@ def tenant_name(services: Services, tenant_id: str) -> str:
 
 
 class Poller:
-    def __init__(self, services: Services, source: RiskSource, *, owner: str | None = None,
-                 rng: random.Random | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        services: Services,
+        source: RiskSource,
+        *,
+        owner: str | None = None,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if services.messenger is None:
             raise ValueError("the alert poller needs a messenger (proactive sends)")
         self.services = services
@@ -128,8 +139,9 @@ class Poller:
         from dialogs.alerts import pruning
 
         try:
-            return await pruning.prune(self.services.storage, self.now(),
-                                       dt.timedelta(days=self.config.card_retention_days))
+            return await pruning.prune(
+                self.services.storage, self.now(), dt.timedelta(days=self.config.card_retention_days)
+            )
         except Exception:  # noqa: BLE001 - pruning is housekeeping: retried next hour, never stops polling
             log.exception("alert state pruning failed")
             return 0
@@ -173,8 +185,14 @@ class Poller:
             return state["licence"], False
         return await self.source.licence(tenant_id), True
 
-    async def _collect(self, tenant_id: str, state: dict[str, Any], subs: list[st.Subscription],
-                       outcome: TenantOutcome, force: bool = False) -> None:
+    async def _collect(
+        self,
+        tenant_id: str,
+        state: dict[str, Any],
+        subs: list[st.Subscription],
+        outcome: TenantOutcome,
+        force: bool = False,
+    ) -> None:
         from adapters.graph.errors import GraphProblem
 
         now = self.now()
@@ -190,12 +208,14 @@ class Poller:
             user_mark = parse_time(state.get("user_watermark"))
             found = await self.source.detections(tenant_id, mark - overlap if mark else first)
             seen = state.get("seen", {})
-            fresh = [d for d in found if d.id not in seen and not d.quiet
-                     and any(meets(d.risk_level, s.level) for s in subs)]
+            fresh = [
+                d for d in found if d.id not in seen and not d.quiet and any(meets(d.risk_level, s.level) for s in subs)
+            ]
             # the risky-user query waits for the tenant's next second anyway: look the sign-ins up meanwhile
             changed, fresh = await asyncio.gather(
                 self.source.risky_users(tenant_id, user_mark - overlap if user_mark else first),
-                self._enrich(tenant_id, fresh))
+                self._enrich(tenant_id, fresh),
+            )
         except GraphProblem as problem:
             if problem.kind == "licence":  # 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant
                 await self._not_licensed(tenant_id, "refused", now)
@@ -205,10 +225,23 @@ class Poller:
             outcome.error, outcome.problem = problem.user_message, problem
             return
         users_with_detections = {d.user_id for d in fresh}
-        wanted = [*fresh, *(u for u in changed if u.id not in seen and u.user_id not in users_with_detections
-                            and not u.quiet and any(meets(u.risk_level, s.level) for s in subs))]
-        queue = {s.conversation_id: [d.to_json() for d in sorted(wanted, key=lambda d: d.detected)
-                                     if meets(d.risk_level, s.level)] for s in subs}
+        wanted = [
+            *fresh,
+            *(
+                u
+                for u in changed
+                if u.id not in seen
+                and u.user_id not in users_with_detections
+                and not u.quiet
+                and any(meets(u.risk_level, s.level) for s in subs)
+            ),
+        ]
+        queue = {
+            s.conversation_id: [
+                d.to_json() for d in sorted(wanted, key=lambda d: d.detected) if meets(d.risk_level, s.level)
+            ]
+            for s in subs
+        }
         newest = max((d.detected for d in found), default=None)
         newest_user = max((u.detected for u in changed), default=None)
         keep = dt.timedelta(hours=self.config.seen_retention_hours)
@@ -227,8 +260,13 @@ class Poller:
                 if moment is not None and (current is None or moment > current):
                     value[key] = iso(moment)
             st.prune_seen(value, now, keep, overlap)
-            value.update(licence="P2", last_success=iso(now), last_error=None, last_error_at=None,
-                         next_poll_at=self._next_poll(now))
+            value.update(
+                licence="P2",
+                last_success=iso(now),
+                last_error=None,
+                last_error_at=None,
+                next_poll_at=self._next_poll(now),
+            )
             if checked_now or not value.get("licence_checked_at"):
                 value["licence_checked_at"] = iso(now)
 
@@ -252,8 +290,13 @@ class Poller:
 
     async def _not_licensed(self, tenant_id: str, licence: str, now: dt.datetime) -> None:
         def change(value: dict[str, Any]) -> None:
-            value.update(licence=licence, licence_checked_at=iso(now), last_error=None, last_error_at=None,
-                         next_poll_at=self._next_poll(now, self.config.unlicensed_recheck_hours * 3600))
+            value.update(
+                licence=licence,
+                licence_checked_at=iso(now),
+                last_error=None,
+                last_error_at=None,
+                next_poll_at=self._next_poll(now, self.config.unlicensed_recheck_hours * 3600),
+            )
 
         await st.change_tenant_state(self.services.storage, tenant_id, change)
 
@@ -277,11 +320,13 @@ class Poller:
             dets = {item["id"]: Detection.from_json(item) for item in items}
             sub = subs.get(conv)
 
-            async def settle(ids: list[str], outcome: Outcome, conv: str = conv,
-                             dets: dict[str, Detection] = dets) -> None:
+            async def settle(
+                ids: list[str], outcome: Outcome, conv: str = conv, dets: dict[str, Detection] = dets
+            ) -> None:
                 if outcome == "gone":
-                    await st.mark_broken(storage, conv, "the bot was removed from the conversation (403/404)",
-                                         self.now())
+                    await st.mark_broken(
+                        storage, conv, "the bot was removed from the conversation (403/404)", self.now()
+                    )
                     outcome = "undeliverable"
                 status = "pending" if outcome == "retry" else outcome
                 results.extend(SendResult(i, dets[i].user_label, dets[i].risk_level, conv, status) for i in ids)

@@ -59,8 +59,9 @@ async def prune(storage: Storage, now: dt.datetime, card_retention: dt.timedelta
     last_due = cutoff.astimezone(dt.UTC).date() - dt.timedelta(days=1)
     if "cards_done_through" not in state:  # the first pass on this store lists every card, once
         oldest_day = await _oldest_card_day(storage)
-        state["cards_done_through"] = (min(oldest_day, last_due + dt.timedelta(days=1)) - dt.timedelta(days=1)
-                                       if oldest_day else last_due).isoformat()
+        state["cards_done_through"] = (
+            min(oldest_day, last_due + dt.timedelta(days=1)) - dt.timedelta(days=1) if oldest_day else last_due
+        ).isoformat()
     deleted, state["cards_done_through"] = await _old_cards(storage, state["cards_done_through"], last_due)
     deleted += await _idle_conversations(storage, now)
     try:
@@ -88,7 +89,7 @@ async def _old_cards(storage: Storage, done_through: str, last_due: dt.date) -> 
         nonlocal deleted
         complete = True
         for key, doc in await storage.list(f"{CARD_PREFIX}{day:%Y%m%d}"):
-            if _card_day(key[len(CARD_PREFIX):]) != day:
+            if _card_day(key[len(CARD_PREFIX) :]) != day:
                 continue  # not a card id of this day
             if await _delete(storage, key, doc):
                 deleted += 1
@@ -101,19 +102,22 @@ async def _old_cards(storage: Storage, done_through: str, last_due: dt.date) -> 
 
 
 async def _oldest_card_day(storage: Storage) -> dt.date | None:
-    days = [_card_day(key[len(CARD_PREFIX):]) for key, _ in await storage.list(CARD_PREFIX)]
+    days = [_card_day(key[len(CARD_PREFIX) :]) for key, _ in await storage.list(CARD_PREFIX)]
     return min((d for d in days if d is not None), default=None)
 
 
 def _idle(value: dict[str, Any], now: dt.datetime) -> bool:
     """Nothing in this storm-control document is still used: dropping it changes no decision."""
+
     def older(moment: str | None, window: dt.timedelta) -> bool:
         when = parse_time(moment)
         return when is None or now - when >= window
 
-    return (all(older(t, STORM_WINDOW) for t in value.get("recent", []))
-            and all(older(u.get("posted_at"), USER_CARD_WINDOW) for u in value.get("users", {}).values())
-            and older((value.get("digest") or {}).get("started_at"), STORM_WINDOW))
+    return (
+        all(older(t, STORM_WINDOW) for t in value.get("recent", []))
+        and all(older(u.get("posted_at"), USER_CARD_WINDOW) for u in value.get("users", {}).values())
+        and older((value.get("digest") or {}).get("started_at"), STORM_WINDOW)
+    )
 
 
 async def _idle_conversations(storage: Storage, now: dt.datetime) -> int:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class AlertsRuntime:
     source: RiskActions | None = None  # Identity Protection (adapters.graph.identity_protection); tests set their own
@@ -39,8 +40,11 @@ def risk_source(services: Services) -> RiskActions:
         if services.graph is None:
             from adapters.graph.errors import GraphProblem
 
-            raise GraphProblem("credentials", "Microsoft Graph is not configured in this Cordon "
-                               "(no tenants or credentials), so risk alerts cannot be read.")
+            raise GraphProblem(
+                "credentials",
+                "Microsoft Graph is not configured in this Cordon "
+                "(no tenants or credentials), so risk alerts cannot be read.",
+            )
         from adapters.graph.identity_protection import IdentityProtection
         from adapters.shared_pacer import SharedPacer
 

@@ -70,8 +70,9 @@ async def subscribe(storage: Storage, sub: Subscription) -> Subscription | None:
 
     await update(storage, sub_key(sub.tenant_id, sub.conversation_id), change)
     for older in await subscriptions(storage, sub.tenant_id):
-        if older.conversation_id != sub.conversation_id and same_conversation(older.conversation_id,
-                                                                              sub.conversation_id):
+        if older.conversation_id != sub.conversation_id and same_conversation(
+            older.conversation_id, sub.conversation_id
+        ):
             doc = await storage.get(sub_key(older.tenant_id, older.conversation_id))
             if doc is not None:
                 try:
@@ -283,8 +284,11 @@ class Lease:
 
     async def keep(self, now: dt.datetime) -> bool:
         """Renew only when a third of the lease has passed (fewer writes); False if it was lost."""
-        if self.version is not None and self.taken_at is not None and (now - self.taken_at).total_seconds() < \
-                self.seconds / 3:
+        if (
+            self.version is not None
+            and self.taken_at is not None
+            and (now - self.taken_at).total_seconds() < self.seconds / 3
+        ):
             return True
         return await self.renew(now)
 

@@ -33,8 +33,11 @@ async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | N
     if doc is not None and doc.get("kind") == "hunt":
         prefix, _, index = str(act.data.get("item") or "").partition(":")
         accounts = doc.get("accounts") or []
-        doc = ({**doc, **accounts[int(index)]} if prefix == "account" and index.isdigit()
-               and int(index) < len(accounts) else None)
+        doc = (
+            {**doc, **accounts[int(index)]}
+            if prefix == "account" and index.isdigit() and int(index) < len(accounts)
+            else None
+        )
     why = None
     if doc is None:
         why, message = "unknown or altered reference", GONE
@@ -48,13 +51,20 @@ async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | N
     return None, ActionResult(message=message)
 
 
-async def _audit(ctx: DialogContext, act: CardAction, doc: dict[str, Any] | None, outcome: str,
-                 detail: str | None = None) -> None:
-    await ctx.services.storage.append_audit(AuditEntry(
-        actor=act.actor.aad_id or act.actor.label, command=f"action:{act.verb}", outcome=outcome,
-        tenant=act.tenant_id, conversation=act.conversation.id,
-        target=str((doc or {}).get("upn") or act.data.get("ref") or "")[:200] or None,
-        detail=(detail or "")[:500] or None))
+async def _audit(
+    ctx: DialogContext, act: CardAction, doc: dict[str, Any] | None, outcome: str, detail: str | None = None
+) -> None:
+    await ctx.services.storage.append_audit(
+        AuditEntry(
+            actor=act.actor.aad_id or act.actor.label,
+            command=f"action:{act.verb}",
+            outcome=outcome,
+            tenant=act.tenant_id,
+            conversation=act.conversation.id,
+            target=str((doc or {}).get("upn") or act.data.get("ref") or "")[:200] or None,
+            detail=(detail or "")[:500] or None,
+        )
+    )
 
 
 def _item(doc: dict[str, Any], act: CardAction, kind: str) -> dict[str, Any] | None:
@@ -68,11 +78,24 @@ def _item(doc: dict[str, Any], act: CardAction, kind: str) -> dict[str, Any] | N
     return entry
 
 
-async def _ask(act: CardAction, ctx: DialogContext, doc: dict[str, Any], kind: str, reason: str,
-               offered: dict[str, bool] | None = None, params: dict[str, str] | None = None) -> ActionResult:
+async def _ask(
+    act: CardAction,
+    ctx: DialogContext,
+    doc: dict[str, Any],
+    kind: str,
+    reason: str,
+    offered: dict[str, bool] | None = None,
+    params: dict[str, str] | None = None,
+) -> ActionResult:
     """Open the approval request as the presser; its card goes where lock-down cards go."""
-    cmd = Command(name="lockdown", args=(doc["user_id"], *reason.split()), text=f"lockdown {doc['upn']} {reason}",
-                  actor=act.actor, tenant_id=act.tenant_id, conversation=act.conversation)
+    cmd = Command(
+        name="lockdown",
+        args=(doc["user_id"], *reason.split()),
+        text=f"lockdown {doc['upn']} {reason}",
+        actor=act.actor,
+        tenant_id=act.tenant_id,
+        conversation=act.conversation,
+    )
     live = store(ctx.services)
     before = await live.live_for(doc["tenant_id"], doc["user_id"])
     replies = await lockdown.ask_in_tenant(cmd, ctx, kind, doc["tenant_id"], offered=offered, params=params)
@@ -84,8 +107,13 @@ async def _ask(act: CardAction, ctx: DialogContext, doc: dict[str, Any], kind: s
             notes.append(reply.text)
     after = await live.live_for(doc["tenant_id"], doc["user_id"])
     asked = after is not None and (before is None or before["id"] != after["id"])
-    await _audit(ctx, act, doc, "ok" if asked else "failed",
-                 f"request {after['id']}: {reason}" if asked and after else " ".join(notes)[:500] or reason)
+    await _audit(
+        ctx,
+        act,
+        doc,
+        "ok" if asked else "failed",
+        f"request {after['id']}: {reason}" if asked and after else " ".join(notes)[:500] or reason,
+    )
     if asked and after is not None:
         notes.insert(0, f"Asked an approver (request `{after['id']}`): {reason}")
     return ActionResult(message=" ".join(notes)[:1000] or "Nothing was asked.")
@@ -108,8 +136,15 @@ async def disable_rule(act: CardAction, ctx: DialogContext) -> ActionResult:
     if rule is None:
         await _audit(ctx, act, doc, "refused", "unknown rule")
         return ActionResult(message=GONE)
-    return await _ask(act, ctx, doc, "remediate", f"disable inbox rule “{safe(rule['name'], 80)}” (investigate)",
-                      {"disable_rule": True}, {"rule_id": rule["id"], "rule_name": rule["name"]})
+    return await _ask(
+        act,
+        ctx,
+        doc,
+        "remediate",
+        f"disable inbox rule “{safe(rule['name'], 80)}” (investigate)",
+        {"disable_rule": True},
+        {"rule_id": rule["id"], "rule_name": rule["name"]},
+    )
 
 
 @action(VERBS["consent"], role=Role.TECHNICIAN)
@@ -121,9 +156,15 @@ async def revoke_consent(act: CardAction, ctx: DialogContext) -> ActionResult:
     if grant is None:
         await _audit(ctx, act, doc, "refused", "unknown consent")
         return ActionResult(message=GONE)
-    return await _ask(act, ctx, doc, "remediate", f"revoke the consent to {safe(grant['app'], 80)} "
-                      f"({safe(grant['scope'], 120)}) (investigate)", {"revoke_consent": True},
-                      {"grant_id": grant["id"], "app": grant["app"]})
+    return await _ask(
+        act,
+        ctx,
+        doc,
+        "remediate",
+        f"revoke the consent to {safe(grant['app'], 80)} ({safe(grant['scope'], 120)}) (investigate)",
+        {"revoke_consent": True},
+        {"grant_id": grant["id"], "app": grant["app"]},
+    )
 
 
 @action(VERBS["scan"], role=Role.TECHNICIAN)
@@ -131,8 +172,14 @@ async def scan_devices(act: CardAction, ctx: DialogContext) -> ActionResult:
     doc, refusal = await _load(act, ctx)
     if doc is None:
         return refusal or ActionResult(message=GONE)
-    return await _ask(act, ctx, doc, "remediate", "Defender quick scan of the user's managed devices (investigate)",
-                      {"scan_devices": True})
+    return await _ask(
+        act,
+        ctx,
+        doc,
+        "remediate",
+        "Defender quick scan of the user's managed devices (investigate)",
+        {"scan_devices": True},
+    )
 
 
 @action(VERBS["hunt"], role=Role.TECHNICIAN)
@@ -147,8 +194,15 @@ async def hunt_from_here(act: CardAction, ctx: DialogContext) -> ActionResult:
     if tenant is None:
         return ActionResult(message="That tenant is no longer configured in Cordon.")
     try:
-        result = await hunt(gateway, tenant, list(doc.get("ips") or []), ctx.services.clock(), int(doc["days"]),
-                            seed_user=doc["upn"], seed_user_id=doc["user_id"])
+        result = await hunt(
+            gateway,
+            tenant,
+            list(doc.get("ips") or []),
+            ctx.services.clock(),
+            int(doc["days"]),
+            seed_user=doc["upn"],
+            seed_user_id=doc["user_id"],
+        )
     except GraphProblem as problem:
         await _audit(ctx, act, doc, "failed", problem.user_message)
         return ActionResult(message=problem.user_message)
@@ -168,9 +222,7 @@ async def investigate_account(act: CardAction, ctx: DialogContext) -> ActionResu
     tenant = gateway.directory.by_id(doc["tenant_id"])
     if tenant is None:
         return ActionResult(message="That tenant is no longer configured in Cordon.")
-    report = await investigate(gateway, tenant, doc["user_id"], doc["upn"], "", ctx.services.clock(),
-                               int(doc["days"]))
+    report = await investigate(gateway, tenant, doc["user_id"], doc["upn"], "", ctx.services.clock(), int(doc["days"]))
     await ctx.outbox.send(await investigation_reply(ctx, report, act.tenant_id))
     await _audit(ctx, act, doc, "ok", report.verdict[:300])
     return ActionResult(message=f"Investigated {doc['upn']}: {report.verdict}"[:1000])
-

@@ -24,12 +24,22 @@ Severity = Literal["high", "medium", "low", "info"]
 MAX_SPEED_KMH = 900.0
 MIN_TRAVEL_KM = 300.0
 MODERN_CLIENTS = frozenset({"browser", "mobile apps and desktop clients", ""})
-ANONYMISER_EVENTS = frozenset({"anonymizedIPAddress", "maliciousIPAddress", "nationStateIP", "tor",
-                               "suspiciousIPAddress"})
+ANONYMISER_EVENTS = frozenset(
+    {"anonymizedIPAddress", "maliciousIPAddress", "nationStateIP", "tor", "suspiciousIPAddress"}
+)
 RISKY_LEVELS = frozenset({"low", "medium", "high"})
 RISKY_STATES = frozenset({"atRisk", "confirmedCompromised"})
-STORY = frozenset({"signin.new_country", "signin.impossible_travel", "rule.suspicious", "audit.mfa_added",
-                   "audit.consent", "consent.new", "audit.role"})
+STORY = frozenset(
+    {
+        "signin.new_country",
+        "signin.impossible_travel",
+        "rule.suspicious",
+        "audit.mfa_added",
+        "audit.consent",
+        "consent.new",
+        "audit.role",
+    }
+)
 SEVERITY_ORDER: dict[str, int] = {"high": 0, "medium": 1, "low": 2, "info": 3}
 # directory audit activities, by what they mean for an intruder (matched case-insensitively, by substring)
 AUDIT_KINDS: tuple[tuple[str, str, Severity], ...] = (
@@ -60,8 +70,12 @@ class Finding:
     ref: dict[str, str] = field(default_factory=dict)  # what a button acts on: rule id, grant id, ip
 
     def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "severity": self.severity, "message": self.message,
-                "at": iso(self.at) if self.at else None}
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "at": iso(self.at) if self.at else None,
+        }
 
 
 @dataclass
@@ -89,11 +103,22 @@ class Travel:
     kmh: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"from": {"at": iso(self.earlier.at), "ip": self.earlier.ip, "country": self.earlier.country,
-                         "city": self.earlier.city},
-                "to": {"at": iso(self.later.at), "ip": self.later.ip, "country": self.later.country,
-                       "city": self.later.city},
-                "km": round(self.km), "kmh": round(self.kmh)}
+        return {
+            "from": {
+                "at": iso(self.earlier.at),
+                "ip": self.earlier.ip,
+                "country": self.earlier.country,
+                "city": self.earlier.city,
+            },
+            "to": {
+                "at": iso(self.later.at),
+                "ip": self.later.ip,
+                "country": self.later.country,
+                "city": self.later.city,
+            },
+            "km": round(self.km),
+            "kmh": round(self.kmh),
+        }
 
 
 def iso(value: dt.datetime) -> str:
@@ -148,47 +173,88 @@ def sign_in_findings(window: list[SignIn], baseline: Baseline) -> list[Finding]:
     for s in sorted(window, key=lambda s: s.at):
         if not s.success:
             continue
-        for kind, value, known in (("country", s.country, baseline.countries), ("ip", s.ip, baseline.ips),
-                                   ("app", s.app, baseline.apps)):
+        for kind, value, known in (
+            ("country", s.country, baseline.countries),
+            ("ip", s.ip, baseline.ips),
+            ("app", s.app, baseline.apps),
+        ):
             if value != "unknown" and value not in known and (kind, value) not in first_seen:
                 first_seen[(kind, value)] = s
     for (kind, value), s in first_seen.items():
         if kind == "country":
             place = f"{s.city}, {value}" if s.city else value
-            findings.append(Finding("signin.new_country", "high", f"first successful sign-in from {place} "
-                                    f"({s.ip}, {s.app})", s.at, {"ip": s.ip, "country": value}))
+            findings.append(
+                Finding(
+                    "signin.new_country",
+                    "high",
+                    f"first successful sign-in from {place} ({s.ip}, {s.app})",
+                    s.at,
+                    {"ip": s.ip, "country": value},
+                )
+            )
         elif kind == "ip":
             findings.append(Finding("signin.new_ip", "low", f"new IP {value} ({s.country})", s.at, {"ip": value}))
         else:
             findings.append(Finding("signin.new_app", "low", f"first sign-in to {value}", s.at))
     for travel in impossible_travel(window):
-        findings.append(Finding(
-            "signin.impossible_travel", "high",
-            f"impossible travel: {travel.earlier.country} → {travel.later.country}, {round(travel.km):,} km in "
-            f"{_duration(travel.later.at - travel.earlier.at)} ({round(travel.kmh):,} km/h)", travel.later.at,
-            {"ip": travel.later.ip}))
+        findings.append(
+            Finding(
+                "signin.impossible_travel",
+                "high",
+                f"impossible travel: {travel.earlier.country} → {travel.later.country}, {round(travel.km):,} km in "
+                f"{_duration(travel.later.at - travel.earlier.at)} ({round(travel.kmh):,} km/h)",
+                travel.later.at,
+                {"ip": travel.later.ip},
+            )
+        )
     risky_ones = [s for s in window if risky(s)]
     if risky_ones:
         last = max(risky_ones, key=lambda s: s.at)
-        findings.append(Finding("signin.risky", "high" if any(s.risk_level == "high" for s in risky_ones)
-                                else "medium", f"{len(risky_ones)} sign-in(s) rated risky by Identity Protection "
-                                f"(latest {last.risk_level}, {last.ip})", last.at, {"ip": last.ip}))
+        findings.append(
+            Finding(
+                "signin.risky",
+                "high" if any(s.risk_level == "high" for s in risky_ones) else "medium",
+                f"{len(risky_ones)} sign-in(s) rated risky by Identity Protection "
+                f"(latest {last.risk_level}, {last.ip})",
+                last.at,
+                {"ip": last.ip},
+            )
+        )
     anonymous = [s for s in window if anonymised(s)]
     if anonymous:
         last = max(anonymous, key=lambda s: s.at)
-        findings.append(Finding("signin.anonymiser", "high", f"{len(anonymous)} sign-in(s) from an anonymiser or "
-                                f"VPN ({', '.join(sorted(set(last.risk_events)))}; {last.ip})", last.at,
-                                {"ip": last.ip}))
+        findings.append(
+            Finding(
+                "signin.anonymiser",
+                "high",
+                f"{len(anonymous)} sign-in(s) from an anonymiser or "
+                f"VPN ({', '.join(sorted(set(last.risk_events)))}; {last.ip})",
+                last.at,
+                {"ip": last.ip},
+            )
+        )
     legacy_ok = [s for s in window if legacy(s) and s.success]
     if legacy_ok:
         clients = Counter(s.client for s in legacy_ok)
-        findings.append(Finding("signin.legacy_client", "medium", "successful sign-ins with legacy protocols "
-                                "(no MFA possible): " + ", ".join(f"{c} {n}" for c, n in clients.most_common(4)),
-                                max(s.at for s in legacy_ok)))
+        findings.append(
+            Finding(
+                "signin.legacy_client",
+                "medium",
+                "successful sign-ins with legacy protocols "
+                "(no MFA possible): " + ", ".join(f"{c} {n}" for c, n in clients.most_common(4)),
+                max(s.at for s in legacy_ok),
+            )
+        )
     failures = sum(1 for s in window if not s.success)
     if failures >= 10 and failures > len(window) // 2:
-        findings.append(Finding("signin.many_failures", "medium", f"{failures} failed sign-ins of {len(window)} "
-                                "(password spraying or guessing?)", max(s.at for s in window if not s.success)))
+        findings.append(
+            Finding(
+                "signin.many_failures",
+                "medium",
+                f"{failures} failed sign-ins of {len(window)} (password spraying or guessing?)",
+                max(s.at for s in window if not s.success),
+            )
+        )
     return findings
 
 
@@ -212,11 +278,25 @@ def rule_findings(found: list[InboxRule], domains: list[str]) -> list[Finding]:
     for rule in found:
         verdict = rule_judge.assess(rule, domains)
         if verdict.disable and rule.enabled:
-            findings.append(Finding("rule.suspicious", "high", f"inbox rule “{rule.name}”: "
-                                    + "; ".join(verdict.disable), None, {"rule_id": rule.id, "rule": rule.name}))
+            findings.append(
+                Finding(
+                    "rule.suspicious",
+                    "high",
+                    f"inbox rule “{rule.name}”: " + "; ".join(verdict.disable),
+                    None,
+                    {"rule_id": rule.id, "rule": rule.name},
+                )
+            )
         elif verdict.review and rule.enabled:
-            findings.append(Finding("rule.review", "low", f"inbox rule “{rule.name}”: " + "; ".join(verdict.review),
-                                    None, {"rule_id": rule.id, "rule": rule.name}))
+            findings.append(
+                Finding(
+                    "rule.review",
+                    "low",
+                    f"inbox rule “{rule.name}”: " + "; ".join(verdict.review),
+                    None,
+                    {"rule_id": rule.id, "rule": rule.name},
+                )
+            )
     return findings
 
 
@@ -228,9 +308,15 @@ def grant_findings(grants: list[Grant], events: list[AuditEvent]) -> list[Findin
         new = grant.app.lower() in consented or grant.client_id.lower() in consented
         wide = any(s in grant.scope for s in ("Mail.", "Files.", "offline_access", "MailboxSettings"))
         severity: Severity = "high" if new and wide else "medium" if new or wide else "info"
-        findings.append(Finding("consent.new" if new else "consent.existing", severity,
-                                f"{'new ' if new else ''}consent to {grant.app}: {grant.scope or '(no scope)'}", None,
-                                {"grant_id": grant.id, "app": grant.app}))
+        findings.append(
+            Finding(
+                "consent.new" if new else "consent.existing",
+                severity,
+                f"{'new ' if new else ''}consent to {grant.app}: {grant.scope or '(no scope)'}",
+                None,
+                {"grant_id": grant.id, "app": grant.app},
+            )
+        )
     return findings
 
 
@@ -241,8 +327,15 @@ def device_findings(devices: list[Device], now: dt.datetime) -> list[Finding]:
             findings.append(Finding("device.noncompliant", "medium", f"device {d.name} is not compliant", d.last_sync))
         if d.windows and (d.last_quick_scan is None or now - d.last_quick_scan > dt.timedelta(days=7)):
             when = d.last_quick_scan.date().isoformat() if d.last_quick_scan else "never seen"
-            findings.append(Finding("device.scan_due", "low", f"{d.name}: last Defender quick scan {when}",
-                                    d.last_sync, {"device_id": d.id}))
+            findings.append(
+                Finding(
+                    "device.scan_due",
+                    "low",
+                    f"{d.name}: last Defender quick scan {when}",
+                    d.last_sync,
+                    {"device_id": d.id},
+                )
+            )
     return findings
 
 
@@ -286,11 +379,19 @@ def verdict(findings: list[Finding]) -> str:
 
 
 def _short(f: Finding) -> str:
-    names = {"signin.new_country": f"new country {f.ref.get('country', '')}".strip(),
-             "rule.suspicious": "suspicious inbox rule", "audit.mfa_added": "MFA method added",
-             "audit.consent": "new app consent", "consent.new": "new app consent",
-             "signin.impossible_travel": "impossible travel", "signin.risky": "risky sign-ins",
-             "signin.anonymiser": "anonymiser/VPN sign-in", "audit.role": "role change",
-             "signin.legacy_client": "legacy protocol sign-ins", "audit.mfa_removed": "MFA method removed",
-             "audit.password": "password changed", "audit.device": "device registered"}
+    names = {
+        "signin.new_country": f"new country {f.ref.get('country', '')}".strip(),
+        "rule.suspicious": "suspicious inbox rule",
+        "audit.mfa_added": "MFA method added",
+        "audit.consent": "new app consent",
+        "consent.new": "new app consent",
+        "signin.impossible_travel": "impossible travel",
+        "signin.risky": "risky sign-ins",
+        "signin.anonymiser": "anonymiser/VPN sign-in",
+        "audit.role": "role change",
+        "signin.legacy_client": "legacy protocol sign-ins",
+        "audit.mfa_removed": "MFA method removed",
+        "audit.password": "password changed",
+        "audit.device": "device registered",
+    }
     return names.get(f.code, f.message[:60])

@@ -52,79 +52,129 @@ def split_args(args: tuple[str, ...]) -> tuple[str | None, str | None, str | Non
         if at + 1 >= len(words):
             raise BadUserInput("`--tenant` needs a tenant name.")
         tenant = words[at + 1]
-        del words[at:at + 2]
+        del words[at : at + 2]
     if len(words) > 2:
         raise BadUserInput("Too many words: name one user or IP, then optionally the number of days.")
     return (words[0] if words else None), (words[1] if len(words) > 1 else None), tenant
 
 
-async def find_user(gateway: GraphGateway, text: str, tenant_name: str | None,
-                    conversation_tenant_id: str | None) -> Target:
+async def find_user(
+    gateway: GraphGateway, text: str, tenant_name: str | None, conversation_tenant_id: str | None
+) -> Target:
     """The user in the tenant that owns it; BadUserInput / GraphProblem(not_found) otherwise."""
-    tenant, user = gateway.directory.resolve_user(text, tenant_name=tenant_name,
-                                                  conversation_tenant_id=conversation_tenant_id)
-    found = await gateway.get_json(tenant, needs.USER, f"/users/{quote(user.key, safe='@')}",
-                                   {"$select": "id,displayName,userPrincipalName"})
-    return Target(tenant, str(found.get("id") or user.key), str(found.get("userPrincipalName") or user.key),
-                  str(found.get("displayName") or ""))
+    tenant, user = gateway.directory.resolve_user(
+        text, tenant_name=tenant_name, conversation_tenant_id=conversation_tenant_id
+    )
+    found = await gateway.get_json(
+        tenant, needs.USER, f"/users/{quote(user.key, safe='@')}", {"$select": "id,displayName,userPrincipalName"}
+    )
+    return Target(
+        tenant,
+        str(found.get("id") or user.key),
+        str(found.get("userPrincipalName") or user.key),
+        str(found.get("displayName") or ""),
+    )
 
 
-async def run_investigation(gateway: GraphGateway, text: str, days: int, now: dt.datetime, *,
-                            tenant_name: str | None = None, conversation_tenant_id: str | None = None) -> Report:
+async def run_investigation(
+    gateway: GraphGateway,
+    text: str,
+    days: int,
+    now: dt.datetime,
+    *,
+    tenant_name: str | None = None,
+    conversation_tenant_id: str | None = None,
+) -> Report:
     target = await find_user(gateway, text, tenant_name, conversation_tenant_id)
     return await investigate(gateway, target.tenant, target.user_id, target.upn, target.name, now, days)
 
 
-async def run_hunt(gateway: GraphGateway, text: str, days: int, now: dt.datetime, *, tenant_name: str | None = None,
-                   conversation_tenant_id: str | None = None) -> tuple[Hunt, Report | None]:
+async def run_hunt(
+    gateway: GraphGateway,
+    text: str,
+    days: int,
+    now: dt.datetime,
+    *,
+    tenant_name: str | None = None,
+    conversation_tenant_id: str | None = None,
+) -> tuple[Hunt, Report | None]:
     """From an IP: that IP is the seed. From a user: the suspicious IPs their investigation found."""
     ip = parse_ip(text)
     if ip is not None:
-        tenant = (gateway.directory.by_name(tenant_name) if tenant_name
-                  else gateway.directory.default(conversation_tenant_id))
+        tenant = (
+            gateway.directory.by_name(tenant_name) if tenant_name else gateway.directory.default(conversation_tenant_id)
+        )
         return await hunt(gateway, tenant, [ip], now, days), None
-    report = await run_investigation(gateway, text, days, now, tenant_name=tenant_name,
-                                     conversation_tenant_id=conversation_tenant_id)
+    report = await run_investigation(
+        gateway, text, days, now, tenant_name=tenant_name, conversation_tenant_id=conversation_tenant_id
+    )
     return await hunt_from_report(gateway, report, now, days), report
 
 
 async def hunt_from_report(gateway: GraphGateway, report: Report, now: dt.datetime, days: int) -> Hunt:
-    return await hunt(gateway, report.tenant, report.suspicious_ips(), now, days, seed_user=report.upn,
-                      seed_user_id=report.user_id)
+    return await hunt(
+        gateway, report.tenant, report.suspicious_ips(), now, days, seed_user=report.upn, seed_user_id=report.user_id
+    )
 
 
 def _not_configured(ctx: DialogContext) -> list[Reply] | None:
     if ctx.services.graph is None:
-        return [Reply(text="Microsoft Graph is not configured, so Cordon cannot investigate. See the README "
-                      "(`[[tenants]]` in cordon.toml).")]
+        return [
+            Reply(
+                text="Microsoft Graph is not configured, so Cordon cannot investigate. See the README "
+                "(`[[tenants]]` in cordon.toml)."
+            )
+        ]
     return None
 
 
 async def investigation_reply(ctx: DialogContext, report: Report, home_tenant: str | None) -> Reply:
     """The card, with its buttons' server-side reference stored (`home_tenant`: where it is posted; a press
     from another organisation is refused)."""
-    ref = await refs.save(ctx.services.storage, ctx.services.clock(), {
-        "kind": "investigation", "home_tenant": home_tenant, "tenant_id": report.tenant.tenant_id,
-        "user_id": report.user_id, "upn": report.upn, "days": (report.end - report.start).days or DEFAULT_DAYS,
-        "rules": [{"id": r.id, "name": r.name} for r in report.rules],
-        "grants": [{"id": g.id, "app": g.app, "scope": g.scope} for g in report.grants],
-        "ips": report.suspicious_ips(), "verdict": report.verdict[:300]})
+    ref = await refs.save(
+        ctx.services.storage,
+        ctx.services.clock(),
+        {
+            "kind": "investigation",
+            "home_tenant": home_tenant,
+            "tenant_id": report.tenant.tenant_id,
+            "user_id": report.user_id,
+            "upn": report.upn,
+            "days": (report.end - report.start).days or DEFAULT_DAYS,
+            "rules": [{"id": r.id, "name": r.name} for r in report.rules],
+            "grants": [{"id": g.id, "app": g.app, "scope": g.scope} for g in report.grants],
+            "ips": report.suspicious_ips(),
+            "verdict": report.verdict[:300],
+        },
+    )
     return Reply(card=investigation_card(report, ref))
 
 
 async def hunt_reply(ctx: DialogContext, result: Hunt, home_tenant: str | None) -> Reply:
     """The hunt card; one stored reference for all its buttons (`item` names the account)."""
     ranked = result.ranked()[:MAX_ACCOUNTS]
-    ref = await refs.save(ctx.services.storage, ctx.services.clock(), {
-        "kind": "hunt", "home_tenant": home_tenant, "tenant_id": result.tenant.tenant_id,
-        "days": max((result.end - result.start).days, 1),
-        "accounts": [{"user_id": a.user_id, "upn": a.upn, "verdict": "; ".join(a.reasons)[:300]} for a in ranked]})
+    ref = await refs.save(
+        ctx.services.storage,
+        ctx.services.clock(),
+        {
+            "kind": "hunt",
+            "home_tenant": home_tenant,
+            "tenant_id": result.tenant.tenant_id,
+            "days": max((result.end - result.start).days, 1),
+            "accounts": [{"user_id": a.user_id, "upn": a.upn, "verdict": "; ".join(a.reasons)[:300]} for a in ranked],
+        },
+    )
     return Reply(card=hunt_card(result, ref))
 
 
-@command("investigate", summary="What happened to an account lately: new countries/IPs/apps, impossible travel, "
-         "risky sign-ins, MFA and consent changes, inbox rules, devices — with buttons to act.",
-         usage=USAGE["investigate"], role=Role.TECHNICIAN, slow=True)
+@command(
+    "investigate",
+    summary="What happened to an account lately: new countries/IPs/apps, impossible travel, "
+    "risky sign-ins, MFA and consent changes, inbox rules, devices — with buttons to act.",
+    usage=USAGE["investigate"],
+    role=Role.TECHNICIAN,
+    slow=True,
+)
 async def investigate_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     refusal, graph = _not_configured(ctx), ctx.services.graph
     if refusal is not None or graph is None:
@@ -134,8 +184,9 @@ async def investigate_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
         if subject is None:
             return [Reply(text=f"Name the user: `{USAGE['investigate']}` (days: 1–{MAX_DAYS}, default 7).")]
         days = parse_days(days_text)
-        report = await run_investigation(graph, subject, days, ctx.services.clock(),
-                                         tenant_name=tenant_name, conversation_tenant_id=cmd.tenant_id)
+        report = await run_investigation(
+            graph, subject, days, ctx.services.clock(), tenant_name=tenant_name, conversation_tenant_id=cmd.tenant_id
+        )
     except BadUserInput as exc:
         return [Reply(text=str(exc))]
     except GraphProblem as problem:
@@ -143,8 +194,14 @@ async def investigate_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     return [await investigation_reply(ctx, report, cmd.tenant_id)]
 
 
-@command("hunt", summary="Find the other accounts an intruder reached: sign-ins from the same IPs, risky sign-ins, "
-         "forwarding rules.", usage=USAGE["hunt"], role=Role.TECHNICIAN, slow=True)
+@command(
+    "hunt",
+    summary="Find the other accounts an intruder reached: sign-ins from the same IPs, risky sign-ins, "
+    "forwarding rules.",
+    usage=USAGE["hunt"],
+    role=Role.TECHNICIAN,
+    slow=True,
+)
 async def hunt_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     refusal, graph = _not_configured(ctx), ctx.services.graph
     if refusal is not None or graph is None:
@@ -154,15 +211,19 @@ async def hunt_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
         if subject is None:
             return [Reply(text=f"Name a compromised user or an IP: `{USAGE['hunt']}`.")]
         days = parse_days(days_text)
-        result, report = await run_hunt(graph, subject, days, ctx.services.clock(),
-                                        tenant_name=tenant_name, conversation_tenant_id=cmd.tenant_id)
+        result, report = await run_hunt(
+            graph, subject, days, ctx.services.clock(), tenant_name=tenant_name, conversation_tenant_id=cmd.tenant_id
+        )
     except BadUserInput as exc:
         return [Reply(text=str(exc))]
     except GraphProblem as problem:
         return [Reply(text=problem.user_message)]
     replies: list[Reply] = []
     if report is not None and not result.seed_ips:
-        replies.append(Reply(text=f"{report.upn}'s investigation found no suspicious IP, so the hunt looked for "
-                             "risky sign-ins only. Give an IP to hunt from it: `hunt 203.0.113.7`."))
+        replies.append(
+            Reply(
+                text=f"{report.upn}'s investigation found no suspicious IP, so the hunt looked for "
+                "risky sign-ins only. Give an IP to hunt from it: `hunt 203.0.113.7`."
+            )
+        )
     return [*replies, await hunt_reply(ctx, result, cmd.tenant_id)]
-

@@ -78,9 +78,14 @@ class Account:
             self.last_seen = sign_in.at
 
     def to_json(self) -> dict[str, Any]:
-        return {"user": self.upn or self.user_id, "id": self.user_id, "ips": sorted(self.ips),
-                "last_seen": iso(self.last_seen) if self.last_seen else None, "score": self.score,
-                "reasons": sorted(self.reasons, key=lambda r: -self.reasons[r])}
+        return {
+            "user": self.upn or self.user_id,
+            "id": self.user_id,
+            "ips": sorted(self.ips),
+            "last_seen": iso(self.last_seen) if self.last_seen else None,
+            "score": self.score,
+            "reasons": sorted(self.reasons, key=lambda r: -self.reasons[r]),
+        }
 
 
 @dataclass
@@ -103,11 +108,17 @@ class Hunt:
 
     def to_json(self) -> dict[str, Any]:
         """The CLI contract (`hunt --json`); keys may be added, never renamed."""
-        return {"tenant": self.tenant.name, "window": {"from": iso(self.start), "to": iso(self.end)},
-                "seeds": {"user": self.seed_user, "ips": self.seed_ips},
-                "accounts": [a.to_json() for a in self.ranked()], "checked": len(self.checked),
-                "sign_ins_read": self.sign_ins_read, "pages_read": self.pages_read, "not_read": self.not_read,
-                "cut_short": self.cut_short}
+        return {
+            "tenant": self.tenant.name,
+            "window": {"from": iso(self.start), "to": iso(self.end)},
+            "seeds": {"user": self.seed_user, "ips": self.seed_ips},
+            "accounts": [a.to_json() for a in self.ranked()],
+            "checked": len(self.checked),
+            "sign_ins_read": self.sign_ins_read,
+            "pages_read": self.pages_read,
+            "not_read": self.not_read,
+            "cut_short": self.cut_short,
+        }
 
     def cut(self, part: str, reason: str) -> None:
         if not any(c["part"] == part for c in self.cut_short):
@@ -148,20 +159,37 @@ class Hunt:
             account.note(reason, score, s)
 
 
-async def hunt(gateway: GraphGateway, tenant: TenantConfig, seed_ips: list[str], now: dt.datetime, days: int,
-               *, seed_user: str | None = None, seed_user_id: str | None = None) -> Hunt:
+async def hunt(
+    gateway: GraphGateway,
+    tenant: TenantConfig,
+    seed_ips: list[str],
+    now: dt.datetime,
+    days: int,
+    *,
+    seed_user: str | None = None,
+    seed_user_id: str | None = None,
+) -> Hunt:
     """Ask Graph for the window's sign-ins from the seeds and the risky ones; GraphProblem only when every
     sign-in read was refused (the sign-in log itself cannot be read)."""
     seeds = valid_seeds(seed_ips)
-    result = Hunt(tenant=tenant, start=now - dt.timedelta(days=days), end=now, seed_ips=seeds[:MAX_SEEDS],
-                  seed_user=seed_user, seed_user_id=seed_user_id)
+    result = Hunt(
+        tenant=tenant,
+        start=now - dt.timedelta(days=days),
+        end=now,
+        seed_ips=seeds[:MAX_SEEDS],
+        seed_user=seed_user,
+        seed_user_id=seed_user_id,
+    )
     if len(seeds) > MAX_SEEDS:
-        result.cut("seed IPs", f"{len(seeds)} suspicious IPs: the first {MAX_SEEDS} (strongest evidence first) were "
-                   f"hunted; not hunted: {', '.join(seeds[MAX_SEEDS:MAX_SEEDS + 5])}"
-                   + (" …" if len(seeds) > MAX_SEEDS + 5 else ""))
+        result.cut(
+            "seed IPs",
+            f"{len(seeds)} suspicious IPs: the first {MAX_SEEDS} (strongest evidence first) were "
+            f"hunted; not hunted: {', '.join(seeds[MAX_SEEDS : MAX_SEEDS + 5])}"
+            + (" …" if len(seeds) > MAX_SEEDS + 5 else ""),
+        )
     reader = IncidentReader(gateway, tenant)
     gate = asyncio.Semaphore(STREAMS_AT_ONCE)
-    chunks = [result.seed_ips[i:i + IPS_PER_REQUEST] for i in range(0, len(result.seed_ips), IPS_PER_REQUEST)]
+    chunks = [result.seed_ips[i : i + IPS_PER_REQUEST] for i in range(0, len(result.seed_ips), IPS_PER_REQUEST)]
     jobs = [_from_ips(reader, result, chunk, gate) for chunk in chunks]
     if await _risk_licensed(gateway, tenant, result):
         jobs.append(_read(result, "risky sign-ins", reader.risky_sign_ins(result.start), gate))
@@ -180,25 +208,33 @@ async def _risk_licensed(gateway: GraphGateway, tenant: TenantConfig, result: Hu
         return True  # the licence could not be read: ask anyway, Graph will say
     if licence == "P2":
         return True
-    result.not_read.append({"part": "risky sign-ins", "kind": "licence",
-                            "reason": f"Sign-in risk levels need Microsoft Entra ID P2 ({tenant.name} has "
-                                      f"{'Entra ID P1' if licence == 'P1' else 'no Entra ID premium licence'})."})
+    result.not_read.append(
+        {
+            "part": "risky sign-ins",
+            "kind": "licence",
+            "reason": f"Sign-in risk levels need Microsoft Entra ID P2 ({tenant.name} has "
+            f"{'Entra ID P1' if licence == 'P1' else 'no Entra ID premium licence'}).",
+        }
+    )
     return False
 
 
-async def _from_ips(reader: IncidentReader, result: Hunt, ips: list[str],
-                    gate: asyncio.Semaphore) -> GraphProblem | None:
+async def _from_ips(
+    reader: IncidentReader, result: Hunt, ips: list[str], gate: asyncio.Semaphore
+) -> GraphProblem | None:
     """Every sign-in from `ips`; if a bound cut that short, their successful sign-ins on their own."""
     label = _ip_label(ips)
     problem = await _read(result, label, reader.sign_ins_from(ips, result.start), gate)
     if problem is None and any(c["part"] == label for c in result.cut_short):
-        problem = await _read(result, f"successful {label}",
-                              reader.sign_ins_from(ips, result.start, successes_only=True), gate)
+        problem = await _read(
+            result, f"successful {label}", reader.sign_ins_from(ips, result.start, successes_only=True), gate
+        )
     return problem
 
 
-async def _read(result: Hunt, part: str, stream: AsyncGenerator[list[SignIn], None],
-                gate: asyncio.Semaphore) -> GraphProblem | None:
+async def _read(
+    result: Hunt, part: str, stream: AsyncGenerator[list[SignIn], None], gate: asyncio.Semaphore
+) -> GraphProblem | None:
     """Judge one filtered stream, at most MAX_PAGES pages; a refusal is noted (and returned) instead of raised."""
     pages = 0
     async with gate, aclosing(stream) as pages_of:
@@ -224,8 +260,9 @@ async def _forwarding(gateway: GraphGateway, tenant: TenantConfig, result: Hunt)
     ranked = [a for a in result.ranked() if a.user_id]
     candidates = ranked[:MAX_RULE_READS]
     if len(ranked) > MAX_RULE_READS:
-        result.cut("inbox rules", f"read for the {MAX_RULE_READS} strongest of {len(ranked)} accounts with "
-                   "evidence only")
+        result.cut(
+            "inbox rules", f"read for the {MAX_RULE_READS} strongest of {len(ranked)} accounts with evidence only"
+        )
     domains = list(tenant.domains)
 
     async def check(account: Account) -> None:

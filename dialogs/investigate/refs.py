@@ -46,7 +46,7 @@ async def load(storage: Storage, data: dict[str, Any]) -> dict[str, Any] | None:
 async def _prune(storage: Storage, now: dt.datetime) -> None:
     oldest = _day(now - dt.timedelta(days=RETENTION_DAYS))
     for key, doc in await storage.list(PREFIX):
-        if key[len(PREFIX):len(PREFIX) + 10] >= oldest:
+        if key[len(PREFIX) : len(PREFIX) + 10] >= oldest:
             continue
         try:
             await storage.delete(key, doc.version)

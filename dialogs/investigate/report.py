@@ -64,32 +64,62 @@ class Report:
         ips = Counter(s.ip for s in self.window)
         ip_country = {s.ip: s.country for s in self.window}
         return {
-            "user": self.upn, "id": self.user_id, "tenant": self.tenant.name,
+            "user": self.upn,
+            "id": self.user_id,
+            "tenant": self.tenant.name,
             "window": {"from": iso(self.start), "to": iso(self.end)},
             "verdict": self.verdict,
             "sign_ins": {
-                "total": len(self.window), "failures": len(self.window) - len(ok), "truncated": self.truncated,
+                "total": len(self.window),
+                "failures": len(self.window) - len(ok),
+                "truncated": self.truncated,
                 "baseline_total": self.baseline.sign_ins,
-                "countries": [{"country": c, "count": n, "new": c not in self.baseline.countries}
-                              for c, n in countries.most_common()],
-                "ips": [{"ip": i, "count": n, "country": ip_country[i], "new": i not in self.baseline.ips}
-                        for i, n in ips.most_common(50)],
-                "apps": [{"app": a, "count": n, "new": a not in self.baseline.apps}
-                         for a, n in Counter(s.app for s in self.window).most_common(20)],
+                "countries": [
+                    {"country": c, "count": n, "new": c not in self.baseline.countries}
+                    for c, n in countries.most_common()
+                ],
+                "ips": [
+                    {"ip": i, "count": n, "country": ip_country[i], "new": i not in self.baseline.ips}
+                    for i, n in ips.most_common(50)
+                ],
+                "apps": [
+                    {"app": a, "count": n, "new": a not in self.baseline.apps}
+                    for a, n in Counter(s.app for s in self.window).most_common(20)
+                ],
                 "legacy_clients": sorted({s.client for s in self.window if analysis.legacy(s)}),
                 "risky": sum(1 for s in self.window if analysis.risky(s)),
                 "impossible_travel": [t.to_json() for t in analysis.impossible_travel(self.window)],
             },
-            "audits": [{"at": iso(e.at), "activity": e.activity, "by": e.by or None, "ip": e.by_ip or None,
-                        "target": e.target or None, "detail": e.detail or None} for e in self.audits],
+            "audits": [
+                {
+                    "at": iso(e.at),
+                    "activity": e.activity,
+                    "by": e.by or None,
+                    "ip": e.by_ip or None,
+                    "target": e.target or None,
+                    "detail": e.detail or None,
+                }
+                for e in self.audits
+            ],
             "inbox_rules": [self._rule(r) for r in self.rules],
-            "consents": [{"id": g.id, "app": g.app, "client_id": g.client_id, "scope": g.scope,
-                          "consent_type": g.consent_type} for g in self.grants],
-            "devices": [{"id": d.id, "name": d.name, "os": d.os, "os_version": d.os_version,
-                         "compliance": d.compliance, "last_sync": iso(d.last_sync) if d.last_sync else None,
-                         "last_quick_scan": iso(d.last_quick_scan) if d.last_quick_scan else None,
-                         "last_full_scan": iso(d.last_full_scan) if d.last_full_scan else None,
-                         "scan_action": d.scan_action} for d in self.devices],
+            "consents": [
+                {"id": g.id, "app": g.app, "client_id": g.client_id, "scope": g.scope, "consent_type": g.consent_type}
+                for g in self.grants
+            ],
+            "devices": [
+                {
+                    "id": d.id,
+                    "name": d.name,
+                    "os": d.os,
+                    "os_version": d.os_version,
+                    "compliance": d.compliance,
+                    "last_sync": iso(d.last_sync) if d.last_sync else None,
+                    "last_quick_scan": iso(d.last_quick_scan) if d.last_quick_scan else None,
+                    "last_full_scan": iso(d.last_full_scan) if d.last_full_scan else None,
+                    "scan_action": d.scan_action,
+                }
+                for d in self.devices
+            ],
             "findings": [f.to_json() for f in self.findings],
             "suspicious_ips": self.suspicious_ips(),
             "not_read": self.not_read,
@@ -97,8 +127,14 @@ class Report:
 
     def _rule(self, rule: InboxRule) -> dict[str, Any]:
         verdict = rule_judge.assess(rule, list(self.tenant.domains))
-        return {"id": rule.id, "name": rule.name, "enabled": rule.enabled, "does": rule_judge.describe(rule),
-                "suspicious": list(verdict.disable), "review": list(verdict.review)}
+        return {
+            "id": rule.id,
+            "name": rule.name,
+            "enabled": rule.enabled,
+            "does": rule_judge.describe(rule),
+            "suspicious": list(verdict.disable),
+            "review": list(verdict.review),
+        }
 
     def timeline(self) -> list[tuple[dt.datetime, str, str]]:
         """(when, severity, what) for every dated finding and audit event, newest first."""
@@ -111,8 +147,15 @@ class Report:
         return sorted(rows, key=lambda r: r[0], reverse=True)
 
 
-async def investigate(gateway: GraphGateway, tenant: TenantConfig, user_id: str, upn: str, name: str,
-                      now: dt.datetime, days: int = DEFAULT_DAYS) -> Report:
+async def investigate(
+    gateway: GraphGateway,
+    tenant: TenantConfig,
+    user_id: str,
+    upn: str,
+    name: str,
+    now: dt.datetime,
+    days: int = DEFAULT_DAYS,
+) -> Report:
     """Read and judge; never raises GraphProblem (each refusal lands in `not_read`)."""
     reader = IncidentReader(gateway, tenant)
     start = now - dt.timedelta(days=days)
@@ -153,9 +196,13 @@ async def investigate(gateway: GraphGateway, tenant: TenantConfig, user_id: str,
     async def devices() -> None:
         report.devices = await reader.devices(user_id)
 
-    await asyncio.gather(part("sign-ins", sign_ins()), part("directory audits", audits()),
-                         part("inbox rules", rules()), part("OAuth consents", grants()),
-                         part("managed devices", devices()))
+    await asyncio.gather(
+        part("sign-ins", sign_ins()),
+        part("directory audits", audits()),
+        part("inbox rules", rules()),
+        part("OAuth consents", grants()),
+        part("managed devices", devices()),
+    )
     report.window.sort(key=lambda s: s.at)
     findings = analysis.sign_in_findings(report.window, report.baseline)
     findings += analysis.audit_findings(report.audits)
@@ -163,13 +210,19 @@ async def investigate(gateway: GraphGateway, tenant: TenantConfig, user_id: str,
     findings += analysis.grant_findings(report.grants, report.audits)
     findings += analysis.device_findings(report.devices, now)
     if report.baseline.sign_ins == 0 and report.window and not any(p["part"] == "sign-ins" for p in report.not_read):
-        findings.append(Finding("signin.no_baseline", "info", f"no sign-ins in the {BASELINE_DAYS} days before the "
-                                "window: every country, IP and app counts as new"))
+        findings.append(
+            Finding(
+                "signin.no_baseline",
+                "info",
+                f"no sign-ins in the {BASELINE_DAYS} days before the window: every country, IP and app counts as new",
+            )
+        )
     report.findings = analysis.ordered(findings)
     return report
 
 
 def refused_everything(report: Report) -> bool:
     """Graph refused every part (CLI exit 3)."""
-    return len(report.not_read) >= 5 and all(p["kind"] in ("licence", "permission", "credentials")
-                                             for p in report.not_read)
+    return len(report.not_read) >= 5 and all(
+        p["kind"] in ("licence", "permission", "credentials") for p in report.not_read
+    )

@@ -30,18 +30,28 @@ async def reject(act: CardAction, ctx: DialogContext) -> ActionResult:
     return await decide(act, ctx)
 
 
-async def _refuse(ctx: DialogContext, act: CardAction, request: dict[str, Any] | None, why: str,
-                  message: str) -> ActionResult:
+async def _refuse(
+    ctx: DialogContext, act: CardAction, request: dict[str, Any] | None, why: str, message: str
+) -> ActionResult:
     actor = act.actor.aad_id or act.actor.label
     verdict = VERDICTS[act.verb]
     if request is None:
-        await ctx.services.storage.append_audit(AuditEntry(
-            actor=actor, command=f"lockdown:{verdict}", outcome="refused", tenant=act.tenant_id,
-            conversation=act.conversation.id, target=str(act.data.get("request_id"))[:60], detail=why,
-            actor_name=act.actor.audit_name))
+        await ctx.services.storage.append_audit(
+            AuditEntry(
+                actor=actor,
+                command=f"lockdown:{verdict}",
+                outcome="refused",
+                tenant=act.tenant_id,
+                conversation=act.conversation.id,
+                target=str(act.data.get("request_id"))[:60],
+                detail=why,
+                actor_name=act.actor.audit_name,
+            )
+        )
     else:
-        await runner.audit(ctx.services, request, verdict, "refused", actor=actor, detail=why,
-                           actor_name=act.actor.audit_name)
+        await runner.audit(
+            ctx.services, request, verdict, "refused", actor=actor, detail=why, actor_name=act.actor.audit_name
+        )
     return ActionResult(message=message)
 
 
@@ -50,22 +60,37 @@ async def _load(act: CardAction, ctx: DialogContext) -> tuple[dict[str, Any] | N
     request_id = act.data.get("request_id")
     stored = await store(ctx.services).get(request_id) if isinstance(request_id, str) else None
     if stored is None:
-        return None, await _refuse(ctx, act, None, "unknown request", "This lock-down request does not exist "
-                                   "(any more). Nothing was changed.")
+        return None, await _refuse(
+            ctx, act, None, "unknown request", "This lock-down request does not exist (any more). Nothing was changed."
+        )
     request, typed = stored.request, stored.model
     nonce = act.data.get("nonce")
     if not isinstance(nonce, str) or not secrets.compare_digest(nonce.encode(), typed.nonce.encode()):
-        return None, await _refuse(ctx, act, request, "card nonce mismatch", "This card does not match the stored "
-                                   "request; nothing was changed.")
+        return None, await _refuse(
+            ctx,
+            act,
+            request,
+            "card nonce mismatch",
+            "This card does not match the stored request; nothing was changed.",
+        )
     home = typed.requested_in.tenant_id
     if home and not state.same_id(home, act.tenant_id):
-        return None, await _refuse(ctx, act, request, f"pressed from tenant {act.tenant_id}",
-                                   "This request belongs to another organisation; nothing was changed.")
+        return None, await _refuse(
+            ctx,
+            act,
+            request,
+            f"pressed from tenant {act.tenant_id}",
+            "This request belongs to another organisation; nothing was changed.",
+        )
     if state.same_id(act.actor.aad_id, typed.requester.aad_id):
-        hint = (f" To withdraw it, type `lockdown cancel {typed.id}`." if act.verb == lcards.REJECT_VERB
-                else "")
-        return None, await _refuse(ctx, act, request, "self-approval", "You asked for this, so another approver must "
-                                   f"decide (four eyes).{hint}")
+        hint = f" To withdraw it, type `lockdown cancel {typed.id}`." if act.verb == lcards.REJECT_VERB else ""
+        return None, await _refuse(
+            ctx,
+            act,
+            request,
+            "self-approval",
+            f"You asked for this, so another approver must decide (four eyes).{hint}",
+        )
     return request, None
 
 
@@ -73,8 +98,9 @@ async def _not_pending(ctx: DialogContext, act: CardAction, request: dict[str, A
     now = ctx.services.clock()
     if request is not None and state.is_expired(request, now):
         try:
-            request = await store(ctx.services).transition(request["id"], {state.PENDING}, state.EXPIRED,
-                                                           guard=lambda r: state.is_expired(r, now))
+            request = await store(ctx.services).transition(
+                request["id"], {state.PENDING}, state.EXPIRED, guard=lambda r: state.is_expired(r, now)
+            )
             await runner.audit(ctx.services, request, "expire", "expired")
             await runner.publish(ctx.services, request)
         except state.WrongState as exc:
@@ -104,9 +130,13 @@ async def decide(act: CardAction, ctx: DialogContext) -> ActionResult:
         return ActionResult(message="Choose at least one step to approve, or press Reject.")
     comment = str(act.data.get("comment") or "").strip()[:300]
     now = services.clock()
-    decision = {"verdict": verdict, "at": state.iso(now), "comment": comment, "steps": chosen,
-                "by": {"aad_id": act.actor.aad_id, "upn": act.actor.upn, "name": act.actor.name,
-                       "tenant_id": act.tenant_id}}
+    decision = {
+        "verdict": verdict,
+        "at": state.iso(now),
+        "comment": comment,
+        "steps": chosen,
+        "by": {"aad_id": act.actor.aad_id, "upn": act.actor.upn, "name": act.actor.name, "tenant_id": act.tenant_id},
+    }
 
     def record(r: dict[str, Any]) -> None:
         r["decision"] = decision
@@ -115,12 +145,20 @@ async def decide(act: CardAction, ctx: DialogContext) -> ActionResult:
 
     target = state.APPROVED if verdict == "approve" else state.REJECTED
     try:
-        request = await store(services).transition(request["id"], {state.PENDING}, target, record,
-                                                   guard=lambda r: not state.is_expired(r, now))
+        request = await store(services).transition(
+            request["id"], {state.PENDING}, target, record, guard=lambda r: not state.is_expired(r, now)
+        )
     except state.WrongState as exc:
         return await _not_pending(ctx, act, exc.request)
-    await runner.audit(services, request, verdict, target, actor=act.actor.aad_id, actor_name=act.actor.audit_name,
-                       detail=(f"steps: {', '.join(chosen)}" if chosen else "") + (f"; {comment}" if comment else ""))
+    await runner.audit(
+        services,
+        request,
+        verdict,
+        target,
+        actor=act.actor.aad_id,
+        actor_name=act.actor.audit_name,
+        detail=(f"steps: {', '.join(chosen)}" if chosen else "") + (f"; {comment}" if comment else ""),
+    )
     rt = runtime(services)
     if services.messenger is None:
         rt.outboxes.setdefault(request["id"], ctx.outbox)

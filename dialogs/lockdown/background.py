@@ -20,6 +20,7 @@ from dialogs.lockdown.runtime import runtime, store
 
 log = logging.getLogger(__name__)
 
+
 async def sweep(services: Services) -> None:
     """One pass: expire what is due, resume what nobody runs, delete what ended long ago."""
     st = store(services)

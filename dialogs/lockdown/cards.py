@@ -49,7 +49,7 @@ def when(value: str | None) -> str:
 
 
 def who(person: dict[str, Any] | None) -> str:
-    """"Name (upn)", or whichever of them is known."""
+    """ "Name (upn)", or whichever of them is known."""
     person = person or {}
     name, upn = person.get("name"), person.get("upn")
     label = f"{name} ({upn})" if name and upn else name or upn or person.get("aad_id") or "someone"
@@ -59,16 +59,20 @@ def who(person: dict[str, Any] | None) -> str:
 def _target_facts(request: dict[str, Any]) -> list[dict[str, Any]]:
     t = request["target"]
     enabled = {True: "yes", False: "no (sign-in blocked)", None: "unknown"}[t.get("enabled")]
-    body = [cards.facts([
-        ("User", safe(t.get("name"), 120)),
-        ("UPN", safe(t.get("upn"), 120)),
-        ("Tenant", safe(request.get("tenant_name"), 80)),
-        ("Enabled", enabled),
-        ("Admin roles", safe(", ".join(t.get("admin_roles") or []) or "none", 300)),
-        ("Last sign-in", when(t.get("last_sign_in")) if t.get("last_sign_in") else "unknown"),
-        ("MFA methods", safe(", ".join(t.get("mfa_methods") or []) or "unknown", 300)),
-        ("Risk state", safe(t.get("risk") or "not available", 120)),
-    ])]
+    body = [
+        cards.facts(
+            [
+                ("User", safe(t.get("name"), 120)),
+                ("UPN", safe(t.get("upn"), 120)),
+                ("Tenant", safe(request.get("tenant_name"), 80)),
+                ("Enabled", enabled),
+                ("Admin roles", safe(", ".join(t.get("admin_roles") or []) or "none", 300)),
+                ("Last sign-in", when(t.get("last_sign_in")) if t.get("last_sign_in") else "unknown"),
+                ("MFA methods", safe(", ".join(t.get("mfa_methods") or []) or "unknown", 300)),
+                ("Risk state", safe(t.get("risk") or "not available", 120)),
+            ]
+        )
+    ]
     for note in (t.get("notes") or [])[:4]:
         body.append(cards.text(safe(note, 300), isSubtle=True, size="Small", spacing="None"))
     return body
@@ -82,10 +86,14 @@ def _asked(request: dict[str, Any]) -> dict[str, Any]:
 def _warnings(request: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     if request["target"].get("admin_roles"):
-        out.append(cards.text(
-            "⚠️ This user holds admin roles. Graph lets Cordon disable, sign out or reset an admin only when the "
-            "app itself holds the Privileged Authentication Administrator role in that tenant; otherwise those "
-            "steps will fail with a 403.", color="Warning"))
+        out.append(
+            cards.text(
+                "⚠️ This user holds admin roles. Graph lets Cordon disable, sign out or reset an admin only when the "
+                "app itself holds the Privileged Authentication Administrator role in that tenant; otherwise those "
+                "steps will fail with a 403.",
+                color="Warning",
+            )
+        )
     return out
 
 
@@ -93,15 +101,36 @@ def _pending_inputs(request: dict[str, Any], now: dt.datetime) -> list[dict[str,
     body: list[dict[str, Any]] = [cards.text("**Planned steps** (the approver may change them)", spacing="Medium")]
     for key, default in request["offered"].items():
         spec = STEPS[key]
-        body.append({"type": "Input.Toggle", "id": f"step_{key}", "title": spec.title,
-                     "value": "true" if default else "false", "valueOn": "true", "valueOff": "false"})
+        body.append(
+            {
+                "type": "Input.Toggle",
+                "id": f"step_{key}",
+                "title": spec.title,
+                "value": "true" if default else "false",
+                "valueOn": "true",
+                "valueOff": "false",
+            }
+        )
         note = RESET_NOT_SHOWN if key == "reset_password" and request.get("password_delivery") == "none" else spec.note
         body.append(cards.text(note, isSubtle=True, size="Small", spacing="None"))
-    body.append({"type": "Input.Text", "id": "comment", "placeholder": "Comment (optional; shown on the card)",
-                 "maxLength": 300, "isMultiline": False})
+    body.append(
+        {
+            "type": "Input.Text",
+            "id": "comment",
+            "placeholder": "Comment (optional; shown on the card)",
+            "maxLength": 300,
+            "isMultiline": False,
+        }
+    )
     left = max(int((state.parse_iso(request["expires_at"]) - now).total_seconds() // 60), 0)
-    body.append(cards.text(f"Expires at {when(request['expires_at'])} (in {left} min). Only Cordon approvers may "
-                           "decide; the requester may not approve their own request.", isSubtle=True, size="Small"))
+    body.append(
+        cards.text(
+            f"Expires at {when(request['expires_at'])} (in {left} min). Only Cordon approvers may "
+            "decide; the requester may not approve their own request.",
+            isSubtle=True,
+            size="Small",
+        )
+    )
     return body
 
 
@@ -141,14 +170,18 @@ def _rules(data: dict[str, Any]) -> list[dict[str, Any]]:
     attacker's own text (emoji are 4 bytes each), and a card over Teams' limit would never show the results."""
     rows = []
     used = 0
-    for label, entries in (("Disabled", data.get("disabled")), ("Could not disable", data.get("failed")),
-                           ("Left as they were", data.get("others"))):
+    for label, entries in (
+        ("Disabled", data.get("disabled")),
+        ("Could not disable", data.get("failed")),
+        ("Left as they were", data.get("others")),
+    ):
         entries = entries or []
         shown = 0
         for e in entries[:MAX_RULES]:
             why = f" — {safe(e['why'], 200)}" if e.get("why") else ""
-            row = cards.text(f"{label}: “{safe(e['name'], 80)}”: {safe(e['does'], 200)}{why}", size="Small",
-                             spacing="None")
+            row = cards.text(
+                f"{label}: “{safe(e['name'], 80)}”: {safe(e['does'], 200)}{why}", size="Small", spacing="None"
+            )
             used += cards.size_of(row)
             if used > RULES_BUDGET:
                 break
@@ -173,7 +206,8 @@ def _summary(request: dict[str, Any]) -> list[dict[str, Any]]:
     signins = summary.get("sign_ins")
     if signins:
         head = f"Sign-ins: {signins['total']}, {signins['failures']} failed" + (
-            " (first 5,000 only)" if signins.get("truncated") else "")
+            " (first 5,000 only)" if signins.get("truncated") else ""
+        )
         body.append(cards.text(head, size="Small"))
         for title, key in (("By country", "by_country"), ("By IP", "by_ip"), ("By app", "by_app")):
             if signins.get(key):
@@ -184,10 +218,17 @@ def _summary(request: dict[str, Any]) -> list[dict[str, Any]]:
     if registered is not None:
         if registered:
             shown, more = cards.truncate_items(registered, TOP)
-            items = "; ".join(f"{when(e.get('at'))} {safe(e.get('what'), 80)}" + (
-                f" from {safe(e['ip'], 45)}" if e.get("ip") else "") for e in shown)
-            body.append(cards.text(f"⚠️ Security info registered: {items}" + (f"; and {more} more" if more else ""),
-                                   size="Small", color="Warning"))
+            items = "; ".join(
+                f"{when(e.get('at'))} {safe(e.get('what'), 80)}" + (f" from {safe(e['ip'], 45)}" if e.get("ip") else "")
+                for e in shown
+            )
+            body.append(
+                cards.text(
+                    f"⚠️ Security info registered: {items}" + (f"; and {more} more" if more else ""),
+                    size="Small",
+                    color="Warning",
+                )
+            )
         else:
             body.append(cards.text("Security info registered: none", size="Small"))
     elif summary.get("registered_error"):
@@ -199,8 +240,14 @@ def _summary(request: dict[str, Any]) -> list[dict[str, Any]]:
         body += _rules({"others": summary["rules"]})
     roles = request["target"].get("admin_roles") or []
     body.append(cards.text(f"Admin: {'yes — ' + safe(', '.join(roles), 200) if roles else 'no'}", size="Small"))
-    body.append(cards.text(f"Mailbox-level forwarding cannot be read through Graph: check it in Exchange admin "
-                           f"({EXCHANGE_ADMIN_MAILBOXES}).", size="Small", isSubtle=True))
+    body.append(
+        cards.text(
+            f"Mailbox-level forwarding cannot be read through Graph: check it in Exchange admin "
+            f"({EXCHANGE_ADMIN_MAILBOXES}).",
+            size="Small",
+            isSubtle=True,
+        )
+    )
     return body
 
 
@@ -211,8 +258,9 @@ def render(request: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         current = state.EXPIRED
     kind = {"unlock": "Unlock", "remediate": "Remediation"}.get(request["kind"], "Lock-down")
     headline, color = HEADLINES[current]
-    body: list[dict[str, Any]] = cards.title(f"{kind}: {safe(request['target'].get('upn'), 120)}",
-                                             f"Request {request['id']}")
+    body: list[dict[str, Any]] = cards.title(
+        f"{kind}: {safe(request['target'].get('upn'), 120)}", f"Request {request['id']}"
+    )
     body.append(cards.text(headline, weight="Bolder", color=color))
     body += _target_facts(request)
     body.append(_asked(request))
@@ -221,15 +269,24 @@ def render(request: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     if current == state.PENDING:
         body += _pending_inputs(request, now)
         data = {"request_id": request["id"], "nonce": request["nonce"]}
-        actions = [cards.execute("Approve", APPROVE_VERB, dict(data), style="positive"),
-                   cards.execute("Reject", REJECT_VERB, dict(data), style="destructive")]
+        actions = [
+            cards.execute("Approve", APPROVE_VERB, dict(data), style="positive"),
+            cards.execute("Reject", REJECT_VERB, dict(data), style="destructive"),
+        ]
     elif current == state.EXPIRED:
-        body.append(cards.text(f"Expired at {when(request['expires_at'])}: nobody decided in time. Type "
-                               f"`{request['kind']} {safe(request['target'].get('upn'), 120)}` to ask again.",
-                               spacing="Medium"))
+        body.append(
+            cards.text(
+                f"Expired at {when(request['expires_at'])}: nobody decided in time. Type "
+                f"`{request['kind']} {safe(request['target'].get('upn'), 120)}` to ask again.",
+                spacing="Medium",
+            )
+        )
     elif current == state.CANCELLED:
-        body.append(cards.text(f"Cancelled by {who(request['requester'])} at {when(request.get('updated_at'))}.",
-                               spacing="Medium"))
+        body.append(
+            cards.text(
+                f"Cancelled by {who(request['requester'])} at {when(request.get('updated_at'))}.", spacing="Medium"
+            )
+        )
     else:
         body += _decision(request)
         if current not in (state.REJECTED,):

@@ -26,30 +26,50 @@ if TYPE_CHECKING:
     from adapters.config import TenantConfig
     from dialogs.lockdown.runtime import TenantGraph
 
-USAGE = {"lockdown": "lockdown alice@contoso.com phished, mailing her contacts",
-         "unlock": "unlock alice@contoso.com password changed, MFA re-registered"}
+USAGE = {
+    "lockdown": "lockdown alice@contoso.com phished, mailing her contacts",
+    "unlock": "unlock alice@contoso.com password changed, MFA re-registered",
+}
 
 
-@command("lockdown", summary="Ask an approver to lock an account down (sign-in, sessions, inbox rules); "
-         "`lockdown cancel <id>` withdraws it.",
-         usage=USAGE["lockdown"], role=Role.TECHNICIAN, slow=True)
+@command(
+    "lockdown",
+    summary="Ask an approver to lock an account down (sign-in, sessions, inbox rules); "
+    "`lockdown cancel <id>` withdraws it.",
+    usage=USAGE["lockdown"],
+    role=Role.TECHNICIAN,
+    slow=True,
+)
 async def lockdown_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     if cmd.args and cmd.args[0].lower() == "cancel":
         return await cancel(cmd, ctx)
     return await ask(cmd, ctx, "lockdown")
 
 
-@command("unlock", summary="Ask an approver to re-enable sign-in for an account (same approval as a lock-down).",
-         usage=USAGE["unlock"], role=Role.TECHNICIAN, slow=True)
+@command(
+    "unlock",
+    summary="Ask an approver to re-enable sign-in for an account (same approval as a lock-down).",
+    usage=USAGE["unlock"],
+    role=Role.TECHNICIAN,
+    slow=True,
+)
 async def unlock_command(cmd: Command, ctx: DialogContext) -> list[Reply]:
     return await ask(cmd, ctx, "unlock")
 
 
 async def _refuse(ctx: DialogContext, cmd: Command, target: str, why: str) -> list[Reply]:
-    await ctx.services.storage.append_audit(AuditEntry(
-        actor=cmd.actor.aad_id or cmd.actor.label, command=f"lockdown:{cmd.name}", outcome="refused",
-        tenant=cmd.tenant_id, conversation=cmd.conversation.id, target=target[:200], detail=why[:500],
-        actor_name=cmd.actor.audit_name))
+    await ctx.services.storage.append_audit(
+        AuditEntry(
+            actor=cmd.actor.aad_id or cmd.actor.label,
+            command=f"lockdown:{cmd.name}",
+            outcome="refused",
+            tenant=cmd.tenant_id,
+            conversation=cmd.conversation.id,
+            target=target[:200],
+            detail=why[:500],
+            actor_name=cmd.actor.audit_name,
+        )
+    )
     return [Reply(text=why)]
 
 
@@ -67,8 +87,11 @@ def _card_place(request: dict[str, Any], here: str) -> str:
     root = channel_of(conversation)
     in_channel = root.startswith("19:") and ("@thread.tacv2" in root or "@thread.skype" in root)
     thread = conversation.split(";messageid=", 1)[1] if ";messageid=" in conversation else None
-    link = message_link(root, str(message_id), request.get("tenant_id"), parent=thread) if (
-        message_id and in_channel) else None
+    link = (
+        message_link(root, str(message_id), request.get("tenant_id"), parent=thread)
+        if (message_id and in_channel)
+        else None
+    )
 
     def linked(text: str) -> str:
         return f"[{text}]({link})" if link else text
@@ -79,8 +102,9 @@ def _card_place(request: dict[str, Any], here: str) -> str:
         return "in " + linked("the approvals channel")
     if conversation and root == channel_of(here):
         return "in " + linked("another thread of this channel")
-    kind = asked_in.get("kind") or ("personal" if conversation.startswith("a:") else
-                                    "channel" if in_channel else "groupChat")
+    kind = asked_in.get("kind") or (
+        "personal" if conversation.startswith("a:") else "channel" if in_channel else "groupChat"
+    )
     if kind == "personal":
         asker = request.get("requester") or {}
         return f"in {lcards.safe(asker.get('name') or asker.get('upn') or 'the requester')}'s 1:1 chat with Cordon"
@@ -92,18 +116,24 @@ def _card_place(request: dict[str, Any], here: str) -> str:
 def _pointer(request: dict[str, Any], here: str) -> str:
     where = _card_place(request, here)
     verb = "waiting for an approver" if request["state"] == state.PENDING else request["state"]
-    return (f"A {request['kind']} request for {lcards.safe(request['target']['upn'])} already exists "
-            f"(request `{request['id']}`, asked by {lcards.who(request['requester'])} "
-            f"at {lcards.when(request['created_at'])}, {verb}); see its card {where}. Its requester can withdraw it "
-            f"with `lockdown cancel {request['id']}`.")
+    return (
+        f"A {request['kind']} request for {lcards.safe(request['target']['upn'])} already exists "
+        f"(request `{request['id']}`, asked by {lcards.who(request['requester'])} "
+        f"at {lcards.when(request['created_at'])}, {verb}); see its card {where}. Its requester can withdraw it "
+        f"with `lockdown cancel {request['id']}`."
+    )
 
 
 def _cannot_ask(cmd: Command, ctx: DialogContext, kind: str) -> list[Reply] | None:
     if not cmd.args:
         return [Reply(text=f"Name the user, and say why: `{USAGE[kind]}`.")]
     if ctx.services.graph is None:
-        return [Reply(text="Microsoft Graph is not configured, so Cordon cannot look users up. See the README "
-                      "(`[[tenants]]` in cordon.toml).")]
+        return [
+            Reply(
+                text="Microsoft Graph is not configured, so Cordon cannot look users up. See the README "
+                "(`[[tenants]]` in cordon.toml)."
+            )
+        ]
     return None
 
 
@@ -119,8 +149,15 @@ async def ask(cmd: Command, ctx: DialogContext, kind: str) -> list[Reply]:
     return await _ask_in(cmd, ctx, kind, tenant, user)
 
 
-async def ask_in_tenant(cmd: Command, ctx: DialogContext, kind: str, tenant_id: str, *,
-                        offered: dict[str, bool] | None = None, params: dict[str, str] | None = None) -> list[Reply]:
+async def ask_in_tenant(
+    cmd: Command,
+    ctx: DialogContext,
+    kind: str,
+    tenant_id: str,
+    *,
+    offered: dict[str, bool] | None = None,
+    params: dict[str, str] | None = None,
+) -> list[Reply]:
     """For a caller that knows the user's tenant (an alert, an investigation): never guessed from the user's
     domain, which a tenant need not list in cordon.toml (and a listed parent domain could name another tenant).
     `offered` replaces the usual steps (kind "remediate": one step an investigation's button asks for) and
@@ -130,8 +167,12 @@ async def ask_in_tenant(cmd: Command, ctx: DialogContext, kind: str, tenant_id: 
         return refusal or []
     tenant = graph.directory.by_id(tenant_id)
     if tenant is None:
-        return [Reply(text=f"Tenant {lcards.safe(tenant_id, 40)} is not one Cordon acts in "
-                      f"(configured: {graph.directory.listing()}).")]
+        return [
+            Reply(
+                text=f"Tenant {lcards.safe(tenant_id, 40)} is not one Cordon acts in "
+                f"(configured: {graph.directory.listing()})."
+            )
+        ]
     try:
         user = parse_user(cmd.args[0])
     except BadUserInput as exc:
@@ -139,14 +180,26 @@ async def ask_in_tenant(cmd: Command, ctx: DialogContext, kind: str, tenant_id: 
     return await _ask_in(cmd, ctx, kind, tenant, user, offered, params)
 
 
-async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantConfig, user: UserRef,
-                  offered: dict[str, bool] | None = None, params: dict[str, str] | None = None) -> list[Reply]:
+async def _ask_in(
+    cmd: Command,
+    ctx: DialogContext,
+    kind: str,
+    tenant: TenantConfig,
+    user: UserRef,
+    offered: dict[str, bool] | None = None,
+    params: dict[str, str] | None = None,
+) -> list[Reply]:
     """Validate the target in `tenant`, store a pending request and post the approval card."""
     services = ctx.services
     reason = " ".join(cmd.args[1:]).strip()[:300]
     if _break_glass(tenant, user.key):
-        return await _refuse(ctx, cmd, user.key, f"{user.key} is a break-glass (emergency access) account in "
-                             f"{tenant.name}: Cordon never locks it down. Handle it by hand if you must.")
+        return await _refuse(
+            ctx,
+            cmd,
+            user.key,
+            f"{user.key} is a break-glass (emergency access) account in "
+            f"{tenant.name}: Cordon never locks it down. Handle it by hand if you must.",
+        )
     rt = runtime(services)
     graph = await rt.graph_for(services, tenant)
     try:
@@ -154,36 +207,62 @@ async def _ask_in(cmd: Command, ctx: DialogContext, kind: str, tenant: TenantCon
     except GraphProblem as problem:
         return [Reply(text=problem.user_message)]
     if _break_glass(tenant, profile.id, profile.upn):
-        return await _refuse(ctx, cmd, profile.upn, f"{profile.upn} is a break-glass (emergency access) account in "
-                             f"{tenant.name}: Cordon never locks it down. Handle it by hand if you must.")
+        return await _refuse(
+            ctx,
+            cmd,
+            profile.upn,
+            f"{profile.upn} is a break-glass (emergency access) account in "
+            f"{tenant.name}: Cordon never locks it down. Handle it by hand if you must.",
+        )
     st = store(services)
     existing = await st.live_for(tenant.tenant_id, profile.id)
     if existing is not None:
         return [Reply(text=_pointer(existing, cmd.conversation.id))]
     if offered is None:
-        offered = steps.offered_steps(kind, graph.licence, await _windows_devices(graph, profile.id)
-                                      if kind == "lockdown" else 0)
+        offered = steps.offered_steps(
+            kind, graph.licence, await _windows_devices(graph, profile.id) if kind == "lockdown" else 0
+        )
     now = services.clock()
     elsewhere = bool(services.config.lockdown.approvals_conversation and services.messenger is not None)
     request: dict[str, Any] = {
-        "id": state.new_request_id(), "nonce": state.new_nonce(), "kind": kind, "state": state.PENDING,
-        "tenant_id": tenant.tenant_id, "tenant_name": tenant.name, "licence": graph.licence,
-        "target": profile.to_dict(), "reason": reason,
+        "id": state.new_request_id(),
+        "nonce": state.new_nonce(),
+        "kind": kind,
+        "state": state.PENDING,
+        "tenant_id": tenant.tenant_id,
+        "tenant_name": tenant.name,
+        "licence": graph.licence,
+        "target": profile.to_dict(),
+        "reason": reason,
         "requester": {"aad_id": cmd.actor.aad_id, "upn": cmd.actor.upn, "name": cmd.actor.name},
-        "requested_in": {"tenant_id": cmd.tenant_id, "conversation_id": cmd.conversation.id,
-                         "kind": cmd.conversation.kind},
-        "offered": offered, "params": dict(params or {}), "results": {},
-        "created_at": state.iso(now), "updated_at": state.iso(now),
+        "requested_in": {
+            "tenant_id": cmd.tenant_id,
+            "conversation_id": cmd.conversation.id,
+            "kind": cmd.conversation.kind,
+        },
+        "offered": offered,
+        "params": dict(params or {}),
+        "results": {},
+        "created_at": state.iso(now),
+        "updated_at": state.iso(now),
         "expires_at": state.iso(now + dt.timedelta(minutes=services.config.lockdown.expiry_minutes)),
         "password_delivery": services.config.lockdown.password_delivery,
-        "approvals_elsewhere": elsewhere, "history": [{"state": state.PENDING, "at": state.iso(now)}],
+        "approvals_elsewhere": elsewhere,
+        "history": [{"state": state.PENDING, "at": state.iso(now)}],
     }
     try:
         await st.create(request)
     except state.AlreadyActive as exc:
         return [Reply(text=_pointer(exc.request, cmd.conversation.id))]
-    await audit(services, request, kind, "requested", actor=cmd.actor.aad_id or cmd.actor.label, detail=reason,
-                actor_name=cmd.actor.audit_name)
+    await audit(
+        services,
+        request,
+        kind,
+        "requested",
+        actor=cmd.actor.aad_id or cmd.actor.label,
+        detail=reason,
+        actor_name=cmd.actor.audit_name,
+    )
     return await _post(cmd, ctx, request, elsewhere)
 
 
@@ -202,8 +281,10 @@ def message_link(channel_id: str, message_id: str, tenant_id: str | None, *, par
     """A Teams deep link that opens a channel post (the approval card) from the asker's conversation; `parent`:
     the thread's root post when the message is a reply in a thread."""
     query = {"parentMessageId": parent or message_id, **({"tenantId": tenant_id} if tenant_id else {})}
-    return (f"https://teams.microsoft.com/l/message/{quote(channel_id, safe='')}/{quote(message_id, safe='')}?"
-            + urlencode(query))
+    return (
+        f"https://teams.microsoft.com/l/message/{quote(channel_id, safe='')}/{quote(message_id, safe='')}?"
+        + urlencode(query)
+    )
 
 
 async def _post(cmd: Command, ctx: DialogContext, request: dict[str, Any], elsewhere: bool) -> list[Reply]:
@@ -218,15 +299,20 @@ async def _post(cmd: Command, ctx: DialogContext, request: dict[str, Any], elsew
         where = "the approvals channel"
         if message_id:
             where = f"[the approvals channel]({message_link(conversation, message_id, cmd.tenant_id)})"
-        replies.append(Reply(text=f"Asked the approvers in {where} to approve the {request['kind']} "
-                             f"of {lcards.safe(request['target']['upn'])} (request `{request['id']}`, expires "
-                             f"{lcards.when(request['expires_at'])}). The card there shows each step as it runs."))
+        replies.append(
+            Reply(
+                text=f"Asked the approvers in {where} to approve the {request['kind']} "
+                f"of {lcards.safe(request['target']['upn'])} (request `{request['id']}`, expires "
+                f"{lcards.when(request['expires_at'])}). The card there shows each step as it runs."
+            )
+        )
     else:
         conversation = cmd.conversation.id
         message_id = await ctx.outbox.send(card)
         if services.messenger is None:  # the console: later updates can only go through this outbox
             runtime(services).outboxes[request["id"]] = ctx.outbox
     if message_id:
+
         def remember(r: dict[str, Any]) -> None:
             r["card"] = {"conversation_id": conversation, "message_id": message_id}
 
@@ -249,11 +335,17 @@ async def cancel(cmd: Command, ctx: DialogContext) -> list[Reply]:
         return [Reply(text=f"There is no lock-down request `{lcards.safe(request_id, 40)}`.")]
     request = stored.request
     if not state.same_id(request["requester"].get("aad_id"), cmd.actor.aad_id):
-        return await _refuse(ctx, cmd, request_id, f"Only the requester ({lcards.who(request['requester'])}) may "
-                             "cancel this request; an approver can press Reject instead.")
+        return await _refuse(
+            ctx,
+            cmd,
+            request_id,
+            f"Only the requester ({lcards.who(request['requester'])}) may "
+            "cancel this request; an approver can press Reject instead.",
+        )
     try:
-        request = await st.transition(request_id, {state.PENDING}, state.CANCELLED,
-                                      guard=lambda r: not state.is_expired(r, ctx.services.clock()))
+        request = await st.transition(
+            request_id, {state.PENDING}, state.CANCELLED, guard=lambda r: not state.is_expired(r, ctx.services.clock())
+        )
     except state.WrongState as exc:
         current = exc.request["state"] if exc.request else "gone"
         if exc.request and state.is_expired(exc.request, ctx.services.clock()):

@@ -101,8 +101,10 @@ class LockdownRequest(_Part):
         """A stored document (format 1; a document without `format` is format 1 too) as the model."""
         version = value.get("format", FORMAT_VERSION)
         if version != FORMAT_VERSION:
-            raise ValueError(f"lock-down request {value.get('id')!r} is stored in format {version}, "
-                             f"this Cordon reads format {FORMAT_VERSION}")
+            raise ValueError(
+                f"lock-down request {value.get('id')!r} is stored in format {version}, "
+                f"this Cordon reads format {FORMAT_VERSION}"
+            )
         return cls.model_validate(value)
 
     def to_document(self) -> dict[str, Any]:

@@ -27,12 +27,17 @@ async def execute(key: str, request: dict[str, Any], graph: Containment) -> dict
             return await _scan(reader, user_id)
         if key == "disable_rule":
             await graph.disable_rule(user_id, params["rule_id"])
-            return {"status": OK, "detail": f"Inbox rule “{params.get('rule_name') or params['rule_id']}” "
-                    "disabled (not deleted)."}
+            return {
+                "status": OK,
+                "detail": f"Inbox rule “{params.get('rule_name') or params['rule_id']}” disabled (not deleted).",
+            }
         if key == "revoke_consent":
             await reader.revoke_grant(params["grant_id"])
-            return {"status": OK, "detail": f"Consent to {params.get('app') or 'the app'} revoked. Tokens the app "
-                    "already holds stay valid until they expire (revoke sessions to end refresh tokens)."}
+            return {
+                "status": OK,
+                "detail": f"Consent to {params.get('app') or 'the app'} revoked. Tokens the app "
+                "already holds stay valid until they expire (revoke sessions to end refresh tokens).",
+            }
     except GraphProblem as problem:
         return {"status": FAILED, "detail": problem.user_message}
     raise ValueError(f"unknown remediation step {key!r}")
@@ -42,8 +47,11 @@ async def _scan(reader: IncidentReader, user_id: str) -> dict[str, Any]:
     """A quick Defender scan on every Intune-managed Windows device of the user, reported per device."""
     devices = [d for d in await reader.devices(user_id, protection=False) if d.windows and d.id]
     if not devices:
-        return {"status": OK, "detail": "The user has no Intune-managed Windows device: nothing to scan.",
-                "data": {"devices": []}}
+        return {
+            "status": OK,
+            "detail": "The user has no Intune-managed Windows device: nothing to scan.",
+            "data": {"devices": []},
+        }
     rows: list[dict[str, str]] = []
     for device in devices:
         try:
@@ -54,5 +62,8 @@ async def _scan(reader: IncidentReader, user_id: str) -> dict[str, Any]:
     started = sum(1 for r in rows if r["outcome"] == "quick scan started")
     detail = "; ".join(f"{r['device']}: {r['outcome']}" for r in rows)
     status = OK if started == len(rows) else FAILED
-    return {"status": status, "detail": f"Defender quick scan started on {started} of {len(rows)} device(s). "
-            + detail, "data": {"devices": rows}}
+    return {
+        "status": status,
+        "detail": f"Defender quick scan started on {started} of {len(rows)} device(s). " + detail,
+        "data": {"devices": rows},
+    }

@@ -33,9 +33,12 @@ async def ensure_indexed(st: RequestStore) -> bool:
         return False
     for key, doc in await storage.list(state.REQUEST_PREFIX):
         request = doc.value
-        request_id = key[len(state.REQUEST_PREFIX):]
-        marker = (st.live_key(request_id), {"since": state.iso(st.clock())}) if request.get("state") in state.LIVE \
+        request_id = key[len(state.REQUEST_PREFIX) :]
+        marker = (
+            (st.live_key(request_id), {"since": state.iso(st.clock())})
+            if request.get("state") in state.LIVE
             else (state.ended_key(request_id, state.ended_at(request)), {"request_id": request_id})
+        )
         try:
             await storage.put(*marker, None)
         except Conflict:
@@ -54,7 +57,7 @@ def _day(value: str) -> dt.date:
 async def _first_cursor(storage: Storage, last_due: dt.date) -> dt.date:
     """Where purging starts on a store that never purged: the day before its oldest filed request (one listing
     of the small day markers, once)."""
-    days = [_day(key[len(state.ENDED_PREFIX):].split("/", 1)[0]) for key, _ in await storage.list(state.ENDED_PREFIX)]
+    days = [_day(key[len(state.ENDED_PREFIX) :].split("/", 1)[0]) for key, _ in await storage.list(state.ENDED_PREFIX)]
     return min([*days, last_due + dt.timedelta(days=1)]) - dt.timedelta(days=1)
 
 
@@ -97,8 +100,9 @@ async def purge_ended(st: RequestStore, retention: dt.timedelta) -> int:
     return deleted
 
 
-async def _purge_one(st: RequestStore, marker_key: str, marker_version: int, request_id: str,
-                     cutoff: dt.datetime) -> str:
+async def _purge_one(
+    st: RequestStore, marker_key: str, marker_version: int, request_id: str, cutoff: dt.datetime
+) -> str:
     """deleted | kept (re-filed, or not ended) | gone | busy (written meanwhile: try again)."""
     storage = st.storage
     doc = await storage.get(st.key(request_id))
@@ -110,8 +114,9 @@ async def _purge_one(st: RequestStore, marker_key: str, marker_version: int, req
         elif state.ended_at(request) > cutoff:
             outcome = "kept"
             try:
-                await storage.put(state.ended_key(request_id, state.ended_at(request)), {"request_id": request_id},
-                                  None)
+                await storage.put(
+                    state.ended_key(request_id, state.ended_at(request)), {"request_id": request_id}, None
+                )
             except Conflict:
                 pass
         else:

@@ -32,8 +32,11 @@ def assess(rule: InboxRule, domains: Iterable[str]) -> Verdict:
     domains = [d.lower() for d in domains]
     disable: list[str] = []
     review: list[str] = []
-    for verb, addresses in (("forwards", rule.forward_to), ("redirects", rule.redirect_to),
-                            ("forwards as attachment", rule.forward_as_attachment_to)):
+    for verb, addresses in (
+        ("forwards", rule.forward_to),
+        ("redirects", rule.redirect_to),
+        ("forwards as attachment", rule.forward_as_attachment_to),
+    ):
         outside = [a for a in addresses if "@" in a and not is_internal(a, domains)]
         odd = [a for a in addresses if "@" not in a]
         if outside:
@@ -42,8 +45,13 @@ def assess(rule: InboxRule, domains: Iterable[str]) -> Verdict:
             review.append(f"{verb} mail to {', '.join(odd)} (not an e-mail address: check it)")
     wholesale = not rule.conditions
     hides = rule.delete or rule.permanent_delete or rule.move_to_hidden
-    where = ("permanently deletes" if rule.permanent_delete else "deletes" if rule.delete
-             else f"moves to {rule.move_to_folder or 'a hidden folder'}")
+    where = (
+        "permanently deletes"
+        if rule.permanent_delete
+        else "deletes"
+        if rule.delete
+        else f"moves to {rule.move_to_folder or 'a hidden folder'}"
+    )
     if hides and wholesale:
         disable.append(f"{where} all incoming mail")
     elif hides:  # the classic fraud rule hides only replies about it ("invoice", "hacked"): a human must look
@@ -55,8 +63,11 @@ def assess(rule: InboxRule, domains: Iterable[str]) -> Verdict:
 def describe(rule: InboxRule) -> str:
     """One line: what the rule does, for the card."""
     actions = []
-    for verb, addresses in (("forward to", rule.forward_to), ("redirect to", rule.redirect_to),
-                            ("forward as attachment to", rule.forward_as_attachment_to)):
+    for verb, addresses in (
+        ("forward to", rule.forward_to),
+        ("redirect to", rule.redirect_to),
+        ("forward as attachment to", rule.forward_as_attachment_to),
+    ):
         if addresses:
             actions.append(f"{verb} {', '.join(addresses)}")
     if rule.permanent_delete:

@@ -24,20 +24,35 @@ from dialogs.lockdown.state import LEASE, WrongState, iso
 log = logging.getLogger(__name__)
 
 SUMMARY_DAYS = 7
-INTERRUPTED = ("Cordon stopped while this step was running and cannot tell whether it took effect, so it was not "
-               "repeated. Check it by hand (a second password reset would make a password nobody was given).")
+INTERRUPTED = (
+    "Cordon stopped while this step was running and cannot tell whether it took effect, so it was not "
+    "repeated. Check it by hand (a second password reset would make a password nobody was given)."
+)
 
 
-async def audit(services: Services, request: dict[str, Any], what: str, outcome: str, actor: str | None = None,
-                detail: str | None = None, actor_name: str | None = None) -> None:
+async def audit(
+    services: Services,
+    request: dict[str, Any],
+    what: str,
+    outcome: str,
+    actor: str | None = None,
+    detail: str | None = None,
+    actor_name: str | None = None,
+) -> None:
     """One audit line per request, decision and step (never a secret in `detail`)."""
     try:
-        await services.storage.append_audit(AuditEntry(
-            actor=actor or "cordon", command=f"lockdown:{what}", outcome=outcome,
-            tenant=request["requested_in"].get("tenant_id"),
-            conversation=request["requested_in"].get("conversation_id"),
-            target=f"{request['target'].get('upn')} ({request['id']})", detail=(detail or "")[:500] or None,
-            actor_name=actor_name))
+        await services.storage.append_audit(
+            AuditEntry(
+                actor=actor or "cordon",
+                command=f"lockdown:{what}",
+                outcome=outcome,
+                tenant=request["requested_in"].get("tenant_id"),
+                conversation=request["requested_in"].get("conversation_id"),
+                target=f"{request['target'].get('upn')} ({request['id']})",
+                detail=(detail or "")[:500] or None,
+                actor_name=actor_name,
+            )
+        )
     except Exception:  # noqa: BLE001 - loud in the log, but it must not stop a containment in progress
         log.exception("could not write the audit log for lock-down %s", request["id"])
 
@@ -80,8 +95,13 @@ async def run(services: Services, request_id: str) -> dict[str, Any] | None:
         request.setdefault("results", {})
 
     try:
-        request = await st.transition(request_id, {state.APPROVED, state.RUNNING}, state.RUNNING, claim,
-                                      guard=lambda r: r["state"] == state.APPROVED or state.lease_expired(r, now))
+        request = await st.transition(
+            request_id,
+            {state.APPROVED, state.RUNNING},
+            state.RUNNING,
+            claim,
+            guard=lambda r: r["state"] == state.APPROVED or state.lease_expired(r, now),
+        )
     except WrongState:
         return None
     if taken_over:
@@ -147,8 +167,7 @@ async def _graph(services: Services, request: dict[str, Any]) -> TenantGraph | s
         return f"Cordon could not reach Microsoft Graph for {tenant.name} (correlation id {correlation})."
 
 
-async def _execute(key: str, request: dict[str, Any], graph: TenantGraph | str,
-                   services: Services) -> dict[str, Any]:
+async def _execute(key: str, request: dict[str, Any], graph: TenantGraph | str, services: Services) -> dict[str, Any]:
     if isinstance(graph, str):
         return {"status": steps.FAILED, "detail": graph}
     try:
@@ -179,7 +198,7 @@ async def investigate(services: Services, request: dict[str, Any], graph: Tenant
         try:
             found = await graph.containment.inbox_rules(user_id)
             domains = list(graph.tenant.domains)
-            summary["rules"] = [_rule_row(rules.assess(r, domains)) for r in found][:lcards.MAX_RULES * 3]
+            summary["rules"] = [_rule_row(rules.assess(r, domains)) for r in found][: lcards.MAX_RULES * 3]
         except GraphProblem as problem:
             summary["rules_error"] = problem.user_message
     return summary
@@ -202,8 +221,9 @@ async def expire_due(services: Services, live: list[state.Stored] | None = None)
         if not state.is_expired(request, services.clock()):
             continue
         try:
-            request = await st.transition(request["id"], {state.PENDING}, state.EXPIRED,
-                                          guard=lambda r: state.is_expired(r, services.clock()))
+            request = await st.transition(
+                request["id"], {state.PENDING}, state.EXPIRED, guard=lambda r: state.is_expired(r, services.clock())
+            )
         except WrongState:
             continue
         await audit(services, request, "expire", "expired")
@@ -221,8 +241,9 @@ async def resume_interrupted(services: Services, live: list[state.Stored] | None
         log.warning("lock-down: Microsoft Graph is not configured; interrupted runs wait until it is")
         return 0
     for request in [s.request for s in (await store(services).live() if live is None else live)]:
-        if request["state"] == state.APPROVED or (request["state"] == state.RUNNING and state.lease_expired(request,
-                                                                                                          now)):
+        if request["state"] == state.APPROVED or (
+            request["state"] == state.RUNNING and state.lease_expired(request, now)
+        ):
             rt.spawn(run(services, request["id"]), name=f"lockdown-{request['id']}")
             started += 1
     return started

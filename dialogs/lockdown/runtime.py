@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class TenantGraph:
     """What the lock-down needs in one tenant."""
@@ -42,8 +43,9 @@ async def gateway_graph(services: Services, tenant: TenantConfig) -> TenantGraph
 
     gateway = services.graph
     if gateway is None:
-        raise GraphProblem("credentials", "Microsoft Graph is not configured in this Cordon (no tenants or "
-                           "credentials).")
+        raise GraphProblem(
+            "credentials", "Microsoft Graph is not configured in this Cordon (no tenants or credentials)."
+        )
     try:
         licence: str | None = await gateway.licence(tenant)
     except GraphProblem as problem:

@@ -180,8 +180,9 @@ class RequestStore:
                     await self._discard(request["id"])
                     raise AlreadyActive(existing)
             try:
-                await self.storage.put(index_key, {"request_id": request["id"]}, None if index is None
-                                       else index.version)
+                await self.storage.put(
+                    index_key, {"request_id": request["id"]}, None if index is None else index.version
+                )
             except Conflict:
                 continue  # someone asked for the same user at the same moment: look again
             return request
@@ -224,12 +225,11 @@ class RequestStore:
         whose ending was interrupted before its marker went: that one is filed now)."""
         found = []
         for key, marker in await self.storage.list(LIVE_PREFIX):
-            request_id = key[len(LIVE_PREFIX):]
+            request_id = key[len(LIVE_PREFIX) :]
             stored = await self.get(request_id)
             if stored is None:
                 since = marker.value.get("since")
-                if not valid_request_id(request_id) or since is None or \
-                        self.clock() - parse_iso(since) > ORPHAN_GRACE:
+                if not valid_request_id(request_id) or since is None or self.clock() - parse_iso(since) > ORPHAN_GRACE:
                     await self._drop_live_marker(request_id, marker.version)
                 continue
             if stored.request["state"] in TERMINAL:
@@ -238,9 +238,14 @@ class RequestStore:
             found.append(stored)
         return found
 
-    async def transition(self, request_id: str, allowed_from: Iterable[str], to: str,
-                         change: Callable[[dict[str, Any]], None] | None = None,
-                         guard: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+    async def transition(
+        self,
+        request_id: str,
+        allowed_from: Iterable[str],
+        to: str,
+        change: Callable[[dict[str, Any]], None] | None = None,
+        guard: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
         """Move the request to `to` if it is in one of `allowed_from` (and `guard` holds), as one CAS write.
 
         A conflicting write by someone else makes us re-read and re-check, so a lost race ends in `WrongState`.
@@ -272,8 +277,7 @@ class RequestStore:
                 try:
                     await self.file_ended(request_id, request)
                 except Exception:  # noqa: BLE001 - the move happened; the sweep files it from its live marker
-                    log.warning("lock-down %s ended but could not be filed; the sweep will", request_id,
-                                exc_info=True)
+                    log.warning("lock-down %s ended but could not be filed; the sweep will", request_id, exc_info=True)
             return request
         raise Conflict(self.key(request_id))
 

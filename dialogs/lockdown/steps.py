@@ -34,29 +34,58 @@ class StepSpec:
     repeatable: bool  # safe to run again if a crash left it started but not recorded
 
 
-STEPS: dict[str, StepSpec] = {s.key: s for s in (
-    StepSpec("block_sign_in", "Block sign-in", "Sets accountEnabled = false.", True),
-    StepSpec("revoke_sessions", "Revoke sessions",
-             "Signs the user out everywhere; access tokens already issued live up to ~1 hour.", True),
-    StepSpec("inbox_rules", "Disable suspicious inbox rules",
-             "Turns off (never deletes) rules forwarding outside the tenant or hiding mail wholesale.", True),
-    StepSpec("confirm_compromised", "Confirm compromised (Identity Protection)",
-             "Marks the user high risk so risk-based Conditional Access applies.", True),
-    StepSpec("reset_password", "Reset password",
-             "Sets a random temporary password the user must change; only the approver sees it, in a 1:1 chat.",
-             False),
-    StepSpec("enable_sign_in", "Re-enable sign-in", "Sets accountEnabled = true.", True),
-    StepSpec("scan_devices", "Scan the user's managed devices",
-             "Starts a Microsoft Defender quick scan on each of the user's Intune-managed Windows devices.", True),
-    StepSpec("disable_rule", "Disable this inbox rule", "Turns the rule off (never deletes it: it is evidence).",
-             True),
-    StepSpec("revoke_consent", "Revoke this OAuth consent",
-             "Deletes the app's delegated permission grant: it can no longer act in the user's name.", True),
-)}
+STEPS: dict[str, StepSpec] = {
+    s.key: s
+    for s in (
+        StepSpec("block_sign_in", "Block sign-in", "Sets accountEnabled = false.", True),
+        StepSpec(
+            "revoke_sessions",
+            "Revoke sessions",
+            "Signs the user out everywhere; access tokens already issued live up to ~1 hour.",
+            True,
+        ),
+        StepSpec(
+            "inbox_rules",
+            "Disable suspicious inbox rules",
+            "Turns off (never deletes) rules forwarding outside the tenant or hiding mail wholesale.",
+            True,
+        ),
+        StepSpec(
+            "confirm_compromised",
+            "Confirm compromised (Identity Protection)",
+            "Marks the user high risk so risk-based Conditional Access applies.",
+            True,
+        ),
+        StepSpec(
+            "reset_password",
+            "Reset password",
+            "Sets a random temporary password the user must change; only the approver sees it, in a 1:1 chat.",
+            False,
+        ),
+        StepSpec("enable_sign_in", "Re-enable sign-in", "Sets accountEnabled = true.", True),
+        StepSpec(
+            "scan_devices",
+            "Scan the user's managed devices",
+            "Starts a Microsoft Defender quick scan on each of the user's Intune-managed Windows devices.",
+            True,
+        ),
+        StepSpec(
+            "disable_rule", "Disable this inbox rule", "Turns the rule off (never deletes it: it is evidence).", True
+        ),
+        StepSpec(
+            "revoke_consent",
+            "Revoke this OAuth consent",
+            "Deletes the app's delegated permission grant: it can no longer act in the user's name.",
+            True,
+        ),
+    )
+}
 
 # the reset's note when `lockdown.password_delivery = "none"` (the request remembers the setting it was asked under)
-RESET_NOT_SHOWN = ("Sets a random temporary password the user must change; by configuration nobody is shown it "
-                   "(set one in the Entra admin center to hand it over).")
+RESET_NOT_SHOWN = (
+    "Sets a random temporary password the user must change; by configuration nobody is shown it "
+    "(set one in the Entra admin center to hand it over)."
+)
 
 REMEDIATIONS = frozenset({"scan_devices", "disable_rule", "revoke_consent"})  # dialogs/lockdown/remediation.py
 LOCKDOWN_STEPS = ("block_sign_in", "revoke_sessions", "inbox_rules", "confirm_compromised", "reset_password")
@@ -102,8 +131,9 @@ def not_run(reason: str) -> dict[str, Any]:
     return {"status": NOT_RUN, "detail": reason}
 
 
-async def execute(key: str, request: dict[str, Any], graph: Containment, services: Services,
-                  domains: list[str]) -> dict[str, Any]:
+async def execute(
+    key: str, request: dict[str, Any], graph: Containment, services: Services, domains: list[str]
+) -> dict[str, Any]:
     """Run one step; Graph refusals become a failed outcome that names what is missing."""
     user_id = request["target"]["id"]
     try:
@@ -112,8 +142,10 @@ async def execute(key: str, request: dict[str, Any], graph: Containment, service
             return {"status": OK, "detail": "Sign-in re-enabled." if key == "enable_sign_in" else "Sign-in blocked."}
         if key == "revoke_sessions":
             await graph.revoke_sessions(user_id)
-            return {"status": OK, "detail": "Sessions revoked. Access tokens already issued stay valid for up to "
-                    "~1 hour."}
+            return {
+                "status": OK,
+                "detail": "Sessions revoked. Access tokens already issued stay valid for up to ~1 hour.",
+            }
         if key == "inbox_rules":
             return await _inbox_rules(graph, user_id, domains)
         if key == "confirm_compromised":
@@ -148,14 +180,20 @@ async def _inbox_rules(graph: Containment, user_id: str, domains: list[str]) -> 
             elif verdict.review:
                 entry["why"] = "check: " + "; ".join(verdict.review)
             others.append(entry)
-    detail = (f"{len(found)} rule(s): disabled {len(disabled)}"
-              + (f", could not disable {len(failed)}" if failed else "") + f", {len(others)} left as they were. "
-              f"Mailbox forwarding (ForwardingSmtpAddress) has no Graph API: check it in Exchange admin "
-              f"({EXCHANGE_ADMIN_MAILBOXES}).")
+    detail = (
+        f"{len(found)} rule(s): disabled {len(disabled)}"
+        + (f", could not disable {len(failed)}" if failed else "")
+        + f", {len(others)} left as they were. "
+        f"Mailbox forwarding (ForwardingSmtpAddress) has no Graph API: check it in Exchange admin "
+        f"({EXCHANGE_ADMIN_MAILBOXES})."
+    )
     if failed:
         detail += " " + failed[0]["error"]
-    return {"status": FAILED if failed else OK, "detail": detail,
-            "data": {"disabled": disabled, "failed": failed, "others": others}}
+    return {
+        "status": FAILED if failed else OK,
+        "detail": detail,
+        "data": {"disabled": disabled, "failed": failed, "others": others},
+    }
 
 
 async def _reset_password(graph: Containment, request: dict[str, Any], services: Services) -> dict[str, Any]:
@@ -164,12 +202,17 @@ async def _reset_password(graph: Containment, request: dict[str, Any], services:
     await graph.reset_password(request["target"]["id"], password)
     target = request["target"]["upn"]
     if services.config.lockdown.password_delivery == "none":
-        return {"status": OK, "detail": "Password reset (not shown to anyone, by configuration); the user must "
-                "change it at next sign-in. Set a new one in the Entra admin center to hand it over."}
+        return {
+            "status": OK,
+            "detail": "Password reset (not shown to anyone, by configuration); the user must "
+            "change it at next sign-in. Set a new one in the Entra admin center to hand it over.",
+        }
     approver = request["decision"]["by"]
-    message = Reply(text=f"Temporary password for **{target}** (lock-down {request['id']}): `{password}`\n\n"
-                    "The user must change it at next sign-in. Hand it over by phone or in person; do not paste it "
-                    "into a channel.")
+    message = Reply(
+        text=f"Temporary password for **{target}** (lock-down {request['id']}): `{password}`\n\n"
+        "The user must change it at next sign-in. Hand it over by phone or in person; do not paste it "
+        "into a channel."
+    )
     delivered = False
     outbox = runtime(services).outboxes.get(request["id"])  # the console has no messenger, only the turn's outbox
     if approver.get("aad_id") and (services.messenger is not None or outbox is not None):
@@ -180,12 +223,19 @@ async def _reset_password(graph: Containment, request: dict[str, Any], services:
                 await outbox.send_private(approver["aad_id"], message)  # type: ignore[union-attr]
             delivered = True
         except Exception as exc:  # noqa: BLE001 - the reset happened; say the delivery failed, never the password
-            log.warning("could not deliver a temporary password for lock-down %s: %s", request["id"],
-                        type(exc).__name__)
+            log.warning(
+                "could not deliver a temporary password for lock-down %s: %s", request["id"], type(exc).__name__
+            )
     del password, message
     if delivered:
-        return {"status": OK, "detail": f"Password reset; the temporary password was sent to "
-                f"{approver.get('upn') or approver.get('name') or 'the approver'} in a 1:1 chat. The user must "
-                "change it at next sign-in."}
-    return {"status": OK, "detail": "Password reset, but the temporary password could not be sent to the approver "
-            "(nobody has it): set a new one in the Entra admin center to hand it over."}
+        return {
+            "status": OK,
+            "detail": f"Password reset; the temporary password was sent to "
+            f"{approver.get('upn') or approver.get('name') or 'the approver'} in a 1:1 chat. The user must "
+            "change it at next sign-in.",
+        }
+    return {
+        "status": OK,
+        "detail": "Password reset, but the temporary password could not be sent to the approver "
+        "(nobody has it): set a new one in the Entra admin center to hand it over.",
+    }

@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CANDIDATES = [Path("/opt/cordon-azurite/node_modules/.bin/azurite-table"),
-              ROOT / ".venv" / "azurite" / "node_modules" / ".bin" / "azurite-table"]
+CANDIDATES = [
+    Path("/opt/cordon-azurite/node_modules/.bin/azurite-table"),
+    ROOT / ".venv" / "azurite" / "node_modules" / ".bin" / "azurite-table",
+]
 # Azurite's well-known development account (public, documented by Microsoft; not a secret)
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -53,8 +55,10 @@ class Azurite:
 
     @property
     def connection_string(self) -> str:
-        return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-                f"TableEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};")
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"TableEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};"
+        )
 
     def new_prefix(self) -> str:
         """A table prefix no other test uses (letters and digits, as Azure table names need)."""
@@ -64,9 +68,20 @@ class Azurite:
 def start_azurite(binary: str, workspace: str) -> Azurite:
     port = free_port()
     process = subprocess.Popen(
-        [binary, "--tableHost", "127.0.0.1", "--tablePort", str(port), "--inMemoryPersistence",
-         "--disableTelemetry", "--silent"],
-        cwd=workspace, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            binary,
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(port),
+            "--inMemoryPersistence",
+            "--disableTelemetry",
+            "--silent",
+        ],
+        cwd=workspace,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -92,8 +92,9 @@ def group_chat(chat_id: str = "19:group-chat-1@thread.v2") -> Chat:
     return Chat(id=chat_id, kind="groupChat")
 
 
-def channel_chat(team_id: str = "19:team-general@thread.tacv2", channel_id: str | None = None,
-                 message_id: str | None = None) -> Chat:
+def channel_chat(
+    team_id: str = "19:team-general@thread.tacv2", channel_id: str | None = None, message_id: str | None = None
+) -> Chat:
     channel = channel_id or team_id
     conv = channel + (f";messageid={message_id}" if message_id else "")
     return Chat(id=conv, kind="channel", team_id=team_id, channel_id=channel)
@@ -117,8 +118,18 @@ def shared_openid() -> OpenIdServer:
 
 
 class BotApp:
-    def __init__(self, *, config: CordonConfig, storage: Any, clock: Any, dev: bool, background: list[str],
-                 app_id: str, tenant: str, limits: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: CordonConfig,
+        storage: Any,
+        clock: Any,
+        dev: bool,
+        background: list[str],
+        app_id: str,
+        tenant: str,
+        limits: Any = None,
+    ) -> None:
         self.limits = limits
         self.openid = shared_openid()
         self.app_id = "" if dev and not app_id else app_id
@@ -137,23 +148,42 @@ class BotApp:
 
     @staticmethod
     def config(**sections: Any) -> CordonConfig:
-        data: dict[str, Any] = {"allowed_tenants": [TENANT],
-                                "roles": {"technicians": [TECH.aad_id], "approvers": [APPROVER.aad_id]}}
+        data: dict[str, Any] = {
+            "allowed_tenants": [TENANT],
+            "roles": {"technicians": [TECH.aad_id], "approvers": [APPROVER.aad_id]},
+        }
         for key, value in sections.items():
             data[key] = value.model_dump() if hasattr(value, "model_dump") else value
         return parse_config(data)
 
     @classmethod
     @asynccontextmanager
-    async def started(cls, *, config: CordonConfig | None = None, storage: Any = None, clock: Any = None,
-                      dev: bool = False, background: list[str] | None = None, app_id: str = APP_ID,
-                      tenant: str = "", limits: Any = None) -> AsyncIterator[BotApp]:
+    async def started(
+        cls,
+        *,
+        config: CordonConfig | None = None,
+        storage: Any = None,
+        clock: Any = None,
+        dev: bool = False,
+        background: list[str] | None = None,
+        app_id: str = APP_ID,
+        tenant: str = "",
+        limits: Any = None,
+    ) -> AsyncIterator[BotApp]:
         if storage is None:
             from adapters.storage import MemoryStorage
 
             storage = MemoryStorage()
-        bot = cls(config=config or cls.config(), storage=storage, clock=clock, dev=dev, background=background or [],
-                  app_id=app_id, tenant=tenant, limits=limits)
+        bot = cls(
+            config=config or cls.config(),
+            storage=storage,
+            clock=clock,
+            dev=dev,
+            background=background or [],
+            app_id=app_id,
+            tenant=tenant,
+            limits=limits,
+        )
         await bot.start()
         try:
             yield bot
@@ -162,9 +192,15 @@ class BotApp:
 
     @property
     def settings(self) -> BotSettings:
-        return BotSettings(app_id=self.app_id, app_password="", app_type="MultiTenant",
-                           app_tenant_id=self.tenant, host="127.0.0.1", port=0,
-                           openid_metadata=self.openid.metadata_url)
+        return BotSettings(
+            app_id=self.app_id,
+            app_password="",
+            app_type="MultiTenant",
+            app_tenant_id=self.tenant,
+            host="127.0.0.1",
+            port=0,
+            openid_metadata=self.openid.metadata_url,
+        )
 
     async def start(self) -> None:
         import app as entry
@@ -173,8 +209,13 @@ class BotApp:
         for user in (TECH, APPROVER, NOBODY, FOREIGN):
             self.connector.add_member(user.aad_id, user.upn, user.name, tenant_id=user.tenant)
         self.web_app = entry.build_app(
-            self.settings, self.config, dev=self.dev, storage=self.storage, clock=self.clock,
-            token_provider=None if not self.app_id else self.openid.outbound_token, background=self.background,
+            self.settings,
+            self.config,
+            dev=self.dev,
+            storage=self.storage,
+            clock=self.clock,
+            token_provider=None if not self.app_id else self.openid.outbound_token,
+            background=self.background,
         )
         from bot.http_guard import GuardedAppRunner
 
@@ -212,8 +253,15 @@ class BotApp:
         """A bearer token as the Bot Connector would send it (override claims / `key=` / `kid=` / `alg=`)."""
         return self.openid.channel_token(self.app_id, overrides.pop("service_url", self.connector.url), **overrides)
 
-    def activity(self, kind: str, *, actor: User = TECH, tenant: str | None = None, conversation: Chat | None = None,
-                 **fields: Any) -> dict[str, Any]:
+    def activity(
+        self,
+        kind: str,
+        *,
+        actor: User = TECH,
+        tenant: str | None = None,
+        conversation: Chat | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         chat = conversation or personal_chat(actor)
         tenant_id = tenant or actor.tenant
         channel_data: dict[str, Any] = {"tenant": {"id": tenant_id}}
@@ -227,8 +275,12 @@ class BotApp:
             "channelId": CHANNEL_ID,
             "serviceUrl": self.connector.url,
             "from": {"id": actor.teams_id, "name": actor.name, "aadObjectId": actor.aad_id},
-            "conversation": {"id": chat.id, "conversationType": chat.kind, "tenantId": tenant_id,
-                             "isGroup": chat.kind != "personal"},
+            "conversation": {
+                "id": chat.id,
+                "conversationType": chat.kind,
+                "tenantId": tenant_id,
+                "isGroup": chat.kind != "personal",
+            },
             "recipient": {"id": BOT_ID, "name": BOT_NAME},
             "channelData": channel_data,
             "locale": "en-US",
@@ -236,8 +288,14 @@ class BotApp:
         activity.update(fields)
         return activity
 
-    async def post(self, activity: dict[str, Any] | None = None, *, token: Any = ..., raw: bytes | None = None,
-                   headers: dict[str, str] | None = None) -> Result:
+    async def post(
+        self,
+        activity: dict[str, Any] | None = None,
+        *,
+        token: Any = ...,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Result:
         """POST to /api/messages. `token=...` (default) signs properly, `None` sends no Authorization header."""
         assert self.session is not None
         sent_headers = {"Content-Type": "application/json"}
@@ -255,9 +313,17 @@ class BotApp:
                 body = text
             return Result(response.status, body)
 
-    async def send_message(self, text: str, *, actor: User = TECH, tenant: str | None = None,
-                           conversation: Chat | None = None, mention: bool = True, token: Any = ...,
-                           **fields: Any) -> Result:
+    async def send_message(
+        self,
+        text: str,
+        *,
+        actor: User = TECH,
+        tenant: str | None = None,
+        conversation: Chat | None = None,
+        mention: bool = True,
+        token: Any = ...,
+        **fields: Any,
+    ) -> Result:
         """A user's message; in channels and group chats (or with mention=True) it @mentions the bot."""
         chat = conversation or personal_chat(actor)
         fields.setdefault("textFormat", "plain")
@@ -267,32 +333,57 @@ class BotApp:
             fields["entities"] = [{"type": "mention", "mentioned": {"id": BOT_ID, "name": BOT_NAME}, "text": at}]
         else:
             fields["text"] = text
-        return await self.post(self.activity("message", actor=actor, tenant=tenant, conversation=chat, **fields),
-                               token=token)
+        return await self.post(
+            self.activity("message", actor=actor, tenant=tenant, conversation=chat, **fields), token=token
+        )
 
-    async def invoke_action(self, verb: str, data: dict[str, Any] | None = None, *, actor: User = TECH,
-                            tenant: str | None = None, conversation: Chat | None = None,
-                            card_message_id: str | None = None, token: Any = ...) -> Result:
+    async def invoke_action(
+        self,
+        verb: str,
+        data: dict[str, Any] | None = None,
+        *,
+        actor: User = TECH,
+        tenant: str | None = None,
+        conversation: Chat | None = None,
+        card_message_id: str | None = None,
+        token: Any = ...,
+    ) -> Result:
         """An Adaptive Card Action.Execute press (`adaptiveCard/action` invoke); the body is the invoke response."""
         value = {"action": {"type": "Action.Execute", "verb": verb, "data": data or {}}, "trigger": "manual"}
         fields: dict[str, Any] = {"name": "adaptiveCard/action", "value": value}
         if card_message_id:
             fields["replyToId"] = card_message_id
-        return await self.post(self.activity("invoke", actor=actor, tenant=tenant, conversation=conversation,
-                                             **fields), token=token)
+        return await self.post(
+            self.activity("invoke", actor=actor, tenant=tenant, conversation=conversation, **fields), token=token
+        )
 
-    async def submit_action(self, verb: str, data: dict[str, Any] | None = None, *, actor: User = TECH,
-                            tenant: str | None = None, conversation: Chat | None = None,
-                            card_message_id: str | None = None, token: Any = ...) -> Result:
+    async def submit_action(
+        self,
+        verb: str,
+        data: dict[str, Any] | None = None,
+        *,
+        actor: User = TECH,
+        tenant: str | None = None,
+        conversation: Chat | None = None,
+        card_message_id: str | None = None,
+        token: Any = ...,
+    ) -> Result:
         """An Action.Submit press from an older client: a message whose `value` holds the verb and data."""
         fields: dict[str, Any] = {"value": {"verb": verb, **(data or {})}}
         if card_message_id:
             fields["replyToId"] = card_message_id
-        return await self.post(self.activity("message", actor=actor, tenant=tenant, conversation=conversation,
-                                             **fields), token=token)
+        return await self.post(
+            self.activity("message", actor=actor, tenant=tenant, conversation=conversation, **fields), token=token
+        )
 
     async def install(self, conversation: Chat, *, actor: User = TECH, tenant: str | None = None) -> Result:
         """The conversationUpdate Teams sends when the app is added (saves the conversation reference)."""
-        return await self.post(self.activity("conversationUpdate", actor=actor, tenant=tenant,
-                                             conversation=conversation,
-                                             membersAdded=[{"id": BOT_ID, "name": BOT_NAME}]))
+        return await self.post(
+            self.activity(
+                "conversationUpdate",
+                actor=actor,
+                tenant=tenant,
+                conversation=conversation,
+                membersAdded=[{"id": BOT_ID, "name": BOT_NAME}],
+            )
+        )

@@ -51,8 +51,11 @@ class Call:
 
     @property
     def cards(self) -> list[dict[str, Any]]:
-        return [a.get("content") for a in (self.body or {}).get("attachments") or []
-                if a.get("contentType") == "application/vnd.microsoft.card.adaptive"]
+        return [
+            a.get("content")
+            for a in (self.body or {}).get("attachments") or []
+            if a.get("contentType") == "application/vnd.microsoft.card.adaptive"
+        ]
 
 
 @dataclass
@@ -72,9 +75,17 @@ class Member:
     teams_id: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.teams_id or f"29:{self.aad_id}", "name": self.name, "aadObjectId": self.aad_id,
-                "userPrincipalName": self.upn, "email": self.upn, "givenName": self.name.split(" ")[0],
-                "surname": self.name.split(" ")[-1], "tenantId": self.tenant_id, "userRole": "user"}
+        return {
+            "id": self.teams_id or f"29:{self.aad_id}",
+            "name": self.name,
+            "aadObjectId": self.aad_id,
+            "userPrincipalName": self.upn,
+            "email": self.upn,
+            "givenName": self.name.split(" ")[0],
+            "surname": self.name.split(" ")[-1],
+            "tenantId": self.tenant_id,
+            "userRole": "user",
+        }
 
 
 @dataclass
@@ -147,8 +158,9 @@ class ConnectorStandIn:
         """The serviceUrl to put in activities (with the trailing slash Teams uses)."""
         return f"http://127.0.0.1:{self.port}/"
 
-    def fail(self, conversation_id: str, status: int, *, retry_after: float | None = None,
-             times: int | None = None) -> None:
+    def fail(
+        self, conversation_id: str, status: int, *, retry_after: float | None = None, times: int | None = None
+    ) -> None:
         with self._lock:
             self.failures[conversation_id] = Failure(status, retry_after, times)
 
@@ -156,8 +168,16 @@ class ConnectorStandIn:
         with self._lock:
             self.failures.clear()
 
-    def add_member(self, aad_id: str, upn: str, name: str, *, tenant_id: str | None = None,
-                   conversation_id: str | None = None, teams_id: str = "") -> Member:
+    def add_member(
+        self,
+        aad_id: str,
+        upn: str,
+        name: str,
+        *,
+        tenant_id: str | None = None,
+        conversation_id: str | None = None,
+        teams_id: str = "",
+    ) -> Member:
         member = Member(aad_id=aad_id, upn=upn, name=name, tenant_id=tenant_id, teams_id=teams_id)
         with self._lock:
             self.members[(conversation_id, member.aad_id)] = member
@@ -167,8 +187,13 @@ class ConnectorStandIn:
     def posted(self, conversation_id: str | None = None, kinds: tuple[str, ...] = ("send", "reply")) -> list[Call]:
         """Messages the bot posted (optionally to one conversation), oldest first."""
         with self._lock:
-            return [c for c in self.calls if c.kind in kinds and c.status < 300
-                    and (conversation_id is None or c.conversation_id == conversation_id)]
+            return [
+                c
+                for c in self.calls
+                if c.kind in kinds
+                and c.status < 300
+                and (conversation_id is None or c.conversation_id == conversation_id)
+            ]
 
     def updates(self, conversation_id: str | None = None) -> list[Call]:
         return self.posted(conversation_id, kinds=("update",))
@@ -186,8 +211,15 @@ class ConnectorStandIn:
             await asyncio.sleep(0.02)
 
     # --- handlers -------------------------------------------------------------------------------------------------
-    def _check(self, request: web.Request, kind: str, conv: str, aid: str | None,
-               body: dict[str, Any] | None, new_id: str | None = None) -> web.Response | None:
+    def _check(
+        self,
+        request: web.Request,
+        kind: str,
+        conv: str,
+        aid: str | None,
+        body: dict[str, Any] | None,
+        new_id: str | None = None,
+    ) -> web.Response | None:
         auth = request.headers.get("Authorization")
         status = 200
         answer: web.Response | None = None
@@ -200,8 +232,11 @@ class ConnectorStandIn:
             if answer is None and failure is not None:
                 status = failure.status
                 headers = {"Retry-After": str(int(failure.retry_after))} if failure.retry_after is not None else {}
-                answer = web.json_response({"error": {"code": failure.code, "message": f"told to answer {status}"}},
-                                           status=status, headers=headers)
+                answer = web.json_response(
+                    {"error": {"code": failure.code, "message": f"told to answer {status}"}},
+                    status=status,
+                    headers=headers,
+                )
                 if failure.times is not None:
                     failure.times -= 1
                     if failure.times <= 0:

@@ -238,7 +238,7 @@ class NsdServer:
         config = self.workdir / "nsd.conf"
         config.write_text(
             "server:\n"
-            f'\tip-address: 127.0.0.1@{self.port}\n'
+            f"\tip-address: 127.0.0.1@{self.port}\n"
             "\tdo-ip4: yes\n\tdo-ip6: no\n\tserver-count: 1\n\treuseport: no\n"
             f'\tusername: ""\n\tchroot: ""\n\tzonesdir: "{zonesdir}"\n'
             f'\tpidfile: "{self.workdir}/nsd.pid"\n\tdatabase: ""\n'
@@ -268,8 +268,11 @@ class NsdServer:
                 self.port = free_port()
             config = self._write_config()
             self.process = subprocess.Popen(
-                [NSD, "-d", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                [NSD, "-d", "-c", str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
             error = self._wait_ready(timeout)
             if error is None:

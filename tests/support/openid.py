@@ -29,8 +29,12 @@ CHANNEL_ISSUER = "https://api.botframework.com"  # iss of Bot Connector → bot 
 EMULATOR_ISSUER = "https://login.microsoftonline.com/d6d49420-f39b-4df7-a1dc-d59a935871db/v2.0"
 OUTBOUND_ISSUER = "https://login.microsoftonline.com/botframework.com/v2.0"  # iss of bot → Connector tokens
 
-KIDS = {"teams": "cordon-test-teams", "webchat": "cordon-test-webchat", "bare": "cordon-test-bare",
-        "rogue": "cordon-test-rogue"}
+KIDS = {
+    "teams": "cordon-test-teams",
+    "webchat": "cordon-test-webchat",
+    "bare": "cordon-test-bare",
+    "rogue": "cordon-test-rogue",
+}
 ENDORSEMENTS: dict[str, list[str] | None] = {"teams": ["msteams"], "webchat": ["webchat"], "bare": None}
 
 
@@ -111,7 +115,9 @@ class OpenIdServer:
         for name, endorsements in ENDORSEMENTS.items():
             numbers = self.keys[name].public_key().public_numbers()
             key = {
-                "kty": "RSA", "use": "sig", "kid": KIDS[name],
+                "kty": "RSA",
+                "use": "sig",
+                "kid": KIDS[name],
                 "n": _b64(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
                 "e": _b64(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
             }
@@ -150,9 +156,18 @@ class OpenIdServer:
         claims.update(overrides)
         return claims
 
-    def channel_token(self, app_id: str, service_url: str, *, drop: tuple[str, ...] = (), key: str = "teams",
-                      kid: str | None = None, alg: str = "RS256", header: dict[str, Any] | None = None,
-                      **overrides: Any) -> str:
+    def channel_token(
+        self,
+        app_id: str,
+        service_url: str,
+        *,
+        drop: tuple[str, ...] = (),
+        key: str = "teams",
+        kid: str | None = None,
+        alg: str = "RS256",
+        header: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> str:
         """A Bot Connector → bot token (valid unless you override something)."""
         claims = self.channel_claims(app_id, service_url, **overrides)
         for name in drop:
@@ -162,14 +177,21 @@ class OpenIdServer:
     def outbound_token(self, app_id: str, scope: str = "https://api.botframework.com") -> str:
         """What AAD would hand the bot for calling the Connector (used as the bot's outbound credential in tests)."""
         now = int(time.time())
-        return self.mint({"aud": scope, "iss": OUTBOUND_ISSUER, "appid": app_id, "ver": "1.0",
-                          "nbf": now - 60, "exp": now + 3600}, key="teams")
+        return self.mint(
+            {"aud": scope, "iss": OUTBOUND_ISSUER, "appid": app_id, "ver": "1.0", "nbf": now - 60, "exp": now + 3600},
+            key="teams",
+        )
 
     def verify_outbound(self, token: str, app_id: str) -> bool:
         """True when `token` is an outbound token minted for `app_id` by this server."""
         try:
-            claims = jwt.decode(token, self.keys["teams"].public_key(), algorithms=["RS256"],
-                                audience="https://api.botframework.com", issuer=OUTBOUND_ISSUER)
+            claims = jwt.decode(
+                token,
+                self.keys["teams"].public_key(),
+                algorithms=["RS256"],
+                audience="https://api.botframework.com",
+                issuer=OUTBOUND_ISSUER,
+            )
         except jwt.PyJWTError:
             return False
         return claims.get("appid") == app_id

@@ -43,8 +43,9 @@ class PolicyServer:
         if policy is None or request.path != "/.well-known/mta-sts.txt":
             return web.Response(status=404, text="not found")
         body = policy.body.encode() if isinstance(policy.body, str) else policy.body
-        return web.Response(status=policy.status, body=body, headers={"Content-Type": policy.content_type,
-                                                                      **policy.headers})
+        return web.Response(
+            status=policy.status, body=body, headers={"Content-Type": policy.content_type, **policy.headers}
+        )
 
     def start(self) -> PolicyServer:
         ready = threading.Event()

@@ -24,8 +24,10 @@ def attack_zone(includes: int = INCLUDES, terms: int = TERMS_PER_INCLUDE) -> dic
         "mx.atk": [("A", "192.0.2.25")],
     }
     for root, prefix, suffix in (("atk", "i", "t"), ("vatk", "v", "nx.t")):
-        zone[root] = [("TXT", "v=spf1 " + " ".join(f"include:{prefix}{n}.t" for n in range(includes)) + " -all"),
-                      ("MX", "10 mx.atk.t")]
+        zone[root] = [
+            ("TXT", "v=spf1 " + " ".join(f"include:{prefix}{n}.t" for n in range(includes)) + " -all"),
+            ("MX", "10 mx.atk.t"),
+        ]
         for n in range(includes):
             body = " ".join(f"{kinds[k % 3]}:{n}k{k}.{suffix}" for k in range(terms))
             record = f"v=spf1 {body} ~all"

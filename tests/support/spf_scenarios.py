@@ -18,8 +18,20 @@ from typing import Any
 ROOT = "diff.test"
 QUALIFIERS = ["", "", "", "", "", "+", "-", "-", "~", "~", "?"]
 LOCAL_PARTS = ["alice", "bob.smith", "x-y", "a+b", "postmaster", "a..b"]
-BAD_TERMS = ["ip4:300.1.1.1", "a:foo", "include", "mx/33", "-all:x", "exists", "ip6:zz::1", "a:%{q}.x.test",
-             "ip4:10.0.0.0/40", "redirect=", "ptr:", "+-all"]
+BAD_TERMS = [
+    "ip4:300.1.1.1",
+    "a:foo",
+    "include",
+    "mx/33",
+    "-all:x",
+    "exists",
+    "ip6:zz::1",
+    "a:%{q}.x.test",
+    "ip4:10.0.0.0/40",
+    "redirect=",
+    "ptr:",
+    "+-all",
+]
 
 
 @dataclass
@@ -49,7 +61,8 @@ class _Builder:
         version = rng.random()
         if version < 0.25:
             self.ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv6Address(
-                f"2001:db8:{index:x}::{rng.choice(['5', '9', 'a7'])}")
+                f"2001:db8:{index:x}::{rng.choice(['5', '9', 'a7'])}"
+            )
             self.given = str(self.ip)
         else:
             self.ip = ipaddress.IPv4Address(f"10.{index // 256}.{index % 256}.{rng.choice([5, 9, 77])}")
@@ -176,11 +189,20 @@ class _Builder:
 
     def _exists(self, owner: str, depth: int) -> str:
         zone = self.name("ex")
-        macro, expected = self.rng.choice([
-            ("%{i}", self.dotted(False)), ("%{ir}.%{v}", f"{self.dotted(True)}.{self.v()}"),
-            ("%{l}", self.local), ("%{l1r-}", self.local.split("-")[0]), ("%{o}", self.base),
-            ("%{d}", owner), ("%{d2}", ".".join(owner.split(".")[-2:])), ("%{h}", self.helo),
-            ("%{p}", None), ("lit", "lit")])
+        macro, expected = self.rng.choice(
+            [
+                ("%{i}", self.dotted(False)),
+                ("%{ir}.%{v}", f"{self.dotted(True)}.{self.v()}"),
+                ("%{l}", self.local),
+                ("%{l1r-}", self.local.split("-")[0]),
+                ("%{o}", self.base),
+                ("%{d}", owner),
+                ("%{d2}", ".".join(owner.split(".")[-2:])),
+                ("%{h}", self.helo),
+                ("%{p}", None),
+                ("lit", "lit"),
+            ]
+        )
         if expected is not None and self.rng.random() < 0.6:
             self.add(f"{expected}.{zone}", "A", "127.0.0.2")
         elif self.rng.random() < 0.3:

@@ -45,13 +45,16 @@ class SharedStore:
         """The `[storage]` section a Cordon process is started with."""
         if self.kind == "sqlite":
             return f'[storage]\npath = "{self.spec.partition(":")[2]}"\n'
-        return (f'[storage]\nbackend = "azure"\nconnection_string_env = "{CONNECTION_ENV}"\n'
-                f'prefix = "{self.spec.partition(":")[2]}"\n')
+        return (
+            f'[storage]\nbackend = "azure"\nconnection_string_env = "{CONNECTION_ENV}"\n'
+            f'prefix = "{self.spec.partition(":")[2]}"\n'
+        )
 
 
 @pytest.fixture(params=["sqlite", "azure"])
-def shared_store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> \
-        Iterator[SharedStore]:
+def shared_store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SharedStore]:
     if request.param == "sqlite":
         db = tmp_path / "shared.db"
         SQLiteStorage(db)  # the schema once, as the server does at start

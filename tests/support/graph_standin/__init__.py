@@ -15,5 +15,15 @@ from tests.support.graph_standin.parsing import assert_parses
 from tests.support.graph_standin.server import GraphStandin, graph_error, json_response, parse_filter
 from tests.support.graph_standin.state import Fault, Recorded, TenantState, error_body
 
-__all__ = ["Fault", "GraphStandin", "Recorded", "TenantState", "assert_parses", "error_body", "graph_error",
-           "json_response", "parse_filter", "payloads"]
+__all__ = [
+    "Fault",
+    "GraphStandin",
+    "Recorded",
+    "TenantState",
+    "assert_parses",
+    "error_body",
+    "graph_error",
+    "json_response",
+    "parse_filter",
+    "payloads",
+]

@@ -87,12 +87,14 @@ class World:
         """User n of a tenant, also in the stand-in's directory (so a lock-down can look them up)."""
         if (tenant, n) not in self.users:
             directory = self.graph.tenant(self.tenant_ids[tenant])
-            self.users[(tenant, n)] = directory.add_user(f"user{n}@t{tenant}.example",
-                                                         display_name=f"User {n} of T{tenant}")
+            self.users[(tenant, n)] = directory.add_user(
+                f"user{n}@t{tenant}.example", display_name=f"User {n} of T{tenant}"
+            )
         return self.users[(tenant, n)]
 
-    def detect(self, tenant: int, n: int, *, minutes_ago: float = 0, arrives_in: float | None = None,
-               **fields: Any) -> dict[str, Any]:
+    def detect(
+        self, tenant: int, n: int, *, minutes_ago: float = 0, arrives_in: float | None = None, **fields: Any
+    ) -> dict[str, Any]:
         """A detection for user n of tenant `tenant`, with its sign-in logged."""
         detected = self.clock.now - dt.timedelta(minutes=minutes_ago)
         payload = ip.risk_detection(self.user(tenant, n), detected=detected, **fields)
@@ -122,10 +124,16 @@ class World:
 
 
 @asynccontextmanager
-async def alerts_world(tmp_path: Path, *, tenants: int = 1, levels: tuple[str, ...] = ("P2",),
-                       alerts: dict[str, Any] | None = None, storage: Any = None,
-                       clock: Clock | None = None, domains: dict[int, list[str]] | None = None,
-                       ) -> AsyncIterator[World]:
+async def alerts_world(
+    tmp_path: Path,
+    *,
+    tenants: int = 1,
+    levels: tuple[str, ...] = ("P2",),
+    alerts: dict[str, Any] | None = None,
+    storage: Any = None,
+    clock: Clock | None = None,
+    domains: dict[int, list[str]] | None = None,
+) -> AsyncIterator[World]:
     """`domains` overrides the `domains` listed for tenant i in cordon.toml (default: `t{i}.example`)."""
     from adapters.graph.identity_protection import IdentityProtection, Pacer
     from adapters.graph.transport import RetryPolicy
@@ -140,17 +148,24 @@ async def alerts_world(tmp_path: Path, *, tenants: int = 1, levels: tuple[str, .
             ip.data(graph, tid, now=clock)
         config = BotApp.config(
             graph={"endpoint": graph.url},
-            tenants=[{"name": f"T{i}", "tenant_id": tid, "domains": (domains or {}).get(i, [f"t{i}.example"])}
-                     for i, tid in enumerate(ids)],
-            alerts={"interval_seconds": 60, **(alerts or {})})
+            tenants=[
+                {"name": f"T{i}", "tenant_id": tid, "domains": (domains or {}).get(i, [f"t{i}.example"])}
+                for i, tid in enumerate(ids)
+            ],
+            alerts={"interval_seconds": 60, **(alerts or {})},
+        )
         store = storage if storage is not None else SQLiteStorage(tmp_path / "cordon.db")
         async with BotApp.started(config=config, storage=store, clock=clock) as bot:
             sleep = FastSleep()
             gateway = ip.standin_gateway(graph, config, retry=RetryPolicy(sleep=sleep, monotonic=sleep.monotonic))
             bot.services.graph = gateway
             runtime(bot.services).source = IdentityProtection(
-                gateway, pacer=Pacer(sleep=sleep, monotonic=sleep.monotonic), sleep=sleep,
-                monotonic=sleep.monotonic, rng=random.Random(9))
+                gateway,
+                pacer=Pacer(sleep=sleep, monotonic=sleep.monotonic),
+                sleep=sleep,
+                monotonic=sleep.monotonic,
+                rng=random.Random(9),
+            )
             world = World(bot, graph, gateway, clock, sleep, ids)
             await bot.install(world.channel)
             try:

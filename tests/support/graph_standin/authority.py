@@ -35,9 +35,14 @@ class AppRegistration:
 
 
 def _refuse(code: str, description: str, status: int = 401) -> web.Response:
-    return json_response({"error": code, "error_description": f"{description}\r\nTrace ID: 0\r\nTimestamp: now",
-                          "error_codes": [int(c) for c in re.findall(r"AADSTS(\d+)", description)[:1]]},
-                         status)
+    return json_response(
+        {
+            "error": code,
+            "error_description": f"{description}\r\nTrace ID: 0\r\nTimestamp: now",
+            "error_codes": [int(c) for c in re.findall(r"AADSTS(\d+)", description)[:1]],
+        },
+        status,
+    )
 
 
 def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
@@ -46,19 +51,26 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
     async def discovery(request: web.Request) -> web.Response:
         tenant = request.match_info["tenant"]
         base = f"{request.scheme}://{request.host}/{tenant}"
-        return json_response({
-            "token_endpoint": f"{base}/oauth2/v2.0/token",
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-            "issuer": f"{request.scheme}://{request.host}/{tenant}/v2.0",
-            "jwks_uri": f"{base}/discovery/v2.0/keys",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
-        })
+        return json_response(
+            {
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "issuer": f"{request.scheme}://{request.host}/{tenant}/v2.0",
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+            }
+        )
 
     async def token(request: web.Request) -> web.Response:
         tenant = request.match_info["tenant"]
         form = await request.post()
-        standin.token_requests.append(dict(tenant=tenant, client_id=str(form.get("client_id")),
-                                           kind="assertion" if form.get("client_assertion") else "secret"))
+        standin.token_requests.append(
+            dict(
+                tenant=tenant,
+                client_id=str(form.get("client_id")),
+                kind="assertion" if form.get("client_assertion") else "secret",
+            )
+        )
         if form.get("grant_type") != "client_credentials":
             return _refuse("unsupported_grant_type", "AADSTS70003: unsupported grant type", 400)
         app = apps.get((tenant, str(form.get("client_id"))))
@@ -68,14 +80,24 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
         if scope.split()[:1] != [f"{standin.url}/.default"]:
             return _refuse("invalid_scope", "AADSTS1002012: The provided value for scope is not valid.", 400)
         if form.get("client_assertion"):
-            problem = _check_assertion(app, str(form.get("client_assertion_type")), str(form["client_assertion"]),
-                                       f"{request.scheme}://{request.host}{request.path}")
+            problem = _check_assertion(
+                app,
+                str(form.get("client_assertion_type")),
+                str(form["client_assertion"]),
+                f"{request.scheme}://{request.host}{request.path}",
+            )
             if problem:
                 return _refuse("invalid_client", problem)
         elif not app.secret or form.get("client_secret") != app.secret:
             return _refuse("invalid_client", "AADSTS7000215: Invalid client secret provided.")
-        return json_response({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
-                              "access_token": standin.issue_token(tenant)})
+        return json_response(
+            {
+                "token_type": "Bearer",
+                "expires_in": 3599,
+                "ext_expires_in": 3599,
+                "access_token": standin.issue_token(tenant),
+            }
+        )
 
     router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", discovery)
     router.add_post("/{tenant}/oauth2/v2.0/token", token)
@@ -95,8 +117,13 @@ def _check_assertion(app: AppRegistration, kind: str, assertion: str, audience: 
     if str(header.get("x5t", "")).rstrip("=") != thumbprint:  # msal keeps the base64 padding
         return "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered."
     try:
-        claims = jwt.decode(assertion, cert.public_key(), algorithms=["RS256", "PS256"], audience=audience,
-                            options={"require": ["exp", "iss", "sub", "aud"]})
+        claims = jwt.decode(
+            assertion,
+            cert.public_key(),
+            algorithms=["RS256", "PS256"],
+            audience=audience,
+            options={"require": ["exp", "iss", "sub", "aud"]},
+        )
     except jwt.PyJWTError as exc:
         return f"AADSTS700027: Client assertion failed signature validation ({type(exc).__name__})."
     if claims["iss"] != app.client_id or claims["sub"] != app.client_id or claims["exp"] < time.time():

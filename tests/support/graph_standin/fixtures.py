@@ -21,11 +21,16 @@ FABRIKAM = "9b2d2a8e-6c1e-4c55-8a0a-5f4f8b7d6e22"
 
 def standin_config(url: str, *, tenants: list[dict[str, Any]] | None = None, **graph: Any) -> CordonConfig:
     """Config for the stand-in: Contoso (managed identity) unless `tenants` is given."""
-    return parse_config({
-        "graph": {"endpoint": url, **graph},
-        "tenants": tenants if tenants is not None else [
-            {"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"], "credential": "managed_identity"}],
-    })
+    return parse_config(
+        {
+            "graph": {"endpoint": url, **graph},
+            "tenants": tenants
+            if tenants is not None
+            else [
+                {"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com"], "credential": "managed_identity"}
+            ],
+        }
+    )
 
 
 class SleepRecorder:
@@ -41,8 +46,9 @@ class SleepRecorder:
         await asyncio.sleep(0)
 
 
-def make_gateway(config: CordonConfig, *, budget: float = 60.0, sleeper: SleepRecorder | None = None,
-                 seed: int = 7) -> Any:
+def make_gateway(
+    config: CordonConfig, *, budget: float = 60.0, sleeper: SleepRecorder | None = None, seed: int = 7
+) -> Any:
     from adapters.graph import GraphGateway
     from adapters.graph.transport import RetryPolicy
 
@@ -65,8 +71,9 @@ async def gateway_for(graph_standin: GraphStandin) -> AsyncIterator[Callable[...
 
     def build(*, tenants: list[dict[str, Any]] | None = None, budget: float = 60.0, **graph: Any) -> Any:
         sleeper = SleepRecorder()
-        gateway = make_gateway(standin_config(graph_standin.url, tenants=tenants, **graph), budget=budget,
-                               sleeper=sleeper)
+        gateway = make_gateway(
+            standin_config(graph_standin.url, tenants=tenants, **graph), budget=budget, sleeper=sleeper
+        )
         made.append(gateway)
         return gateway, sleeper
 

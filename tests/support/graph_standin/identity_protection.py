@@ -87,10 +87,20 @@ def data_of(state: TenantState) -> RiskData:
 
 
 # --- payloads ---------------------------------------------------------------------------------------------------
-def risk_detection(user: dict[str, Any], *, detected: dt.datetime, event: str = "anonymizedIPAddress",
-                   level: str = "high", state: str = "atRisk", ip: str = "185.220.101.4", city: str = "Stockholm",
-                   country: str = "SE", request_id: str | None = None, correlation_id: str | None = None,
-                   id: str | None = None) -> dict[str, Any]:  # noqa: A002
+def risk_detection(
+    user: dict[str, Any],
+    *,
+    detected: dt.datetime,
+    event: str = "anonymizedIPAddress",
+    level: str = "high",
+    state: str = "atRisk",
+    ip: str = "185.220.101.4",
+    city: str = "Stockholm",
+    country: str = "SE",
+    request_id: str | None = None,
+    correlation_id: str | None = None,
+    id: str | None = None,
+) -> dict[str, Any]:  # noqa: A002
     """A riskDetection as Graph v1.0 returns it (a sign-in detection, real-time)."""
     return {
         "id": id or payloads.new_id().replace("-", "")[:32],
@@ -105,8 +115,12 @@ def risk_detection(user: dict[str, Any], *, detected: dt.datetime, event: str = 
         "activity": "signin",
         "tokenIssuerType": "AzureAD",
         "ipAddress": ip,
-        "location": {"city": city, "state": city, "countryOrRegion": country,
-                     "geoCoordinates": {"latitude": 59.33, "longitude": 18.06}},
+        "location": {
+            "city": city,
+            "state": city,
+            "countryOrRegion": country,
+            "geoCoordinates": {"latitude": 59.33, "longitude": 18.06},
+        },
         "activityDateTime": payloads.iso(detected - dt.timedelta(seconds=30)),
         "detectedDateTime": payloads.iso(detected),
         "lastUpdatedDateTime": payloads.iso(detected + dt.timedelta(minutes=1)),
@@ -117,8 +131,9 @@ def risk_detection(user: dict[str, Any], *, detected: dt.datetime, event: str = 
     }
 
 
-def risky_user(user: dict[str, Any], *, changed: dt.datetime, level: str = "high",
-               state: str = "atRisk") -> dict[str, Any]:
+def risky_user(
+    user: dict[str, Any], *, changed: dt.datetime, level: str = "high", state: str = "atRisk"
+) -> dict[str, Any]:
     return {
         "id": user["id"],
         "isDeleted": False,
@@ -155,8 +170,15 @@ def sign_in(detection: dict[str, Any], *, app: str = "Office 365 Exchange Online
         "resourceDisplayName": "Office 365 Exchange Online",
         "resourceId": "00000002-0000-0ff1-ce00-000000000000",
         "status": {"errorCode": 0, "failureReason": "Other.", "additionalDetails": None},
-        "deviceDetail": {"deviceId": "", "displayName": None, "operatingSystem": "Windows10", "browser": "Edge 120",
-                         "isCompliant": False, "isManaged": False, "trustType": None},
+        "deviceDetail": {
+            "deviceId": "",
+            "displayName": None,
+            "operatingSystem": "Windows10",
+            "browser": "Edge 120",
+            "isCompliant": False,
+            "isManaged": False,
+            "trustType": None,
+        },
         "location": detection["location"],
         "appliedConditionalAccessPolicies": [],
     }
@@ -171,8 +193,9 @@ def _p2(standin: GraphStandin, request: web.Request) -> bool:
 def _top(request: web.Request) -> web.Response | None:
     top = request.query.get("$top")
     if top is not None and (not top.isdigit() or not 1 <= int(top) <= MAX_TOP):
-        return graph_error(400, "BadRequest", f"Invalid page size specified: '{top}'. Must be between 1 and "
-                           f"{MAX_TOP} inclusive.")
+        return graph_error(
+            400, "BadRequest", f"Invalid page size specified: '{top}'. Must be between 1 and {MAX_TOP} inclusive."
+        )
     return None
 
 
@@ -201,10 +224,15 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
             return graph_error(400, "BadRequest", "Invalid filter clause")
         since = _time(match.group(1)) if match else None
         risk = risk_of(request)
-        rows = sorted((p for arrives, p in risk.detections if risk.arrived(arrives)
-                       and (since is None or _time(p["detectedDateTime"]) >= since)),
-                      key=lambda p: p["detectedDateTime"])
-        return standin.page(request, len(rows), lambda start, size: rows[start:start + size])
+        rows = sorted(
+            (
+                p
+                for arrives, p in risk.detections
+                if risk.arrived(arrives) and (since is None or _time(p["detectedDateTime"]) >= since)
+            ),
+            key=lambda p: p["detectedDateTime"],
+        )
+        return standin.page(request, len(rows), lambda start, size: rows[start : start + size])
 
     async def risky_users(request: web.Request) -> web.Response:
         if not _p2(standin, request):
@@ -216,10 +244,15 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
             return graph_error(400, "BadRequest", "Invalid filter clause")
         since = _time(match.group(1)) if match else None
         risk = risk_of(request)
-        rows = sorted((p for arrives, p in risk.risky_users.values() if risk.arrived(arrives)
-                       and (since is None or _time(p["riskLastUpdatedDateTime"]) >= since)),
-                      key=lambda p: p["riskLastUpdatedDateTime"])
-        return standin.page(request, len(rows), lambda start, size: rows[start:start + size])
+        rows = sorted(
+            (
+                p
+                for arrives, p in risk.risky_users.values()
+                if risk.arrived(arrives) and (since is None or _time(p["riskLastUpdatedDateTime"]) >= since)
+            ),
+            key=lambda p: p["riskLastUpdatedDateTime"],
+        )
+        return standin.page(request, len(rows), lambda start, size: rows[start : start + size])
 
     def user_action(name: str, level: str, state: str) -> Callable[[web.Request], Any]:
         async def handler(request: web.Request) -> web.Response:
@@ -262,12 +295,14 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
         selected = set(request.query.get("$select", "").split(",")) - {""}
         if selected:
             rows = [{k: v for k, v in r.items() if k in selected} for r in rows]
-        return standin.page(request, len(rows), lambda start, size: rows[start:start + size])
+        return standin.page(request, len(rows), lambda start, size: rows[start : start + size])
 
     router.add_get(DETECTIONS_PATH, risk_detections)
     router.add_get("/v1.0/identityProtection/riskyUsers", risky_users)
-    router.add_post("/v1.0/identityProtection/riskyUsers/confirmCompromised",
-                    user_action("confirmCompromised", "high", "confirmedCompromised"))
+    router.add_post(
+        "/v1.0/identityProtection/riskyUsers/confirmCompromised",
+        user_action("confirmCompromised", "high", "confirmedCompromised"),
+    )
     router.add_post("/v1.0/identityProtection/riskyUsers/dismiss", user_action("dismiss", "none", "dismissed"))
     router.add_get("/v1.0/auditLogs/signIns", sign_ins)
 
@@ -310,6 +345,8 @@ def tenants_config(url: str, tenant_ids: list[str], **sections: Any) -> Any:
     """A CordonConfig with one `[[tenants]]` entry per id (names T0, T1, ...; domains t0.example, ...)."""
     from adapters.config import parse_config
 
-    tenants = [{"name": f"T{i}", "tenant_id": tid, "domains": [f"t{i}.example"], "credential": "managed_identity"}
-               for i, tid in enumerate(tenant_ids)]
+    tenants = [
+        {"name": f"T{i}", "tenant_id": tid, "domains": [f"t{i}.example"], "credential": "managed_identity"}
+        for i, tid in enumerate(tenant_ids)
+    ]
     return parse_config({"graph": {"endpoint": url}, "tenants": tenants, **sections})

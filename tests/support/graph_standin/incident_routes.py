@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 INTUNE_UNLICENSED = "Tenant is not licensed for Microsoft Intune: not licensed for this operation."
 MODELS = {
     "grants": "msgraph.generated.models.o_auth2_permission_grant_collection_response:"
-              "OAuth2PermissionGrantCollectionResponse",
+    "OAuth2PermissionGrantCollectionResponse",
     "sp": "msgraph.generated.models.service_principal:ServicePrincipal",
     "devices": "msgraph.generated.models.managed_device_collection_response:ManagedDeviceCollectionResponse",
     "protection": "msgraph.generated.models.windows_protection_state:WindowsProtectionState",
@@ -49,8 +49,9 @@ class IncidentData:
             data = state.extra["incident"] = cls()
         return data
 
-    def add_device(self, user: dict[str, Any], device: dict[str, Any],
-                   protection: dict[str, Any] | None = None) -> dict[str, Any]:
+    def add_device(
+        self, user: dict[str, Any], device: dict[str, Any], protection: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         self.devices.setdefault(user["id"], []).append(device)
         if protection is not None:
             self.protection[device["id"]] = protection
@@ -76,7 +77,7 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
         if user is None:
             return graph_error(404)
         rows = data.grants.get(user["id"], [])
-        return standin.page(request, len(rows), lambda start, size: rows[start:start + size])
+        return standin.page(request, len(rows), lambda start, size: rows[start : start + size])
 
     async def get_sp(request: web.Request) -> web.Response:
         data, _ = context(request)
@@ -108,7 +109,7 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
         if user is None:
             return graph_error(404)
         rows = data.devices.get(user["id"], [])
-        return standin.page(request, len(rows), lambda start, size: rows[start:start + size])
+        return standin.page(request, len(rows), lambda start, size: rows[start : start + size])
 
     def find_device(data: IncidentData, device_id: str) -> dict[str, Any] | None:
         return next((d for rows in data.devices.values() for d in rows if d["id"] == device_id), None)
@@ -140,6 +141,10 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
     standin.describe(router, "/v1.0/servicePrincipals/{sp}", get_sp, MODELS["sp"])
     router.add_delete("/v1.0/oauth2PermissionGrants/{grant}", delete_grant)
     standin.describe(router, "/v1.0/users/{key}/managedDevices", list_devices, MODELS["devices"])
-    standin.describe(router, "/v1.0/deviceManagement/managedDevices/{device}/windowsProtectionState", protection,
-                     MODELS["protection"])
+    standin.describe(
+        router,
+        "/v1.0/deviceManagement/managedDevices/{device}/windowsProtectionState",
+        protection,
+        MODELS["protection"],
+    )
     router.add_post("/v1.0/deviceManagement/managedDevices/{device}/windowsDefenderScan", scan)

@@ -36,9 +36,14 @@ class World:
 def build(standin: GraphStandin, now: dt.datetime = NOW) -> World:
     state = standin.state
     state.skus = payloads.premium_skus("P2")
-    people = {name: state.add_user(f"{name}@contoso.com", registered=["microsoftAuthenticatorPush"],
-                                   methods=[payloads.authenticator_method("Pixel 8", now - dt.timedelta(days=300))])
-              for name in ("alice", "bob", "carol", "dave")}
+    people = {
+        name: state.add_user(
+            f"{name}@contoso.com",
+            registered=["microsoftAuthenticatorPush"],
+            methods=[payloads.authenticator_method("Pixel 8", now - dt.timedelta(days=300))],
+        )
+        for name in ("alice", "bob", "carol", "dave")
+    }
     alice, bob, carol, dave = (people[n] for n in ("alice", "bob", "carol", "dave"))
     incident = IncidentData.of(state)
     lockdown = LockdownData.of(state)
@@ -54,34 +59,77 @@ def build(standin: GraphStandin, now: dt.datetime = NOW) -> World:
     foreign_at = now - dt.timedelta(hours=FOREIGN_HOURS_AGO)
     last_paris = foreign_at - dt.timedelta(minutes=30)
     rows.append(ip.sign_in(alice, last_paris, ip=HOME_IP, place="paris"))
-    rows.append(ip.sign_in(alice, foreign_at, ip=VPN_IP, place="stockholm", app="OfficeHome", risk_level="medium",
-                           risk_state="atRisk", risk_events=["anonymizedIPAddress"]))
-    rows.append(ip.sign_in(alice, foreign_at + dt.timedelta(hours=1), ip=VPN_IP, place="stockholm",
-                           client="IMAP4", app="Office 365 Exchange Online"))
+    rows.append(
+        ip.sign_in(
+            alice,
+            foreign_at,
+            ip=VPN_IP,
+            place="stockholm",
+            app="OfficeHome",
+            risk_level="medium",
+            risk_state="atRisk",
+            risk_events=["anonymizedIPAddress"],
+        )
+    )
+    rows.append(
+        ip.sign_in(
+            alice,
+            foreign_at + dt.timedelta(hours=1),
+            ip=VPN_IP,
+            place="stockholm",
+            client="IMAP4",
+            app="Office 365 Exchange Online",
+        )
+    )
     rows.append(ip.sign_in(bob, foreign_at + dt.timedelta(hours=20), ip=VPN_IP, place="stockholm", app="OfficeHome"))
     for minute in range(3):
-        rows.append(ip.sign_in(dave, foreign_at + dt.timedelta(hours=5, minutes=minute), ip=VPN_IP,
-                               place="stockholm", error_code=50126))
+        rows.append(
+            ip.sign_in(
+                dave, foreign_at + dt.timedelta(hours=5, minutes=minute), ip=VPN_IP, place="stockholm", error_code=50126
+            )
+        )
     risk.sign_ins = {row["id"]: row for row in rows}
 
     lockdown.audits = [
-        ip.audit("User registered security info", foreign_at + dt.timedelta(hours=3), target=alice, ip=VPN_IP,
-                 reason="User registered Authenticator App with Notification and Code",
-                 service="Authentication Methods", details={"Method": "Authenticator app"}),
+        ip.audit(
+            "User registered security info",
+            foreign_at + dt.timedelta(hours=3),
+            target=alice,
+            ip=VPN_IP,
+            reason="User registered Authenticator App with Notification and Code",
+            service="Authentication Methods",
+            details={"Method": "Authenticator app"},
+        ),
         ip.audit("Update user", foreign_at - dt.timedelta(days=2), target=alice, by=carol, ip=LYON_IP),
     ]
     app = ip.service_principal("Mail Sync Pro")
-    lockdown.audits.append(ip.audit("Consent to application", foreign_at + dt.timedelta(hours=4), target=app,
-                                    by=alice, ip=VPN_IP, category="ApplicationManagement",
-                                    target_type="ServicePrincipal"))
+    lockdown.audits.append(
+        ip.audit(
+            "Consent to application",
+            foreign_at + dt.timedelta(hours=4),
+            target=app,
+            by=alice,
+            ip=VPN_IP,
+            category="ApplicationManagement",
+            target_type="ServicePrincipal",
+        )
+    )
     grant = incident.add_grant(alice, app, ip.grant(alice, app, "Mail.Read Mail.Send offline_access"))
     office = ip.service_principal("Microsoft Office")
     incident.add_grant(alice, office, ip.grant(alice, office, "openid profile"))
     rule = lockdown_payloads.message_rule("..", forward_to=["collect@evil-mail.example"], mark_as_read=True)
-    lockdown.rules[alice["id"]] = [rule, lockdown_payloads.message_rule(
-        "Newsletters", conditions={"senderContains": ["news@"]}, move_to_folder="AAMkAnews=")]
-    laptop = incident.add_device(alice, ip.managed_device(alice, "LAPTOP-ALICE", synced=now - dt.timedelta(hours=3),
-                                                          scans=[("done", now - dt.timedelta(days=20))]),
-                                 ip.protection_state(quick=now - dt.timedelta(days=20)))
+    lockdown.rules[alice["id"]] = [
+        rule,
+        lockdown_payloads.message_rule(
+            "Newsletters", conditions={"senderContains": ["news@"]}, move_to_folder="AAMkAnews="
+        ),
+    ]
+    laptop = incident.add_device(
+        alice,
+        ip.managed_device(
+            alice, "LAPTOP-ALICE", synced=now - dt.timedelta(hours=3), scans=[("done", now - dt.timedelta(days=20))]
+        ),
+        ip.protection_state(quick=now - dt.timedelta(days=20)),
+    )
     incident.add_device(alice, ip.managed_device(alice, "Alice's iPhone", os="iOS", synced=now - dt.timedelta(days=1)))
     return World(people, incident, lockdown, rule["id"], grant["id"], laptop["id"])

@@ -39,9 +39,20 @@ async def main(db: str, url: str, request_id: str, nonce: str, presses: int, app
     router = Router(services, RoleResolver(config.roles))
     actor = Actor(approver, "approver@contoso.com", "Approver")
     conversation = Conversation("19:lockdown@thread.tacv2", "channel", TEAMS_TENANT)
-    results = await asyncio.gather(*(
-        router.handle_action("lockdown.approve", {"request_id": request_id, "nonce": nonce}, actor, TEAMS_TENANT,
-                             conversation, RecordingOutbox(), "msg-1") for _ in range(presses)))
+    results = await asyncio.gather(
+        *(
+            router.handle_action(
+                "lockdown.approve",
+                {"request_id": request_id, "nonce": nonce},
+                actor,
+                TEAMS_TENANT,
+                conversation,
+                RecordingOutbox(),
+                "msg-1",
+            )
+            for _ in range(presses)
+        )
+    )
     print("pressed", flush=True)
     await runtime(services).drain()
     await gateway.close()

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
 _GUID = r"[0-9a-fA-F-]{36}"
 _TIME = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"
-AUDIT_FILTER = re.compile(rf"^activityDisplayName eq 'User registered security info' and activityDateTime ge {_TIME}"
-                          rf" and targetResources/any\(t: t/id eq '({_GUID})'\)$")
+AUDIT_FILTER = re.compile(
+    rf"^activityDisplayName eq 'User registered security info' and activityDateTime ge {_TIME}"
+    rf" and targetResources/any\(t: t/id eq '({_GUID})'\)$"
+)
 # the investigation's queries: events about the user, and events the user did (consents)
 AUDIT_TARGET = re.compile(rf"^activityDateTime ge {_TIME} and targetResources/any\(t: t/id eq '({_GUID})'\)$")
 AUDIT_INITIATOR = re.compile(rf"^activityDateTime ge {_TIME} and initiatedBy/user/id eq '({_GUID})'$")
@@ -72,8 +74,7 @@ class LockdownData:
         self.risk.sign_ins = {row["id"]: row for row in rows}
 
     def passwords(self) -> list[str]:
-        return [body["passwordProfile"]["password"] for _, _, body in self.writes
-                if body and "passwordProfile" in body]
+        return [body["passwordProfile"]["password"] for _, _, body in self.writes if body and "passwordProfile" in body]
 
     def add_folder(self, user_id: str, folder: dict[str, Any], well_known: str | None = None) -> dict[str, Any]:
         mine = self.folders.setdefault(user_id, {})
@@ -120,8 +121,7 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
             return graph_error(400, "Request_BadRequest", f"unexpected properties {sorted(unknown)}")
         if "passwordProfile" in body:
             profile = body["passwordProfile"]
-            if set(profile) - {"password", "forceChangePasswordNextSignIn"} or len(
-                    profile.get("password") or "") < 8:
+            if set(profile) - {"password", "forceChangePasswordNextSignIn"} or len(profile.get("password") or "") < 8:
                 return graph_error(400, "Request_BadRequest", "bad passwordProfile")
         data.writes.append(("PATCH", request.path, body))
         if "accountEnabled" in body:
@@ -141,12 +141,15 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
         if user is None:
             return graph_error(404, "ErrorInvalidUser", "The requested user is invalid.")
         rules = data.rules.get(user["id"], [])
-        return standin.page(request, len(rules), lambda start, size: rules[start:start + size])
+        return standin.page(request, len(rules), lambda start, size: rules[start : start + size])
 
     async def patch_rule(request: web.Request) -> web.Response:
         _, data, user = context(request)
-        rule = next((r for r in data.rules.get(user["id"], []) if r["id"] == request.match_info["rule"]),
-                    None) if user else None
+        rule = (
+            next((r for r in data.rules.get(user["id"], []) if r["id"] == request.match_info["rule"]), None)
+            if user
+            else None
+        )
         if rule is None:
             return graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
         body = await body_of(request) or {}
@@ -179,14 +182,20 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
             return graph_error(400, "Request_UnsupportedQuery", "Invalid filter clause")
         since, user_id = _time(match.group(1)), match.group(2)
         activity = "User registered security info" if AUDIT_FILTER.match(text) else None
+
         def about(a: dict[str, Any]) -> bool:
             if by_initiator:
                 return ((a.get("initiatedBy") or {}).get("user") or {}).get("id") == user_id
             return any(t["id"] == user_id for t in a["targetResources"])
 
-        items = [a for a in data.audits if _time(a["activityDateTime"]) >= since and about(a)
-                 and (activity is None or a["activityDisplayName"] == activity)]
-        return standin.page(request, len(items), lambda start, size: items[start:start + size])
+        items = [
+            a
+            for a in data.audits
+            if _time(a["activityDateTime"]) >= since
+            and about(a)
+            and (activity is None or a["activityDisplayName"] == activity)
+        ]
+        return standin.page(request, len(items), lambda start, size: items[start : start + size])
 
     router.add_patch("/v1.0/users/{key}", patch_user)
     router.add_post("/v1.0/users/{key}/revokeSignInSessions", revoke)

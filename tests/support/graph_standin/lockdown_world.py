@@ -45,25 +45,40 @@ class Clock:
 
 
 def lockdown_config(url: str, *, roles: dict[str, list[str]] | None = None, **sections: Any) -> CordonConfig:
-    return parse_config({
-        "graph": {"endpoint": url},
-        "roles": roles or {"technicians": [TECH_ID, APPROVER_ID, APPROVER2_ID],
-                           "approvers": [APPROVER_ID, APPROVER2_ID, TECH_ID]},
-        "tenants": [{"name": "Contoso", "tenant_id": CONTOSO, "domains": ["contoso.com", "contoso.onmicrosoft.com"],
-                     "credential": "managed_identity", "break_glass": ["breakglass@contoso.com"]}],
-        **sections,
-    })
+    return parse_config(
+        {
+            "graph": {"endpoint": url},
+            "roles": roles
+            or {"technicians": [TECH_ID, APPROVER_ID, APPROVER2_ID], "approvers": [APPROVER_ID, APPROVER2_ID, TECH_ID]},
+            "tenants": [
+                {
+                    "name": "Contoso",
+                    "tenant_id": CONTOSO,
+                    "domains": ["contoso.com", "contoso.onmicrosoft.com"],
+                    "credential": "managed_identity",
+                    "break_glass": ["breakglass@contoso.com"],
+                }
+            ],
+            **sections,
+        }
+    )
 
 
 def populate(standin: Any, *, licence: str = "P2", now: dt.datetime = START) -> tuple[LockdownData, dict[str, Any]]:
     state = standin.state
     state.skus = payloads.premium_skus(licence)
     data = LockdownData.of(state)
-    alice = state.add_user("alice@contoso.com", display_name="Alice Victim", methods=[
-        payloads.authenticator_method("iPhone 15"), payloads.phone_method("+1 425 555 0100", created=now)],
-        last_sign_in=now - dt.timedelta(hours=1))
-    bob = state.add_user("bob@contoso.com", display_name="Bob Admin", roles=[
-        payloads.directory_role("Global Administrator", payloads.GLOBAL_ADMIN)])
+    alice = state.add_user(
+        "alice@contoso.com",
+        display_name="Alice Victim",
+        methods=[payloads.authenticator_method("iPhone 15"), payloads.phone_method("+1 425 555 0100", created=now)],
+        last_sign_in=now - dt.timedelta(hours=1),
+    )
+    bob = state.add_user(
+        "bob@contoso.com",
+        display_name="Bob Admin",
+        roles=[payloads.directory_role("Global Administrator", payloads.GLOBAL_ADMIN)],
+    )
     glass = state.add_user("breakglass@contoso.com", display_name="Emergency Access")
     aid = alice["id"]
     rss = data.add_folder(aid, mail_folder("RSS Feeds"))
@@ -74,21 +89,28 @@ def populate(standin: Any, *, licence: str = "P2", now: dt.datetime = START) -> 
         message_rule("..", forward_to=["collector@evil.example"], sequence=1),
         message_rule("Hide replies", move_to_folder=rss["id"], mark_as_read=True, sequence=2),
         message_rule("Clean", delete=True, sequence=3),
-        message_rule("To my manager", redirect_to=["carol@contoso.com"], sequence=4,
-                     conditions={"subjectContains": ["urgent"]}),
-        message_rule("Newsletters", move_to_folder=newsletters["id"], sequence=5,
-                     conditions={"senderContains": ["news@"]}),
+        message_rule(
+            "To my manager", redirect_to=["carol@contoso.com"], sequence=4, conditions={"subjectContains": ["urgent"]}
+        ),
+        message_rule(
+            "Newsletters", move_to_folder=newsletters["id"], sequence=5, conditions={"senderContains": ["news@"]}
+        ),
         message_rule("Old trash", move_to_folder=deleted["id"], sequence=6, enabled=False),
     ]
     data.sign_ins += [
         sign_in(alice, now - dt.timedelta(days=1), ip="203.0.113.7", country="NG", app="Office 365 Exchange Online"),
-        sign_in(alice, now - dt.timedelta(days=1, hours=1), ip="203.0.113.7", country="NG", app="Office 365",
-                error_code=50126),
+        sign_in(
+            alice,
+            now - dt.timedelta(days=1, hours=1),
+            ip="203.0.113.7",
+            country="NG",
+            app="Office 365",
+            error_code=50126,
+        ),
         sign_in(alice, now - dt.timedelta(days=2), ip="198.51.100.20", country="US", app="Microsoft Teams"),
         sign_in(alice, now - dt.timedelta(days=9), ip="198.51.100.20", country="US", app="Microsoft Teams"),
     ]
-    data.audits.append(registered_security_info(alice, now - dt.timedelta(hours=20), "Mobile phone",
-                                                "203.0.113.7"))
+    data.audits.append(registered_security_info(alice, now - dt.timedelta(hours=20), "Mobile phone", "203.0.113.7"))
     data.risky[aid] = risky_user(alice, "high", "atRisk")
     return data, {"alice": alice, "bob": bob, "breakglass": glass}
 
@@ -145,8 +167,9 @@ class World:
         self.gateways = [make_gateway(config)]
         self.gateway = self.gateways[0]
 
-    def services(self, storage: Any, *, messenger: Any = None, config: CordonConfig | None = None,
-                 own_gateway: bool = False) -> Any:
+    def services(
+        self, storage: Any, *, messenger: Any = None, config: CordonConfig | None = None, own_gateway: bool = False
+    ) -> Any:
         from dialogs.contract import Services
         from tests.support.graph_standin.fixtures import make_gateway
 
@@ -154,8 +177,9 @@ class World:
         if own_gateway:  # a second Cordon process has its own Graph clients
             gateway = make_gateway(config or self.config)
             self.gateways.append(gateway)
-        return Services(config=config or self.config, storage=storage, clock=self.clock, messenger=messenger,
-                        graph=gateway)
+        return Services(
+            config=config or self.config, storage=storage, clock=self.clock, messenger=messenger, graph=gateway
+        )
 
     def router(self, services: Any) -> Any:
         from adapters.roles import RoleResolver
@@ -165,11 +189,16 @@ class World:
 
     def writes(self, kind: str) -> list[Any]:
         """Recorded Graph writes of one kind: block / enable / password / revoke / confirm / rule."""
+
         def matches(method: str, path: str, body: Any) -> bool:
-            return {"block": body == {"accountEnabled": False}, "enable": body == {"accountEnabled": True},
-                    "password": bool(body and "passwordProfile" in body),
-                    "revoke": path.endswith("/revokeSignInSessions"),
-                    "confirm": path.endswith("/confirmCompromised"), "rule": "/messageRules/" in path}[kind]
+            return {
+                "block": body == {"accountEnabled": False},
+                "enable": body == {"accountEnabled": True},
+                "password": bool(body and "passwordProfile" in body),
+                "revoke": path.endswith("/revokeSignInSessions"),
+                "confirm": path.endswith("/confirmCompromised"),
+                "rule": "/messageRules/" in path,
+            }[kind]
 
         return [w for w in self.data.writes if matches(*w)]
 

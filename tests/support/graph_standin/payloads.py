@@ -26,8 +26,16 @@ def iso(when: dt.datetime | None) -> str | None:
     return None if when is None else when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def user(upn: str, display_name: str | None = None, *, id: str | None = None, enabled: bool = True,  # noqa: A002
-         mail: str | None = None, last_sign_in: dt.datetime | None = None, user_type: str = "Member") -> dict[str, Any]:
+def user(
+    upn: str,
+    display_name: str | None = None,
+    *,
+    id: str | None = None,
+    enabled: bool = True,  # noqa: A002
+    mail: str | None = None,
+    last_sign_in: dt.datetime | None = None,
+    user_type: str = "Member",
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "id": id or new_id(),
         "userPrincipalName": upn,
@@ -37,14 +45,24 @@ def user(upn: str, display_name: str | None = None, *, id: str | None = None, en
         "userType": user_type,
     }
     if last_sign_in is not None:
-        payload["signInActivity"] = {"lastSignInDateTime": iso(last_sign_in),
-                                     "lastSuccessfulSignInDateTime": iso(last_sign_in)}
+        payload["signInActivity"] = {
+            "lastSignInDateTime": iso(last_sign_in),
+            "lastSuccessfulSignInDateTime": iso(last_sign_in),
+        }
     return payload
 
 
-def registration(u: dict[str, Any], methods: list[str], *, is_admin: bool = False, capable: bool | None = None,
-                 passwordless: bool | None = None, updated: dt.datetime | None = None,
-                 preferred: str | None = None, system_preferred: list[str] | None = None) -> dict[str, Any]:
+def registration(
+    u: dict[str, Any],
+    methods: list[str],
+    *,
+    is_admin: bool = False,
+    capable: bool | None = None,
+    passwordless: bool | None = None,
+    updated: dt.datetime | None = None,
+    preferred: str | None = None,
+    system_preferred: list[str] | None = None,
+) -> dict[str, Any]:
     """A userRegistrationDetails item; `methods` uses Graph's names (microsoftAuthenticatorPush, mobilePhone...)."""
     strong = [m for m in methods if m not in ("email", "securityQuestion")]
     registered = bool(strong)
@@ -59,14 +77,19 @@ def registration(u: dict[str, Any], methods: list[str], *, is_admin: bool = Fals
         "isSsprCapable": False,
         "isMfaRegistered": registered,
         "isMfaCapable": registered if capable is None else capable,
-        "isPasswordlessCapable": (any(m in ("fido2", "passKeyDeviceBound", "windowsHelloForBusiness",
-                                             "microsoftAuthenticatorPasswordless") for m in methods)
-                                  if passwordless is None else passwordless),
+        "isPasswordlessCapable": (
+            any(
+                m in ("fido2", "passKeyDeviceBound", "windowsHelloForBusiness", "microsoftAuthenticatorPasswordless")
+                for m in methods
+            )
+            if passwordless is None
+            else passwordless
+        ),
         "isSystemPreferredAuthenticationMethodEnabled": True,
         "methodsRegistered": methods,
         "systemPreferredAuthenticationMethods": system_preferred if system_preferred is not None else strong[:1],
-        "userPreferredMethodForSecondaryAuthentication": preferred or ("push" if "microsoftAuthenticatorPush" in
-                                                                       methods else "none"),
+        "userPreferredMethodForSecondaryAuthentication": preferred
+        or ("push" if "microsoftAuthenticatorPush" in methods else "none"),
         "lastUpdatedDateTime": iso(updated or dt.datetime.now(dt.UTC) - dt.timedelta(hours=6)),
     }
 
@@ -79,24 +102,43 @@ def _method(kind: str, created: dt.datetime | None, **fields: Any) -> dict[str, 
 
 
 def password_method() -> dict[str, Any]:
-    return {"@odata.type": "#microsoft.graph.passwordAuthenticationMethod",
-            "id": "28c10230-6103-485e-b985-444c60001490", "password": None}
+    return {
+        "@odata.type": "#microsoft.graph.passwordAuthenticationMethod",
+        "id": "28c10230-6103-485e-b985-444c60001490",
+        "password": None,
+    }
 
 
 def phone_method(number: str, phone_type: str = "mobile", created: dt.datetime | None = None) -> dict[str, Any]:
-    return _method("phoneAuthenticationMethod", created, phoneNumber=number, phoneType=phone_type,
-                   smsSignInState="notAllowedByPolicy")
+    return _method(
+        "phoneAuthenticationMethod",
+        created,
+        phoneNumber=number,
+        phoneType=phone_type,
+        smsSignInState="notAllowedByPolicy",
+    )
 
 
 def authenticator_method(device: str, created: dt.datetime | None = None) -> dict[str, Any]:
-    return _method("microsoftAuthenticatorAuthenticationMethod", created, displayName=device,
-                   deviceTag="SoftwareTokenActivated", phoneAppVersion="6.2401.0119")
+    return _method(
+        "microsoftAuthenticatorAuthenticationMethod",
+        created,
+        displayName=device,
+        deviceTag="SoftwareTokenActivated",
+        phoneAppVersion="6.2401.0119",
+    )
 
 
 def fido2_method(model: str = "YubiKey 5 NFC", created: dt.datetime | None = None) -> dict[str, Any]:
-    return _method("fido2AuthenticationMethod", created, displayName=model, model=model,
-                   aaGuid="cb69481e-8ff7-4039-93ec-0a2729a154a8", attestationLevel="attested",
-                   attestationCertificates=["dbe793efdf1945e2df25d93653c1d5c5cbdf0e80"])
+    return _method(
+        "fido2AuthenticationMethod",
+        created,
+        displayName=model,
+        model=model,
+        aaGuid="cb69481e-8ff7-4039-93ec-0a2729a154a8",
+        attestationLevel="attested",
+        attestationCertificates=["dbe793efdf1945e2df25d93653c1d5c5cbdf0e80"],
+    )
 
 
 def windows_hello_method(device: str, created: dt.datetime | None = None) -> dict[str, Any]:
@@ -112,69 +154,139 @@ def email_method(address: str, created: dt.datetime | None = None) -> dict[str, 
 
 
 def temporary_access_pass_method(created: dt.datetime | None = None) -> dict[str, Any]:
-    return _method("temporaryAccessPassAuthenticationMethod", created, isUsable=True, isUsableOnce=True,
-                   lifetimeInMinutes=60, methodUsabilityReason="EnabledByPolicy", temporaryAccessPass=None,
-                   startDateTime=iso(created))
+    return _method(
+        "temporaryAccessPassAuthenticationMethod",
+        created,
+        isUsable=True,
+        isUsableOnce=True,
+        lifetimeInMinutes=60,
+        methodUsabilityReason="EnabledByPolicy",
+        temporaryAccessPass=None,
+        startDateTime=iso(created),
+    )
 
 
 def group(display_name: str, id: str | None = None) -> dict[str, Any]:  # noqa: A002
-    return {"@odata.type": "#microsoft.graph.group", "id": id or new_id(), "displayName": display_name,
-            "securityEnabled": True, "mailEnabled": False}
+    return {
+        "@odata.type": "#microsoft.graph.group",
+        "id": id or new_id(),
+        "displayName": display_name,
+        "securityEnabled": True,
+        "mailEnabled": False,
+    }
 
 
 def directory_role(display_name: str, template_id: str) -> dict[str, Any]:
-    return {"@odata.type": "#microsoft.graph.directoryRole", "id": new_id(), "displayName": display_name,
-            "roleTemplateId": template_id}
+    return {
+        "@odata.type": "#microsoft.graph.directoryRole",
+        "id": new_id(),
+        "displayName": display_name,
+        "roleTemplateId": template_id,
+    }
 
 
-def ca_policy(name: str, *, state: str = "enabled", include_users: list[str] | None = None,
-              exclude_users: list[str] | None = None, include_groups: list[str] | None = None,
-              exclude_groups: list[str] | None = None, include_roles: list[str] | None = None,
-              exclude_roles: list[str] | None = None, controls: list[str] | None = None, operator: str = "OR",
-              apps: list[str] | None = None, client_app_types: list[str] | None = None,
-              strength: bool = False, locations: dict[str, Any] | None = None) -> dict[str, Any]:
-    grant: dict[str, Any] = {"operator": operator, "builtInControls": ["mfa"] if controls is None else controls,
-                             "customAuthenticationFactors": [], "termsOfUse": []}
+def ca_policy(
+    name: str,
+    *,
+    state: str = "enabled",
+    include_users: list[str] | None = None,
+    exclude_users: list[str] | None = None,
+    include_groups: list[str] | None = None,
+    exclude_groups: list[str] | None = None,
+    include_roles: list[str] | None = None,
+    exclude_roles: list[str] | None = None,
+    controls: list[str] | None = None,
+    operator: str = "OR",
+    apps: list[str] | None = None,
+    client_app_types: list[str] | None = None,
+    strength: bool = False,
+    locations: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    grant: dict[str, Any] = {
+        "operator": operator,
+        "builtInControls": ["mfa"] if controls is None else controls,
+        "customAuthenticationFactors": [],
+        "termsOfUse": [],
+    }
     if strength:
-        grant["authenticationStrength"] = {"id": "00000000-0000-0000-0000-000000000004",
-                                           "displayName": "Phishing-resistant MFA", "policyType": "builtIn",
-                                           "requirementsSatisfied": "mfa", "allowedCombinations": ["fido2"]}
+        grant["authenticationStrength"] = {
+            "id": "00000000-0000-0000-0000-000000000004",
+            "displayName": "Phishing-resistant MFA",
+            "policyType": "builtIn",
+            "requirementsSatisfied": "mfa",
+            "allowedCombinations": ["fido2"],
+        }
     conditions: dict[str, Any] = {
-        "userRiskLevels": [], "signInRiskLevels": [], "clientAppTypes": client_app_types or ["all"],
-        "applications": {"includeApplications": apps or ["All"], "excludeApplications": [],
-                         "includeUserActions": [], "includeAuthenticationContextClassReferences": []},
-        "users": {"includeUsers": include_users or [], "excludeUsers": exclude_users or [],
-                  "includeGroups": include_groups or [], "excludeGroups": exclude_groups or [],
-                  "includeRoles": include_roles or [], "excludeRoles": exclude_roles or []},
+        "userRiskLevels": [],
+        "signInRiskLevels": [],
+        "clientAppTypes": client_app_types or ["all"],
+        "applications": {
+            "includeApplications": apps or ["All"],
+            "excludeApplications": [],
+            "includeUserActions": [],
+            "includeAuthenticationContextClassReferences": [],
+        },
+        "users": {
+            "includeUsers": include_users or [],
+            "excludeUsers": exclude_users or [],
+            "includeGroups": include_groups or [],
+            "excludeGroups": exclude_groups or [],
+            "includeRoles": include_roles or [],
+            "excludeRoles": exclude_roles or [],
+        },
     }
     if locations is not None:
         conditions["locations"] = locations
-    return {"id": new_id(), "displayName": name, "state": state, "createdDateTime": "2026-01-05T10:00:00Z",
-            "conditions": conditions, "grantControls": grant}
+    return {
+        "id": new_id(),
+        "displayName": name,
+        "state": state,
+        "createdDateTime": "2026-01-05T10:00:00Z",
+        "conditions": conditions,
+        "grantControls": grant,
+    }
 
 
-def guests_or_external(types: str = "internalGuest,b2bCollaborationGuest",
-                       tenants: list[str] | None = None) -> dict[str, Any]:
+def guests_or_external(
+    types: str = "internalGuest,b2bCollaborationGuest", tenants: list[str] | None = None
+) -> dict[str, Any]:
     """A CA `conditionalAccessGuestsOrExternalUsers` (for includeGuestsOrExternalUsers / excludeGuestsOrExternalUsers);
     `tenants` limits it to those external tenant ids."""
-    external: dict[str, Any] = ({"@odata.type": "#microsoft.graph.conditionalAccessEnumeratedExternalTenants",
-                                 "membershipKind": "enumerated", "members": tenants} if tenants is not None else
-                                {"@odata.type": "#microsoft.graph.conditionalAccessAllExternalTenants",
-                                 "membershipKind": "all"})
+    external: dict[str, Any] = (
+        {
+            "@odata.type": "#microsoft.graph.conditionalAccessEnumeratedExternalTenants",
+            "membershipKind": "enumerated",
+            "members": tenants,
+        }
+        if tenants is not None
+        else {"@odata.type": "#microsoft.graph.conditionalAccessAllExternalTenants", "membershipKind": "all"}
+    )
     return {"guestOrExternalUserTypes": types, "externalTenants": external}
 
 
 def security_defaults(enabled: bool) -> dict[str, Any]:
-    return {"id": "00000000-0000-0000-0000-000000000005", "displayName": "Security Defaults",
-            "description": "Security defaults is a set of basic identity security mechanisms.", "isEnabled": enabled}
+    return {
+        "id": "00000000-0000-0000-0000-000000000005",
+        "displayName": "Security Defaults",
+        "description": "Security defaults is a set of basic identity security mechanisms.",
+        "isEnabled": enabled,
+    }
 
 
 def sku(part_number: str, plans: list[str], *, status: str = "Enabled") -> dict[str, Any]:
-    return {"id": new_id(), "skuId": new_id(), "skuPartNumber": part_number, "appliesTo": "User",
-            "capabilityStatus": status, "consumedUnits": 10,
-            "prepaidUnits": {"enabled": 25, "suspended": 0, "warning": 0, "lockedOut": 0},
-            "servicePlans": [{"servicePlanId": new_id(), "servicePlanName": p, "provisioningStatus": "Success",
-                              "appliesTo": "User"} for p in plans]}
+    return {
+        "id": new_id(),
+        "skuId": new_id(),
+        "skuPartNumber": part_number,
+        "appliesTo": "User",
+        "capabilityStatus": status,
+        "consumedUnits": 10,
+        "prepaidUnits": {"enabled": 25, "suspended": 0, "warning": 0, "lockedOut": 0},
+        "servicePlans": [
+            {"servicePlanId": new_id(), "servicePlanName": p, "provisioningStatus": "Success", "appliesTo": "User"}
+            for p in plans
+        ],
+    }
 
 
 def premium_skus(level: str) -> list[dict[str, Any]]:

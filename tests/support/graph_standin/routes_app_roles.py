@@ -25,14 +25,27 @@ if TYPE_CHECKING:
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_ROLES = (
-    "Application.Read.All", "AuditLog.Read.All", "DelegatedPermissionGrant.Read.All",
-    "DelegatedPermissionGrant.ReadWrite.All", "DeviceManagementManagedDevices.PrivilegedOperations.All",
-    "DeviceManagementManagedDevices.Read.All", "Directory.Read.All", "GroupMember.Read.All",
+    "Application.Read.All",
+    "AuditLog.Read.All",
+    "DelegatedPermissionGrant.Read.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "DeviceManagementManagedDevices.PrivilegedOperations.All",
+    "DeviceManagementManagedDevices.Read.All",
+    "Directory.Read.All",
+    "GroupMember.Read.All",
     "IdentityRiskEvent.Read.All",
-    "IdentityRiskyUser.ReadWrite.All", "LicenseAssignment.Read.All", "MailboxSettings.ReadWrite",
-    "Policy.Read.All", "RoleManagement.Read.Directory", "SecurityEvents.Read.All", "ThreatHunting.Read.All",
-    "User-PasswordProfile.ReadWrite.All", "User.EnableDisableAccount.All", "User.Read.All",
-    "User.RevokeSessions.All", "UserAuthenticationMethod.Read.All",
+    "IdentityRiskyUser.ReadWrite.All",
+    "LicenseAssignment.Read.All",
+    "MailboxSettings.ReadWrite",
+    "Policy.Read.All",
+    "RoleManagement.Read.Directory",
+    "SecurityEvents.Read.All",
+    "ThreatHunting.Read.All",
+    "User-PasswordProfile.ReadWrite.All",
+    "User.EnableDisableAccount.All",
+    "User.Read.All",
+    "User.RevokeSessions.All",
+    "UserAuthenticationMethod.Read.All",
 )
 SP_PATH = "/v1.0/servicePrincipals"
 ASSIGNMENTS_PATH = "/v1.0/servicePrincipals/{sp_id}/appRoleAssignments"
@@ -52,17 +65,34 @@ class Directory:
     posts: list[dict[str, Any]] = field(default_factory=list)
 
     def add_principal(self, app_id: str, name: str, roles: tuple[str, ...] = ()) -> dict[str, Any]:
-        sp: dict[str, Any] = {"id": str(uuid.uuid4()), "appId": app_id, "displayName": name, "appRoles": [
-            {"id": role_id(r), "value": r, "displayName": r, "description": f"Allows the app to {r}.",
-             "allowedMemberTypes": ["Application"], "isEnabled": True, "origin": "Application"} for r in roles]}
+        sp: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "appId": app_id,
+            "displayName": name,
+            "appRoles": [
+                {
+                    "id": role_id(r),
+                    "value": r,
+                    "displayName": r,
+                    "description": f"Allows the app to {r}.",
+                    "allowedMemberTypes": ["Application"],
+                    "isEnabled": True,
+                    "origin": "Application",
+                }
+                for r in roles
+            ],
+        }
         self.principals[sp["id"]] = sp
         return sp
 
     def held(self, principal_id: str) -> set[str]:
         graph = next(sp for sp in self.principals.values() if sp["appId"] == GRAPH_APP_ID)
         names = {role["id"]: role["value"] for role in graph["appRoles"]}
-        return {names[a["appRoleId"]] for a in self.assignments
-                if a["principalId"] == principal_id and a["resourceId"] == graph["id"]}
+        return {
+            names[a["appRoleId"]]
+            for a in self.assignments
+            if a["principalId"] == principal_id and a["resourceId"] == graph["id"]
+        }
 
 
 def directory(standin: GraphStandin, tenant_id: str) -> Directory:
@@ -96,14 +126,14 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
             wanted = {value for _, value in clauses}
             rows = [sp for sp in rows if sp["appId"] in wanted]
         rows = [selected(sp, request) for sp in rows]
-        return standin.page(request, len(rows), lambda start, size: rows[start:start + size])
+        return standin.page(request, len(rows), lambda start, size: rows[start : start + size])
 
     async def assignments(request: web.Request) -> web.Response:
         sp_id = request.match_info["sp_id"]
         if sp_id not in of(request).principals:
             return graph_error(404, "Request_ResourceNotFound", f"Resource '{sp_id}' does not exist.")
         rows = [a for a in of(request).assignments if a["principalId"] == sp_id]
-        return standin.page(request, len(rows), lambda start, size: rows[start:start + size])
+        return standin.page(request, len(rows), lambda start, size: rows[start : start + size])
 
     async def assign(request: web.Request) -> web.Response:
         store = of(request)
@@ -120,20 +150,34 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
             return graph_error(404, "Request_ResourceNotFound", "Resource does not exist.")
         if body.get("appRoleId") not in {r["id"] for r in resource["appRoles"]}:
             return graph_error(400, "Request_BadRequest", "Permission being assigned was not found on application")
-        if any(a["principalId"] == sp_id and a["resourceId"] == resource["id"] and a["appRoleId"] == body["appRoleId"]
-               for a in store.assignments):
+        if any(
+            a["principalId"] == sp_id and a["resourceId"] == resource["id"] and a["appRoleId"] == body["appRoleId"]
+            for a in store.assignments
+        ):
             return graph_error(400, "Request_BadRequest", "Permission being assigned already exists on the object")
-        created = {"id": str(uuid.uuid4()), "appRoleId": body["appRoleId"], "principalId": sp_id,
-                   "principalDisplayName": principal["displayName"], "principalType": "ServicePrincipal",
-                   "resourceId": resource["id"], "resourceDisplayName": resource["displayName"],
-                   "createdDateTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        created = {
+            "id": str(uuid.uuid4()),
+            "appRoleId": body["appRoleId"],
+            "principalId": sp_id,
+            "principalDisplayName": principal["displayName"],
+            "principalType": "ServicePrincipal",
+            "resourceId": resource["id"],
+            "resourceDisplayName": resource["displayName"],
+            "createdDateTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
         store.assignments.append(created)
         return json_response(created, 201)
 
-    standin.describe(router, SP_PATH, principals,
-                     "msgraph.generated.models.service_principal_collection_response:"
-                     "ServicePrincipalCollectionResponse")
-    standin.describe(router, ASSIGNMENTS_PATH, assignments,
-                     "msgraph.generated.models.app_role_assignment_collection_response:"
-                     "AppRoleAssignmentCollectionResponse")
+    standin.describe(
+        router,
+        SP_PATH,
+        principals,
+        "msgraph.generated.models.service_principal_collection_response:ServicePrincipalCollectionResponse",
+    )
+    standin.describe(
+        router,
+        ASSIGNMENTS_PATH,
+        assignments,
+        "msgraph.generated.models.app_role_assignment_collection_response:AppRoleAssignmentCollectionResponse",
+    )
     router.add_post(ASSIGNMENTS_PATH, assign)

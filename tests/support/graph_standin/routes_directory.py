@@ -26,17 +26,21 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
                 return graph_error(400, "Request_UnsupportedQuery", "Invalid filter clause")
             if any(name not in USER_FILTER_FIELDS for name, _ in clauses):
                 return graph_error(400, "Request_UnsupportedQuery", "Unsupported property in filter")
-            users = [u for u in users
-                     if any(str(u.get(name) or "").lower() == value.lower() for name, value in clauses)]
-        return standin.page(request, len(users), lambda start, size: [_public(u) for u in users[start:start + size]])
+            users = [
+                u for u in users if any(str(u.get(name) or "").lower() == value.lower() for name, value in clauses)
+            ]
+        return standin.page(request, len(users), lambda start, size: [_public(u) for u in users[start : start + size]])
 
     async def get_user(request: web.Request) -> web.Response:
         state = standin.state_for(request)
         user = state.find_user(request.match_info["key"])
         if user is None:
-            return graph_error(404, "Request_ResourceNotFound",
-                               f"Resource '{request.match_info['key']}' does not exist or one of its queried "
-                               "reference-property objects are not present.")
+            return graph_error(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{request.match_info['key']}' does not exist or one of its queried "
+                "reference-property objects are not present.",
+            )
         selected = set(request.query.get("$select", "").split(",")) - {""}
         if "signInActivity" in selected and not state.premium:
             return graph_error(403, LICENCE_CODE, LICENCE_MESSAGE)
@@ -53,7 +57,7 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
         if user is None:
             return graph_error(404)
         items = state.member_of.get(user["id"], [])
-        return standin.page(request, len(items), lambda start, size: items[start:start + size])
+        return standin.page(request, len(items), lambda start, size: items[start : start + size])
 
     async def check_member_groups(request: web.Request) -> web.Response:
         state = standin.state_for(request)
@@ -72,8 +76,9 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
 
     async def ca_policies(request: web.Request) -> web.Response:
         state = standin.state_for(request)
-        return standin.page(request, len(state.ca_policies),
-                            lambda start, size: state.ca_policies[start:start + size])
+        return standin.page(
+            request, len(state.ca_policies), lambda start, size: state.ca_policies[start : start + size]
+        )
 
     async def security_defaults(request: web.Request) -> web.Response:
         from tests.support.graph_standin import payloads
@@ -83,15 +88,31 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
     models = "msgraph.generated.models."
     standin.describe(router, "/v1.0/users", list_users, models + "user_collection_response:UserCollectionResponse")
     standin.describe(router, "/v1.0/users/{key}", get_user, models + "user:User")
-    standin.describe(router, "/v1.0/users/{key}/transitiveMemberOf", member_of,
-                     models + "directory_object_collection_response:DirectoryObjectCollectionResponse")
+    standin.describe(
+        router,
+        "/v1.0/users/{key}/transitiveMemberOf",
+        member_of,
+        models + "directory_object_collection_response:DirectoryObjectCollectionResponse",
+    )
     router.add_post("/v1.0/users/{key}/checkMemberGroups", check_member_groups)
-    standin.describe(router, "/v1.0/subscribedSkus", subscribed_skus,
-                     models + "subscribed_sku_collection_response:SubscribedSkuCollectionResponse")
-    standin.describe(router, "/v1.0/identity/conditionalAccess/policies", ca_policies,
-                     models + "conditional_access_policy_collection_response:ConditionalAccessPolicyCollectionResponse")
-    standin.describe(router, "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy", security_defaults,
-                     models + "identity_security_defaults_enforcement_policy:IdentitySecurityDefaultsEnforcementPolicy")
+    standin.describe(
+        router,
+        "/v1.0/subscribedSkus",
+        subscribed_skus,
+        models + "subscribed_sku_collection_response:SubscribedSkuCollectionResponse",
+    )
+    standin.describe(
+        router,
+        "/v1.0/identity/conditionalAccess/policies",
+        ca_policies,
+        models + "conditional_access_policy_collection_response:ConditionalAccessPolicyCollectionResponse",
+    )
+    standin.describe(
+        router,
+        "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
+        security_defaults,
+        models + "identity_security_defaults_enforcement_policy:IdentitySecurityDefaultsEnforcementPolicy",
+    )
 
 
 def _public(user: dict[str, Any]) -> dict[str, Any]:

@@ -27,9 +27,12 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
                 clauses = parse_filter(request.query["$filter"])
             except ValueError:
                 return graph_error(400, "Request_UnsupportedQuery", "Invalid filter clause")
-            items = [r for r in state.registration.values()
-                     if any(str(r.get(name) or "").lower() == value.lower() for name, value in clauses)]
-            return standin.page(request, len(items), lambda start, size: items[start:start + size])
+            items = [
+                r
+                for r in state.registration.values()
+                if any(str(r.get(name) or "").lower() == value.lower() for name, value in clauses)
+            ]
+            return standin.page(request, len(items), lambda start, size: items[start : start + size])
         return standin.page(request, state.registration_count(), state.registration_slice)
 
     async def registration_item(request: web.Request) -> web.Response:
@@ -50,7 +53,7 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
 
     async def directory_roles(request: web.Request) -> web.Response:
         roles = list(_activated_roles(standin.state_for(request)).values())
-        return standin.page(request, len(roles), lambda start, size: roles[start:start + size])
+        return standin.page(request, len(roles), lambda start, size: roles[start : start + size])
 
     async def role_members(request: web.Request) -> web.Response:
         state = standin.state_for(request)
@@ -58,31 +61,54 @@ def register(router: web.UrlDispatcher, standin: GraphStandin) -> None:
         if role is None:
             return graph_error(404)
         template = role["roleTemplateId"]
-        members = [{"@odata.type": "#microsoft.graph.user", "id": user_id}
-                   for user_id, held in state.member_of.items()
-                   if any(m.get("roleTemplateId") == template for m in held)]
+        members = [
+            {"@odata.type": "#microsoft.graph.user", "id": user_id}
+            for user_id, held in state.member_of.items()
+            if any(m.get("roleTemplateId") == template for m in held)
+        ]
         members += state.extra.get("role_members", {}).get(template, [])
-        return standin.page(request, len(members), lambda start, size: members[start:start + size])
+        return standin.page(request, len(members), lambda start, size: members[start : start + size])
 
     async def group_members(request: web.Request) -> web.Response:
         members = standin.state_for(request).extra.get("group_members", {}).get(request.match_info["group"])
         if members is None:
             return graph_error(404)
-        return standin.page(request, len(members), lambda start, size: members[start:start + size])
+        return standin.page(request, len(members), lambda start, size: members[start : start + size])
 
     models = "msgraph.generated.models."
-    standin.describe(router, "/v1.0/directoryRoles", directory_roles,
-                     models + "directory_role_collection_response:DirectoryRoleCollectionResponse")
-    standin.describe(router, "/v1.0/directoryRoles/{role}/members", role_members,
-                     models + "directory_object_collection_response:DirectoryObjectCollectionResponse")
-    standin.describe(router, "/v1.0/groups/{group}/transitiveMembers", group_members,
-                     models + "directory_object_collection_response:DirectoryObjectCollectionResponse")
-    standin.describe(router, REPORT, registration_list,
-                     models + "user_registration_details_collection_response:UserRegistrationDetailsCollectionResponse")
-    standin.describe(router, REPORT + "/{id}", registration_item,
-                     models + "user_registration_details:UserRegistrationDetails")
-    standin.describe(router, "/v1.0/users/{key}/authentication/methods", methods,
-                     models + "authentication_method_collection_response:AuthenticationMethodCollectionResponse")
+    standin.describe(
+        router,
+        "/v1.0/directoryRoles",
+        directory_roles,
+        models + "directory_role_collection_response:DirectoryRoleCollectionResponse",
+    )
+    standin.describe(
+        router,
+        "/v1.0/directoryRoles/{role}/members",
+        role_members,
+        models + "directory_object_collection_response:DirectoryObjectCollectionResponse",
+    )
+    standin.describe(
+        router,
+        "/v1.0/groups/{group}/transitiveMembers",
+        group_members,
+        models + "directory_object_collection_response:DirectoryObjectCollectionResponse",
+    )
+    standin.describe(
+        router,
+        REPORT,
+        registration_list,
+        models + "user_registration_details_collection_response:UserRegistrationDetailsCollectionResponse",
+    )
+    standin.describe(
+        router, REPORT + "/{id}", registration_item, models + "user_registration_details:UserRegistrationDetails"
+    )
+    standin.describe(
+        router,
+        "/v1.0/users/{key}/authentication/methods",
+        methods,
+        models + "authentication_method_collection_response:AuthenticationMethodCollectionResponse",
+    )
 
 
 def _activated_roles(state: TenantState) -> dict[str, dict[str, Any]]:
@@ -94,7 +120,12 @@ def _activated_roles(state: TenantState) -> dict[str, dict[str, Any]]:
             if item.get("@odata.type") == "#microsoft.graph.directoryRole":
                 roles.setdefault(item["roleTemplateId"], {k: v for k, v in item.items() if k != "@odata.type"})
     for template in state.extra.get("role_members", {}):
-        roles.setdefault(template, {"id": str(uuid.uuid5(uuid.NAMESPACE_OID, template)),
-                                    "displayName": state.extra.get("role_names", {}).get(template, "Role"),
-                                    "roleTemplateId": template})
+        roles.setdefault(
+            template,
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_OID, template)),
+                "displayName": state.extra.get("role_names", {}).get(template, "Role"),
+                "roleTemplateId": template,
+            },
+        )
     return roles

@@ -38,7 +38,7 @@ def parse_filter(text: str) -> list[tuple[str, str]]:
         if not match:
             raise ValueError(text)
         clauses.append((match.group(1), match.group(2)[1:-1].replace("''", "'")))
-        rest = rest[match.end():]
+        rest = rest[match.end() :]
         if not rest:
             return clauses
         if not rest.startswith("or "):
@@ -47,8 +47,9 @@ def parse_filter(text: str) -> list[tuple[str, str]]:
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=json.dumps(payload).encode(), status=status, headers=headers,
-                        content_type="application/json")
+    return web.Response(
+        body=json.dumps(payload).encode(), status=status, headers=headers, content_type="application/json"
+    )
 
 
 def graph_error(status: int, code: str | None = None, message: str | None = None) -> web.Response:
@@ -58,9 +59,17 @@ def graph_error(status: int, code: str | None = None, message: str | None = None
 class GraphStandin:
     """Start with `async with GraphStandin(home_tenant=...) as graph:`; `graph.url` is the Graph endpoint."""
 
-    def __init__(self, *, home_tenant: str, extensions: Iterable[Extension] = (), latency: float = 0.0,
-                 max_page: int = 999, default_page: int = 100, record: bool = True,
-                 tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        home_tenant: str,
+        extensions: Iterable[Extension] = (),
+        latency: float = 0.0,
+        max_page: int = 999,
+        default_page: int = 100,
+        record: bool = True,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.home_tenant = home_tenant
         self.tenants: dict[str, TenantState] = {home_tenant: TenantState(home_tenant)}
         self.faults: list[Fault] = []
@@ -98,8 +107,13 @@ class GraphStandin:
         """An access token shaped like Entra's (a JWT whose `tid` names the tenant it is for)."""
         import jwt
 
-        claims = {"tid": tenant_id, "aud": "https://graph.microsoft.com", "iat": int(time.time()),
-                  "exp": int(time.time()) + 3600, "jti": "standin." + secrets.token_urlsafe(12)}
+        claims = {
+            "tid": tenant_id,
+            "aud": "https://graph.microsoft.com",
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 3600,
+            "jti": "standin." + secrets.token_urlsafe(12),
+        }
         token = jwt.encode(claims, secrets.token_bytes(32), algorithm="HS256")
         self.tokens[token] = tenant_id
         return token
@@ -126,14 +140,24 @@ class GraphStandin:
         if top is None:
             return self.default_page
         if not top.isdigit() or not 1 <= int(top) <= self.max_page:
-            raise web.HTTPBadRequest(body=json.dumps(error_body(400, "Request_BadRequest",
-                                                                f"Invalid page size specified: '{top}'. Must be "
-                                                                f"between 1 and {self.max_page} inclusive.")),
-                                     content_type="application/json")
+            raise web.HTTPBadRequest(
+                body=json.dumps(
+                    error_body(
+                        400,
+                        "Request_BadRequest",
+                        f"Invalid page size specified: '{top}'. Must be between 1 and {self.max_page} inclusive.",
+                    )
+                ),
+                content_type="application/json",
+            )
         return int(top)
 
-    def page(self, request: web.Request, total: int, items: Callable[[int, int], list[dict[str, Any]]],
-             ) -> web.Response:
+    def page(
+        self,
+        request: web.Request,
+        total: int,
+        items: Callable[[int, int], list[dict[str, Any]]],
+    ) -> web.Response:
         """A collection page starting at `$skiptoken`, with a nextLink when more remain."""
         size = self.page_size(request)
         token = request.query.get("$skiptoken", "0")
@@ -159,8 +183,16 @@ class GraphStandin:
         auth = request.headers.get("Authorization", "")
         tenant = self.tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
         if self.record:
-            self.requests.append(Recorded(request.method, request.path, request.query_string,
-                                          request.headers.get("Host", ""), bool(auth), tenant))
+            self.requests.append(
+                Recorded(
+                    request.method,
+                    request.path,
+                    request.query_string,
+                    request.headers.get("Host", ""),
+                    bool(auth),
+                    tenant,
+                )
+            )
         if tenant is None:
             return graph_error(401, message="Access token is empty." if not auth else None)
         request[TENANT_KEY] = tenant
@@ -198,16 +230,28 @@ class GraphStandin:
         if request.query.get("api-version") != "2019-08-01" or not request.query.get("resource"):
             return json_response({"statusCode": 400, "message": "Bad request"}, 400)
         token, lifetime = self._mi_token(request.query["resource"])
-        return json_response({"access_token": token, "expires_on": str(int(time.time()) + lifetime),
-                              "resource": request.query["resource"], "token_type": "Bearer",
-                              "client_id": request.query.get("client_id", "system-assigned")})
+        return json_response(
+            {
+                "access_token": token,
+                "expires_on": str(int(time.time()) + lifetime),
+                "resource": request.query["resource"],
+                "token_type": "Bearer",
+                "client_id": request.query.get("client_id", "system-assigned"),
+            }
+        )
 
     async def _imds_token(self, request: web.Request) -> web.Response:
         if request.headers.get("Metadata") != "true" or not request.query.get("resource"):
             return json_response({"error": "invalid_request", "error_description": "Required metadata header"}, 400)
         token, lifetime = self._mi_token(request.query["resource"])
-        return json_response({"access_token": token, "expires_in": str(lifetime), "resource": request.query["resource"],
-                              "token_type": "Bearer"})
+        return json_response(
+            {
+                "access_token": token,
+                "expires_in": str(lifetime),
+                "resource": request.query["resource"],
+                "token_type": "Bearer",
+            }
+        )
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
     def build_app(self) -> web.Application:

@@ -22,16 +22,39 @@ Predicate = Callable[[Row], bool]
 
 # property -> literal kind ("string" or "int"); createdDateTime is handled on its own
 STRING_PROPERTIES = {
-    "id", "userId", "userPrincipalName", "userDisplayName", "appId", "appDisplayName", "ipAddress", "clientAppUsed",
-    "correlationId", "conditionalAccessStatus", "resourceId", "resourceDisplayName", "riskDetail", "riskState",
-    "riskLevelAggregated", "riskLevelDuringSignIn", "location/city", "location/state", "location/countryOrRegion",
+    "id",
+    "userId",
+    "userPrincipalName",
+    "userDisplayName",
+    "appId",
+    "appDisplayName",
+    "ipAddress",
+    "clientAppUsed",
+    "correlationId",
+    "conditionalAccessStatus",
+    "resourceId",
+    "resourceDisplayName",
+    "riskDetail",
+    "riskState",
+    "riskLevelAggregated",
+    "riskLevelDuringSignIn",
+    "location/city",
+    "location/state",
+    "location/countryOrRegion",
 }
 INT_PROPERTIES = {"status/errorCode"}
 P2_ONLY = {"riskLevelAggregated", "riskLevelDuringSignIn", "riskDetail"}
-TIME_OPERATORS = {"eq": lambda a, b: a == b, "ge": lambda a, b: a >= b, "le": lambda a, b: a <= b,
-                  "gt": lambda a, b: a > b, "lt": lambda a, b: a < b}
-_TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,7})?Z)"
-                    r"|(?P<int>-?\d+)(?![\w:-])|(?P<paren>[()])|(?P<word>[A-Za-z][A-Za-z0-9_/]*))")
+TIME_OPERATORS = {
+    "eq": lambda a, b: a == b,
+    "ge": lambda a, b: a >= b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "lt": lambda a, b: a < b,
+}
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,7})?Z)"
+    r"|(?P<int>-?\d+)(?![\w:-])|(?P<paren>[()])|(?P<word>[A-Za-z][A-Za-z0-9_/]*))"
+)
 
 
 class FilterError(ValueError):
@@ -46,7 +69,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             break
         match = _TOKEN.match(text, at)
         if match is None or match.end() == at:
-            raise FilterError(f"unexpected text at {at}: {text[at:at + 20]!r}")
+            raise FilterError(f"unexpected text at {at}: {text[at : at + 20]!r}")
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind)))
         at = match.end()
@@ -120,8 +143,9 @@ class _Parser:
             if operator[0] != "word" or operator[1] not in TIME_OPERATORS or kind != "time":
                 raise FilterError("createdDateTime takes eq/ge/le/gt/lt and a UTC time")
             compare, bound = TIME_OPERATORS[operator[1]], _time(literal)
-            return lambda row: isinstance(row.get("createdDateTime"), str) and compare(
-                _time(row["createdDateTime"]), bound)
+            return lambda row: (
+                isinstance(row.get("createdDateTime"), str) and compare(_time(row["createdDateTime"]), bound)
+            )
         if operator != ("word", "eq"):
             raise FilterError(f"{name} supports eq only")
         if name in INT_PROPERTIES:

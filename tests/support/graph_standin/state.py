@@ -29,9 +29,17 @@ LICENCE_MESSAGE = "Neither tenant is B2C or tenant doesn't have premium license"
 
 def error_body(status: int, code: str | None = None, message: str | None = None) -> dict[str, Any]:
     default_code, default_message = ERRORS.get(status, ("UnknownError", "Error."))
-    return {"error": {"code": code or default_code, "message": message or default_message,
-                      "innerError": {"date": "2026-11-27T22:00:00", "request-id": payloads.new_id(),
-                                     "client-request-id": payloads.new_id()}}}
+    return {
+        "error": {
+            "code": code or default_code,
+            "message": message or default_message,
+            "innerError": {
+                "date": "2026-11-27T22:00:00",
+                "request-id": payloads.new_id(),
+                "client-request-id": payloads.new_id(),
+            },
+        }
+    }
 
 
 @dataclass
@@ -49,8 +57,11 @@ class Fault:
     hits: int = 0
 
     def matches(self, method: str, path_qs: str) -> bool:
-        return self.times != 0 and (self.method is None or self.method == method) and (
-            not self.path or re.search(self.path, path_qs) is not None)
+        return (
+            self.times != 0
+            and (self.method is None or self.method == method)
+            and (not self.path or re.search(self.path, path_qs) is not None)
+        )
 
     @classmethod
     def throttle(cls, path: str = "", retry_after: float | None = None, times: int = 1) -> Fault:
@@ -114,9 +125,17 @@ class TenantState:
         plans = {p["servicePlanName"] for s in self.skus for p in s.get("servicePlans", [])}
         return bool(plans & {"AAD_PREMIUM", "AAD_PREMIUM_P2"})
 
-    def add_user(self, upn: str, *, methods: list[dict[str, Any]] | None = None, registered: list[str] | None = None,
-                 is_admin: bool = False, roles: list[dict[str, Any]] | None = None,
-                 groups: list[dict[str, Any]] | None = None, **user_fields: Any) -> dict[str, Any]:
+    def add_user(
+        self,
+        upn: str,
+        *,
+        methods: list[dict[str, Any]] | None = None,
+        registered: list[str] | None = None,
+        is_admin: bool = False,
+        roles: list[dict[str, Any]] | None = None,
+        groups: list[dict[str, Any]] | None = None,
+        **user_fields: Any,
+    ) -> dict[str, Any]:
         """Add a user with live methods, a registration record and memberships; returns the user payload."""
         u = payloads.user(upn, **user_fields)
         self.users[u["id"]] = u
@@ -139,4 +158,4 @@ class TenantState:
         if self.synthetic_registration:
             total, item = self.synthetic_registration
             return [item(i) for i in range(start, min(start + count, total))]
-        return list(self.registration.values())[start:start + count]
+        return list(self.registration.values())[start : start + count]
