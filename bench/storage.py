@@ -33,6 +33,7 @@ from tests.support.stores import CONNECTION_ENV, open_spec  # noqa: E402
 _CONTENDER = """
 import asyncio, json, os, sys, time
 sys.path.insert(0, sys.argv[1])
+from adapters.retry import RetryPolicy
 from adapters.storage import update
 from tests.support.stores import open_spec
 
@@ -42,10 +43,11 @@ async def main(spec, start, n):
     while not os.path.exists(start):
         time.sleep(0.002)
     lat = []
+    PATIENT = RetryPolicy(budget_seconds=600, max_attempts=500, base_delay=0.002, max_delay=0.2, full_jitter=True)
     t0 = time.perf_counter()
     for _ in range(n):
         t = time.perf_counter()
-        await update(store, "contended", lambda v: {"n": (v or {"n": 0})["n"] + 1}, attempts=500)
+        await update(store, "contended", lambda v: {"n": (v or {"n": 0})["n"] + 1}, policy=PATIENT)
         lat.append(time.perf_counter() - t)
     wall = time.perf_counter() - t0
     await store.close()

@@ -170,8 +170,11 @@ async def test_two_instances_on_one_store_have_exactly_one_winner(shared_store: 
 _RACER = textwrap.dedent("""
     import asyncio, json, os, sys, time
     sys.path.insert(0, sys.argv[1])
+    from adapters.retry import RetryPolicy
     from adapters.storage import Conflict, update
     from tests.support.stores import open_spec
+
+    PATIENT = RetryPolicy(budget_seconds=600, max_attempts=200, base_delay=0.002, max_delay=0.2, full_jitter=True)
 
     async def main(spec, start_file, keys, bumps):
         store = open_spec(spec)
@@ -188,7 +191,7 @@ _RACER = textwrap.dedent("""
         def bump(value):
             return {"n": (value or {"n": 0})["n"] + 1}
         for _ in range(bumps):
-            await update(store, "counter", bump, attempts=200)
+            await update(store, "counter", bump, policy=PATIENT)
         await store.close()
         print(json.dumps(won))
 
