@@ -240,4 +240,4 @@ async def open_lockdown(
         elif reply.text:
             notes.append(reply.text)
     live = await store(ctx.services).live_for(doc["tenant_id"], doc["user_id"])
-    return (live["id"] if live else None), notes
+    return (live.id if live else None), notes

@@ -19,7 +19,8 @@ State = Literal["pending", "approved", "running", "done", "partial", "failed", "
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # validate_assignment: a value set in code is checked when set (a dict given for a part becomes the part)
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
 
 
 class Person(_Part):
@@ -38,6 +39,10 @@ class Target(_Part):
     name: str
     enabled: bool | None = None
     admin_roles: list[str] = Field(default_factory=list)
+    last_sign_in: str | None = None
+    mfa_methods: list[str] = Field(default_factory=list)
+    risk: str | None = None
+    notes: list[str] = Field(default_factory=list)
 
 
 class Place(_Part):
@@ -108,10 +113,27 @@ class LockdownRequest(_Part):
         return cls.model_validate(value)
 
     def to_document(self) -> dict[str, Any]:
-        """The JSON stored, with its format: keys the document did not have stay absent, as in the dict form."""
+        """The JSON stored, with its format: keys the document did not have stay absent (format 1 as written
+        before the model existed), and a default changed in place (a list appended to) counts as set."""
+        _settle(self)
         return {**self.model_dump(mode="json", exclude_unset=True), "format": self.format}
 
+    def checked(self) -> dict[str, Any]:
+        """The document to store, validated again (raises `pydantic.ValidationError` if a change broke it)."""
+        document = self.to_document()
+        LockdownRequest.from_document(document)
+        return document
 
-def checked(value: dict[str, Any]) -> dict[str, Any]:
-    """The document in its stored form after validation (raises `pydantic.ValidationError` if malformed)."""
-    return LockdownRequest.from_document(value).to_document()
+
+def _settle(model: BaseModel) -> None:
+    """Count as set every field whose value is no longer its default (e.g. `history.append(...)` on a request
+    read without a history), so `exclude_unset` never drops what a change wrote."""
+    fields_set = model.model_fields_set
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if name not in fields_set and value != info.get_default(call_default_factory=True):
+            fields_set.add(name)
+        parts = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
+        for part in parts:
+            if isinstance(part, BaseModel):
+                _settle(part)
