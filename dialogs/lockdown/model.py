@@ -4,26 +4,24 @@
 so a request missing its requester, its state or its nonce is refused where it is read, not found out deep in an
 approval. The four-eyes decision reads the typed fields (`requester.aad_id`, `decision`). `format` is the stored
 format's version: a later change of shape bumps it and converts older documents in `from_document`.
-Keys other helpers may add later are kept (extra="allow"), but every key listed here must have its type.
+Keys other helpers may add later are kept (extra="allow"), but every key listed here must have its type; the
+shared rules of a stored record (unset keys stay absent, assignments are checked) are in `dialogs/stored.py`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from dialogs.stored import Part, document
 
 FORMAT_VERSION = 1
 
 State = Literal["pending", "approved", "running", "done", "partial", "failed", "rejected", "expired", "cancelled"]
 
 
-class _Part(BaseModel):
-    # validate_assignment: a value set in code is checked when set (a dict given for a part becomes the part)
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
-
-
-class Person(_Part):
+class Person(Part):
     aad_id: str | None = None
     upn: str | None = None
     name: str | None = None
@@ -33,7 +31,7 @@ class Decider(Person):
     tenant_id: str | None = None
 
 
-class Target(_Part):
+class Target(Part):
     id: str
     upn: str
     name: str
@@ -45,13 +43,13 @@ class Target(_Part):
     notes: list[str] = Field(default_factory=list)
 
 
-class Place(_Part):
+class Place(Part):
     tenant_id: str | None = None
     conversation_id: str | None = None
     kind: str | None = None  # personal | channel | groupChat: where "see its card above" can point
 
 
-class Decision(_Part):
+class Decision(Part):
     verdict: Literal["approve", "reject"]
     at: str
     by: Decider
@@ -59,22 +57,22 @@ class Decision(_Part):
     steps: list[str] = Field(default_factory=list)
 
 
-class Runner(_Part):
+class Runner(Part):
     owner: str
     lease_until: str | None = None
 
 
-class Card(_Part):
+class Card(Part):
     conversation_id: str | None = None
     message_id: str | None = None
 
 
-class HistoryEntry(_Part):
+class HistoryEntry(Part):
     state: State
     at: str
 
 
-class LockdownRequest(_Part):
+class LockdownRequest(Part):
     format: int = FORMAT_VERSION
     id: str
     nonce: str
@@ -115,25 +113,10 @@ class LockdownRequest(_Part):
     def to_document(self) -> dict[str, Any]:
         """The JSON stored, with its format: keys the document did not have stay absent (format 1 as written
         before the model existed), and a default changed in place (a list appended to) counts as set."""
-        _settle(self)
-        return {**self.model_dump(mode="json", exclude_unset=True), "format": self.format}
+        return document(self, self.format)
 
     def checked(self) -> dict[str, Any]:
         """The document to store, validated again (raises `pydantic.ValidationError` if a change broke it)."""
-        document = self.to_document()
-        LockdownRequest.from_document(document)
-        return document
-
-
-def _settle(model: BaseModel) -> None:
-    """Count as set every field whose value is no longer its default (e.g. `history.append(...)` on a request
-    read without a history), so `exclude_unset` never drops what a change wrote."""
-    fields_set = model.model_fields_set
-    for name, info in type(model).model_fields.items():
-        value = getattr(model, name)
-        if name not in fields_set and value != info.get_default(call_default_factory=True):
-            fields_set.add(name)
-        parts = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
-        for part in parts:
-            if isinstance(part, BaseModel):
-                _settle(part)
+        stored = self.to_document()
+        LockdownRequest.from_document(stored)
+        return stored
