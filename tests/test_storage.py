@@ -170,6 +170,8 @@ async def test_two_instances_on_one_store_have_exactly_one_winner(shared_store: 
 _RACER = textwrap.dedent("""
     import asyncio, json, os, sys, time
     sys.path.insert(0, sys.argv[1])
+    from dataclasses import replace
+    from adapters.retry import CAS_POLICY
     from adapters.storage import Conflict, update
     from tests.support.stores import open_spec
 
@@ -188,7 +190,7 @@ _RACER = textwrap.dedent("""
         def bump(value):
             return {"n": (value or {"n": 0})["n"] + 1}
         for _ in range(bumps):
-            await update(store, "counter", bump, attempts=200)
+            await update(store, "counter", bump, policy=replace(CAS_POLICY, max_attempts=200))
         await store.close()
         print(json.dumps(won))
 
