@@ -126,7 +126,7 @@ async def test_lock_down_is_for_technicians_and_opens_the_approval_request_asked
         from dialogs.lockdown.runtime import store
 
         request = await store(w.services).live_for(w.tenant_ids[0], detection["userId"])
-        assert request["requester"]["aad_id"] == TECH.aad_id and request["state"] == "pending"
+        assert request.requester.aad_id == TECH.aad_id and request.state == "pending"
 
 
 async def test_a_press_from_a_thread_of_the_same_channel_is_the_same_conversation(tmp_path) -> None:
@@ -183,7 +183,7 @@ async def test_pressing_lock_down_twice_opens_one_request_and_the_card_says_it_w
         from dialogs.lockdown.runtime import store
 
         request = await store(w.services).live_for(w.tenant_ids[0], detection["userId"])
-        assert f"request {request['id']}" in json.dumps(first.body["value"], ensure_ascii=False)
+        assert f"request {request.id}" in json.dumps(first.body["value"], ensure_ascii=False)
         card = again.body["value"]
         assert_valid_card(card)
         text = json.dumps(card, ensure_ascii=False)

@@ -7,7 +7,8 @@ import json
 
 from dialogs.alerts import state as st
 from dialogs.alerts.cards import alert_card, digest_card
-from dialogs.alerts.delivery import add_detections, new_card_doc
+from dialogs.alerts.delivery import add_detections, new_card
+from dialogs.alerts.documents import Event
 from dialogs.alerts.model import EVENT_WORDS, Detection, meets, plain_event
 from tests.support.cards import assert_valid_card
 from tests.support.graph_standin import identity_protection as ip
@@ -74,7 +75,7 @@ def test_thresholds_and_quiet_states() -> None:
     # passing MFA under a risk policy "remediates" a sign-in, and an adversary-in-the-middle passes MFA: still alerted
     remediated = _det(risk_state="remediated")
     assert not remediated.quiet
-    card = json.dumps(alert_card(new_card_doc("c" * 32, "T0", "conv", [remediated], NOW)), ensure_ascii=False)
+    card = json.dumps(alert_card(new_card("c" * 32, "T0", "conv", [remediated], NOW)), ensure_ascii=False)
     assert "High (remediated: MFA was passed or the password reset; check it was the user)" in card
     assert _det(risk_level="none").quiet and not _det().quiet
 
@@ -86,7 +87,7 @@ def test_untrusted_text_cannot_make_links_and_odd_ids_make_no_url() -> None:
         user_id="../../evil",
         app="![img](https://evil.example/p.png)",
     )
-    card = alert_card(new_card_doc("c" * 32, "T0", "conv", [hostile], NOW))
+    card = alert_card(new_card("c" * 32, "T0", "conv", [hostile], NOW))
     assert_valid_card(card)
     text = json.dumps(card, ensure_ascii=False)
     assert "](" not in text and "<b>" not in text
@@ -98,15 +99,9 @@ def test_a_busy_users_card_and_a_big_digest_stay_valid_and_small() -> None:
         _det(n, event_type=("impossibleTravel", "leakedCredentials", "unfamiliarFeatures")[n % 3], city="Ville" * 20)
         for n in range(120)
     ]
-    doc = add_detections(new_card_doc("c" * 32, "T0", "conv", dets[:1], NOW), dets[1:])
-    doc["events"] = [
-        {
-            "what": "Dismissed risk",
-            "actor": "a" * 300,
-            "at": "2026-11-27T21:00:00Z",
-            "outcome": "failed",
-            "detail": "d" * 2000,
-        }
+    doc = add_detections(new_card("c" * 32, "T0", "conv", dets[:1], NOW), dets[1:])
+    doc.events = [
+        Event(what="Dismissed risk", actor="a" * 300, at="2026-11-27T21:00:00Z", outcome="failed", detail="d" * 2000)
         for _ in range(30)
     ]
     card = alert_card(doc)

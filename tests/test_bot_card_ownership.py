@@ -46,7 +46,7 @@ def approval_card_id(request: dict) -> str:
 
 
 async def still_pending_and_untouched(e2e: E2E, request: dict) -> None:  # noqa: F811
-    assert (await runner.store(e2e.bot.services).get(request["id"])).request["state"] == state.PENDING
+    assert (await runner.store(e2e.bot.services).get(request["id"])).request.state == state.PENDING
     assert [u for u in e2e.bot.connector.updates() if u.activity_id == approval_card_id(request)] == []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from dialogs.lockdown.model import LockdownRequest
 from tests.support.botapp import TECH
 from tests.support.cards import assert_valid_card
 from tests.support.graph_standin.alerts_world import alerts_world
@@ -29,7 +30,7 @@ async def _press_lockdown(w, card_id: str, message_id: str) -> dict:
     return result.body["value"]
 
 
-async def _request_for(w, tenant: int, user_id: str) -> dict | None:
+async def _request_for(w, tenant: int, user_id: str) -> LockdownRequest | None:
     from dialogs.lockdown.runtime import store
 
     return await store(w.services).live_for(w.tenant_ids[tenant], user_id)
@@ -41,9 +42,9 @@ async def test_an_alert_from_a_tenant_without_listed_domains_locks_down_in_that_
         card = await _press_lockdown(w, card_id, message_id)
         assert "Lock-down requested — tess.tech@contoso.com" in json.dumps(card, ensure_ascii=False)
         request = await _request_for(w, 1, detection["userId"])
-        assert request is not None and request["state"] == "pending"
-        assert (request["tenant_id"], request["tenant_name"]) == (w.tenant_ids[1], "T1")
-        assert request["target"]["upn"] == "user1@t1.example"
+        assert request is not None and request.state == "pending"
+        assert (request.tenant_id, request.tenant_name) == (w.tenant_ids[1], "T1")
+        assert request.target.upn == "user1@t1.example"
         approval = [c for c in w.cards() if "lockdown.approve" in json.dumps(c)]
         assert approval and "user1@t1.example" in json.dumps(approval[-1], ensure_ascii=False)
         asked = w.graph.graph_requests("user1@t1.example")
@@ -58,8 +59,8 @@ async def test_a_parent_domain_listed_for_another_tenant_does_not_pull_the_lockd
         detection, card_id, message_id = await _alert_in_t1(w)
         await _press_lockdown(w, card_id, message_id)
         request = await _request_for(w, 1, detection["userId"])
-        assert request is not None and request["tenant_id"] == w.tenant_ids[1]
-        assert request["target"]["id"] == detection["userId"] != namesake["id"]
+        assert request is not None and request.tenant_id == w.tenant_ids[1]
+        assert request.target.id == detection["userId"] != namesake["id"]
         assert await _request_for(w, 0, namesake["id"]) is None
         assert {r.tenant for r in w.graph.graph_requests("user1@t1.example")} == {w.tenant_ids[1]}
 
@@ -69,7 +70,7 @@ async def test_a_typed_lockdown_still_picks_the_tenant_from_the_domain(tmp_path)
         user = w.user(1, 2)
         await w.say("lockdown user2@t1.example phished")
         request = await _request_for(w, 1, user["id"])
-        assert request is not None and request["tenant_name"] == "T1"
+        assert request is not None and request.tenant_name == "T1"
         await w.say("lockdown nobody@unlisted.example phished")
         texts = [call.text or "" for call in w.bot.replies(w.channel.id)]
         assert any("No configured tenant owns the domain unlisted.example" in t for t in texts), texts

@@ -135,7 +135,7 @@ async def test_the_sweeper_expires_forgotten_requests(world) -> None:
     assert await runner.expire_due(flow.services) == []
     world.clock.advance(minutes=2)
     (expired,) = await runner.expire_due(flow.services)
-    assert expired["state"] == state.EXPIRED and "actions" not in flow.outbox.updates[-1][1].card
+    assert expired.state == state.EXPIRED and "actions" not in flow.outbox.updates[-1][1].card
     await flow.say("lockdown alice@contoso.com again")  # the user is free for a new request
     assert len(await flow.requests()) == 2
 

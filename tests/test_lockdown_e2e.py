@@ -14,6 +14,7 @@ import pytest
 
 from adapters.storage import MemoryStorage
 from dialogs.lockdown import runner, state
+from dialogs.lockdown.model import LockdownRequest, Runner
 from dialogs.lockdown.runtime import runtime
 from tests.support.botapp import APPROVER, FOREIGN, NOBODY, TECH, BotApp, User, channel_chat
 from tests.support.cards import assert_valid_card
@@ -117,7 +118,7 @@ async def test_authorisation_matrix_and_one_run(e2e: E2E) -> None:
     ):
         refused = await e2e.press(request, outsider)
         assert refused.status == 200 and refused.body["type"] == MESSAGE and says in refused.body["value"], outsider
-    assert (await runner.store(e2e.bot.services).get(request["id"])).request["state"] == state.PENDING
+    assert (await runner.store(e2e.bot.services).get(request["id"])).request.state == state.PENDING
     assert e2e.data.writes == []
 
     bob = e2e.people["bob"]
@@ -212,10 +213,10 @@ async def test_the_server_background_resumes_a_crashed_run_and_expires_old_reque
         task.cancel()
     await runtime(e2e.bot.services).drain()
 
-    def crashed_after_step_one(r: dict[str, Any]) -> None:
-        r["state"] = state.RUNNING
-        r["runner"] = {"owner": "dead-process", "lease_until": state.iso(e2e.clock())}
-        r["results"] = {
+    def crashed_after_step_one(r: LockdownRequest) -> None:
+        r.state = state.RUNNING
+        r.runner = Runner(owner="dead-process", lease_until=state.iso(e2e.clock()))
+        r.results = {
             "block_sign_in": {"status": "ok", "detail": "Sign-in blocked."},
             "revoke_sessions": {"status": "started"},
         }

@@ -16,6 +16,7 @@ import pytest
 from adapters.storage import MemoryStorage, SQLiteStorage
 from dialogs.contract import Actor, Conversation
 from dialogs.lockdown import runner, state
+from dialogs.lockdown.model import LockdownRequest, Runner
 from dialogs.lockdown.runtime import runtime
 from tests.support.cards import assert_valid_card
 from tests.support.graph_standin import Fault
@@ -245,11 +246,11 @@ async def test_a_password_reset_interrupted_midway_is_marked_not_run(world, stor
         task.cancel()
     await flow.drain()
 
-    def crashed_in_reset(r: dict) -> None:  # what storage holds if a runner died inside the reset step
-        r["state"] = state.RUNNING
-        r["runner"] = {"owner": "dead", "lease_until": state.iso(world.clock())}
-        r["results"] = {k: {"status": "ok", "detail": "x"} for k in r["decision"]["steps"] if k != "reset_password"}
-        r["results"]["reset_password"] = {"status": "started"}
+    def crashed_in_reset(r: LockdownRequest) -> None:  # what storage holds if a runner died inside the reset step
+        r.state = state.RUNNING
+        r.runner = Runner(owner="dead", lease_until=state.iso(world.clock()))
+        r.results = {k: {"status": "ok", "detail": "x"} for k in r.decision.steps if k != "reset_password"}
+        r.results["reset_password"] = {"status": "started"}
 
     request = await flow.only_request()
     await runner.store(flow.services).annotate(request["id"], crashed_in_reset)

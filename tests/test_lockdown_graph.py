@@ -12,6 +12,7 @@ from adapters.graph.investigation import Investigation
 from adapters.storage import MemoryStorage
 from dialogs.contract import Services
 from dialogs.lockdown import rules, steps
+from dialogs.lockdown.model import LockdownRequest
 from tests.support.graph_standin import Fault, GraphStandin, assert_parses
 from tests.support.graph_standin.fixtures import graph_standin, make_gateway  # noqa: F401
 from tests.support.graph_standin.lockdown_payloads import (
@@ -162,11 +163,31 @@ def test_internal_means_a_tenant_domain_or_its_subdomain() -> None:
     assert not rules.is_internal("no-at-sign", ["contoso.com"])
 
 
+def a_request(target: dict[str, str]) -> LockdownRequest:
+    """A stored request as a step reads it: only the target matters to these steps."""
+    return LockdownRequest.from_document(
+        {
+            "id": "x",
+            "nonce": "n",
+            "kind": "lockdown",
+            "state": "running",
+            "tenant_id": "t",
+            "tenant_name": "Contoso",
+            "target": target,
+            "requester": {},
+            "requested_in": {},
+            "offered": {},
+            "created_at": "2026-01-01T00:00:00+00:00",
+            "expires_at": "2026-01-01T00:30:00+00:00",
+        }
+    )
+
+
 async def test_inbox_step_disables_never_deletes_and_lists_the_rest(world) -> None:
     standin, data, people, gateway, tenant, config = world
     aid = people["alice"]["id"]
     services = Services(config=config, storage=MemoryStorage(), graph=gateway)
-    request = {"id": "x", "target": {"id": aid, "upn": "alice@contoso.com"}}
+    request = a_request({"id": aid, "upn": "alice@contoso.com", "name": "Alice"})
     outcome = await steps.execute("inbox_rules", request, Containment(gateway, tenant), services, tenant.domains)
     assert outcome["status"] == steps.OK
     assert sorted(e["name"] for e in outcome["data"]["disabled"]) == ["..", "Clean", "Hide replies"]
@@ -197,7 +218,7 @@ async def test_a_step_failure_is_explained_and_a_throttle_is_retried(world, faul
     standin, data, people, gateway, tenant, config = world
     standin.add_fault(fault)
     services = Services(config=config, storage=MemoryStorage(), graph=gateway)
-    request = {"id": "x", "target": {"id": people["alice"]["id"], "upn": "alice@contoso.com"}}
+    request = a_request({"id": people["alice"]["id"], "upn": "alice@contoso.com", "name": "Alice"})
     outcome = await steps.execute("revoke_sessions", request, Containment(gateway, tenant), services, [])
     assert outcome["status"] == status and says in outcome["detail"]
     assert len(data.revoked) == (1 if status == steps.OK else 0)

@@ -11,6 +11,7 @@ import pytest
 
 from adapters.storage import MemoryStorage, SQLiteStorage
 from dialogs.lockdown import background, retention, state
+from dialogs.lockdown.model import Decision, LockdownRequest
 from dialogs.lockdown.runtime import runtime, store
 from tests.support.graph_standin.lockdown_world import world_fixture  # noqa: F401 - the world fixture
 from tests.test_lockdown_flow import APPROVER, Flow
@@ -65,7 +66,7 @@ async def ended_request(flow: Flow, user: str = "alice@contoso.com") -> str:
     live = [r for r in await flow.requests() if r["state"] == state.PENDING]
     request_id = next(r["id"] for r in live if r["target"]["upn"] == user)
     await flow.say(f"lockdown cancel {request_id}")
-    assert (await store(flow.services).get(request_id)).request["state"] == state.CANCELLED
+    assert (await store(flow.services).get(request_id)).request.state == state.CANCELLED
     return request_id
 
 
@@ -82,7 +83,7 @@ async def test_the_sweep_reads_no_ended_request(world, storage) -> None:
     world.clock.advance(minutes=31)  # bob's request is due to expire: the sweep still finds it
     counting.calls.clear()
     await background.sweep(flow.services)
-    assert (await store(flow.services).get(bob["id"])).request["state"] == state.EXPIRED
+    assert (await store(flow.services).get(bob["id"])).request.state == state.EXPIRED
     assert not counting.request_reads() & set(ended)
     counting.calls.clear()
     await background.sweep(flow.services)
@@ -101,7 +102,7 @@ async def test_ended_requests_are_deleted_after_the_retention_and_younger_ones_k
     assert flow.services.config.lockdown.retention_days == 90
     await background.sweep(flow.services)
     assert await store(flow.services).get(old) is None
-    assert (await store(flow.services).get(young)).request["state"] == state.CANCELLED
+    assert (await store(flow.services).get(young)).request.state == state.CANCELLED
     assert "There is no lock-down request" in (await flow.say(f"lockdown cancel {old}"))[0].text
     counting.calls.clear()
     await background.sweep(flow.services)  # the same day again: no day is due, nothing ended is listed
@@ -131,7 +132,7 @@ async def test_a_request_ended_concurrently_with_the_sweep_is_not_lost(world, st
     counting.on_get = reject_meanwhile  # the sweep reads the request as pending and due, then it is rejected
     await background.sweep(flow.services)
     current = (await store(flow.services).get(request["id"])).request
-    assert current["state"] == state.REJECTED  # the sweep's expiry lost the compare-and-set; nothing overwritten
+    assert current.state == state.REJECTED  # the sweep's expiry lost the compare-and-set; nothing overwritten
     assert await storage.get(state.LIVE_PREFIX + request["id"]) is None
     assert await storage.get(state.ended_key(request["id"], state.ended_at(current))) is not None
 
@@ -140,25 +141,27 @@ async def test_a_request_ended_concurrently_with_the_sweep_is_not_lost(world, st
     async def annotate_meanwhile(key: str) -> None:
         if key == state.REQUEST_PREFIX + request["id"]:
             counting.on_get = None
-            await other.annotate(request["id"], lambda r: r.update(note="written during the purge"))
+            await other.annotate(request["id"], lambda r: setattr(r, "note", "written during the purge"))
 
     counting.on_get = annotate_meanwhile  # a write between the purge's read and its delete
     await background.sweep(flow.services)
     kept = await store(flow.services).get(request["id"])
-    assert kept is not None and kept.request["note"] == "written during the purge"  # not deleted under a writer
+    assert kept is not None and kept.request.note == "written during the purge"  # not deleted under a writer
     await background.sweep(flow.services)  # the day was left open, so the next sweep deletes it
     assert await store(flow.services).get(request["id"]) is None
 
 
-def approve_without_running(request: dict) -> None:
+def approve_without_running(request: LockdownRequest) -> None:
     """As if the process crashed right after the approval, before its run started."""
-    request["decision"] = {
-        "verdict": "approve",
-        "at": request["created_at"],
-        "comment": "",
-        "steps": ["block_sign_in"],
-        "by": {"aad_id": APPROVER.aad_id, "upn": APPROVER.upn, "name": APPROVER.name, "tenant_id": None},
-    }
+    request.decision = Decision.model_validate(
+        {
+            "verdict": "approve",
+            "at": request.created_at,
+            "comment": "",
+            "steps": ["block_sign_in"],
+            "by": {"aad_id": APPROVER.aad_id, "upn": APPROVER.upn, "name": APPROVER.name, "tenant_id": None},
+        }
+    )
 
 
 async def test_resume_after_restart_reads_only_live_requests(world, shared_store) -> None:
@@ -175,7 +178,7 @@ async def test_resume_after_restart_reads_only_live_requests(world, shared_store
     await background.sweep(second.services)
     await runtime(second.services).drain()
     done = (await store(second.services).get(pending["id"])).request
-    assert done["state"] == state.DONE and done["results"]["block_sign_in"]["status"] == "ok"
+    assert done.state == state.DONE and done.results["block_sign_in"]["status"] == "ok"
     assert len(world.writes("block")) == 1
     assert not counting.request_reads() & set(ended) and "*" not in counting.request_reads()
     await counting.close()
@@ -197,7 +200,7 @@ async def test_a_store_from_before_the_indexes_is_indexed_once_and_resumed(world
     restarted = Flow(world, counting)
     await background.sweep(restarted.services)
     await runtime(restarted.services).drain()
-    assert (await store(restarted.services).get(pending["id"])).request["state"] == state.DONE
+    assert (await store(restarted.services).get(pending["id"])).request.state == state.DONE
     counting.calls.clear()
     await background.sweep(restarted.services)
     assert counting.request_reads() == set()

@@ -14,6 +14,7 @@ from adapters.graph.containment import InboxRule as Rule
 from adapters.storage import MemoryStorage
 from dialogs.contract import Actor
 from dialogs.lockdown import rules, state, steps
+from dialogs.lockdown.model import LockdownRequest
 from tests.support.cards import assert_valid_card
 from tests.support.graph_standin.lockdown_payloads import mail_folder, message_rule
 from tests.support.graph_standin.lockdown_world import RecordingMessenger, world_fixture  # noqa: F401
@@ -106,8 +107,9 @@ async def test_a_replayed_or_transplanted_nonce_changes_nothing(world) -> None:
     await flow.say("lockdown alice@contoso.com second try")
     replay = await flow.press("lockdown.approve", button_data(first_card))
     assert "expired" in replay.message
-    live = [r for r in await flow.requests() if r["state"] == state.PENDING and not state.is_expired(r, world.clock())]
-    assert [r["reason"] for r in live] == ["second try"] and world.data.writes == []
+    stored = [LockdownRequest.from_document(r) for r in await flow.requests()]
+    live = [r for r in stored if r.state == state.PENDING and not state.is_expired(r, world.clock())]
+    assert [r.reason for r in live] == ["second try"] and world.data.writes == []
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from dialogs import cards
+from dialogs.alerts.documents import AlertCard
 from dialogs.alerts.model import Detection, entra_user_link, parse_time, plain_event
 
 VERB_LOCKDOWN = "alerts.lockdown"
@@ -66,12 +67,12 @@ def _line(det: Detection, *, user: bool = False) -> str:
     return text
 
 
-def alert_card(doc: dict[str, Any]) -> dict[str, Any]:
-    """Render a stored alert card document (see delivery.new_card_doc)."""
-    latest = Detection.from_json(doc["latest"])
-    count = int(doc.get("count", 1))
+def alert_card(doc: AlertCard) -> dict[str, Any]:
+    """Render a stored alert card (see delivery.new_card)."""
+    latest = Detection.from_json(doc.latest)
+    count = doc.count
     heading = "Risky user" if latest.kind == "user" else "Risky sign-in"
-    body = cards.title(f"⚠️ {heading}: {safe(latest.user_label)}", safe(doc.get("tenant_name") or latest.tenant_id))
+    body = cards.title(f"⚠️ {heading}: {safe(latest.user_label)}", safe(doc.tenant_name or latest.tenant_id))
     body[0]["color"] = _COLOUR.get(latest.risk_level, "Default")
     pairs = [
         ("User", _who(latest)),
@@ -83,27 +84,27 @@ def alert_card(doc: dict[str, Any]) -> dict[str, Any]:
         ("App", safe(latest.app, 80) or "—"),
     ]
     if count > 1:
-        pairs.append(("Detections", f"{count} for this user since {when(doc.get('posted_at'))} (latest shown)"))
+        pairs.append(("Detections", f"{count} for this user since {when(doc.posted_at)} (latest shown)"))
     body.append(cards.facts(pairs))
-    others = [Detection.from_json(d) for d in doc.get("recent", []) if d.get("id") != latest.id][:EARLIER_SHOWN]
+    others = [Detection.from_json(d) for d in doc.recent if d.get("id") != latest.id][:EARLIER_SHOWN]
     if others:
         body.append(cards.text("Other detections", weight="Bolder", spacing="Medium"))
         body += [cards.text(_line(d), size="Small", spacing="None") for d in others]
-    events = doc.get("events", [])
+    events = doc.events
     if events:
         body.append(cards.text("Actions taken", weight="Bolder", spacing="Medium"))
         body += [
             cards.text(
-                f"{'✅' if e['outcome'] == 'ok' else '❌'} {e['what']} — {safe(e['actor'])}, "
-                f"{when(e['at'])}" + (f": {safe(e['detail'], 400)}" if e.get("detail") else ""),
+                f"{'✅' if e.outcome == 'ok' else '❌'} {e.what} — {safe(e.actor)}, "
+                f"{when(e.at)}" + (f": {safe(e.detail, 400)}" if e.detail else ""),
                 size="Small",
                 spacing="None",
             )
             for e in events[-8:]
         ]
-    data = {"card": doc["id"]}
+    data = {"card": doc.id}
     actions = [cards.execute("Lock down…", VERB_LOCKDOWN, data)]
-    if not any((doc.get(field) or {}).get("state") == "done" for field in ("confirmed", "dismissed")):
+    if not any(claim is not None and claim.state == "done" for claim in (doc.confirmed, doc.dismissed)):
         actions.append(cards.execute("Confirm compromised", VERB_CONFIRM, data, style="destructive"))
         actions.append(cards.execute("Dismiss risk", VERB_DISMISS, data))
     if _guid(latest.user_id) and _guid(latest.tenant_id):  # ids from Graph go into a URL only when they are ids

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from adapters.storage import update
 from dialogs.alerts.cards import alert_card, digest_card
-from dialogs.alerts.documents import checked_card
+from dialogs.alerts.documents import AlertCard
 from dialogs.alerts.model import Detection, iso, parse_time, rank
 from dialogs.contract import DeliveryError, Reply, Services
 
@@ -60,9 +60,9 @@ class GiveUp(Exception):
     """The connector kept failing within this cycle; the alert stays pending for the next one."""
 
 
-def new_card_doc(card_id: str, tenant_name: str, conv: str, dets: list[Detection], now: dt.datetime) -> dict[str, Any]:
+def new_card(card_id: str, tenant_name: str, conv: str, dets: list[Detection], now: dt.datetime) -> AlertCard:
     first = dets[0]
-    doc = {
+    doc: dict[str, Any] = {
         "id": card_id,
         "tenant_id": first.tenant_id,
         "tenant_name": tenant_name,
@@ -81,22 +81,28 @@ def new_card_doc(card_id: str, tenant_name: str, conv: str, dets: list[Detection
         "dismissed": None,
         "lockdown": None,
     }
-    return checked_card(add_detections(doc, dets[1:]))
+    return add_detections(AlertCard.from_document(doc), dets[1:])
 
 
-def add_detections(doc: dict[str, Any], dets: list[Detection]) -> dict[str, Any]:
-    """Fold more detections into a user's card (idempotent: a re-sent detection is not counted twice)."""
-    doc = dict(doc)
+def new_card_doc(card_id: str, tenant_name: str, conv: str, dets: list[Detection], now: dt.datetime) -> dict[str, Any]:
+    """A new card as the JSON stored."""
+    return new_card(card_id, tenant_name, conv, dets, now).to_document()
+
+
+def add_detections(card: AlertCard, dets: list[Detection]) -> AlertCard:
+    """Fold more detections into a user's card, as a new object (idempotent: a re-sent detection is not counted
+    twice)."""
+    card = card.model_copy(deep=True)
     for det in dets:
-        if det.id in doc.get("ids", []):
+        if det.id in card.ids:
             continue
-        doc["ids"] = ([*doc.get("ids", []), det.id])[-IDS_KEPT:]
-        doc["count"] = int(doc.get("count", 1)) + 1
-        recent = sorted([det.to_json(), *doc.get("recent", [])], key=lambda d: d["detected_at"], reverse=True)
-        doc["recent"] = recent[:RECENT_KEPT]
-        if _shows_better(det, Detection.from_json(doc["latest"])):
-            doc["latest"] = det.to_json()
-    return doc
+        card.ids = [*card.ids, det.id][-IDS_KEPT:]
+        card.count = card.count + 1
+        recent = sorted([det.to_json(), *card.recent], key=lambda d: d["detected_at"], reverse=True)
+        card.recent = recent[:RECENT_KEPT]
+        if _shows_better(det, Detection.from_json(card.latest)):
+            card.latest = det.to_json()
+    return card
 
 
 def _shows_better(det: Detection, shown: Detection) -> bool:
@@ -235,12 +241,13 @@ class Deliverer:
 
     async def _update_user_card(self, conv: str, card_id: str, dets: list[Detection]) -> bool:
         doc = await self.storage.get(card_key(card_id))
-        message_id = doc.value.get("message_id") if doc else None
-        if doc is None or not message_id:  # never accepted by the connector (a crash mid-send): post anew
+        card = AlertCard.from_document(doc.value) if doc else None
+        message_id = card.message_id if card else None
+        if card is None or not message_id:  # never accepted by the connector (a crash mid-send): post anew
             return False
-        if (doc.value.get("dismissed") or {}).get("state") == "done":
+        if card.dismissed is not None and card.dismissed.state == "done":
             return False  # an approver called it a false alarm: a later detection is news, not a silent edit
-        value = add_detections(doc.value, dets)
+        value = add_detections(card, dets)
         try:
             await self._call(lambda: self.messenger.update(conv, message_id, Reply(card=alert_card(value))))
         except DeliveryError as exc:
@@ -248,7 +255,11 @@ class Deliverer:
                 raise
             log.info("alert card %s is gone from %s; posting a new one", card_id, conv)
             return False  # the message was deleted (or the bot removed: the new send will say so)
-        await update(self.storage, card_key(card_id), lambda v: checked_card(add_detections(v or value, dets)))
+        await update(
+            self.storage,
+            card_key(card_id),
+            lambda v: add_detections(AlertCard.from_document(v) if v else value, dets).to_document(),
+        )
         return True
 
     async def _reserve(self, conv: str, user_key: str, card_id: str, now: dt.datetime) -> bool:
@@ -293,10 +304,16 @@ class Deliverer:
     async def _new_card(
         self, card_id: str, tenant_name: str, conv: str, dets: list[Detection], now: dt.datetime
     ) -> None:
-        doc = new_card_doc(card_id, tenant_name, conv, dets, now)
-        await self.storage.put(card_key(card_id), doc, None)  # before sending: a press may come at once
-        message_id = await self._call(lambda: self.messenger.send(conv, Reply(card=alert_card(doc))))
-        await update(self.storage, card_key(card_id), lambda v: checked_card({**(v or doc), "message_id": message_id}))
+        card = new_card(card_id, tenant_name, conv, dets, now)
+        await self.storage.put(card_key(card_id), card.to_document(), None)  # before sending: a press may come at once
+        message_id = await self._call(lambda: self.messenger.send(conv, Reply(card=alert_card(card))))
+
+        def posted(value: dict[str, Any] | None) -> dict[str, Any]:
+            stored = AlertCard.from_document(value) if value else card.model_copy()
+            stored.message_id = message_id
+            return stored.to_document()
+
+        await update(self.storage, card_key(card_id), posted)
 
     async def _fold_into_digest(self, conv: str, dets: list[Detection]) -> Outcome:
         now = self.services.clock()

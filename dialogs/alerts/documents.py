@@ -2,21 +2,47 @@
 
 A button press decides from this record (which conversation the card belongs to, whether it was confirmed or
 dismissed, the lock-down it asked for), so a malformed one is refused where it is read. `format` is the stored
-format's version; keys added later are kept (extra="allow") until they get a line here.
+format's version; keys added later are kept (extra="allow") until they get a line here. The code that posts,
+folds and presses cards handles `AlertCard` objects; JSON exists only where storage is read or written (the
+shared rules of a stored record are in `dialogs/stored.py`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from dialogs.stored import Part, document
 
 FORMAT_VERSION = 1
 
 
-class AlertCard(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class Claim(Part):
+    """An approver's Confirm or Dismiss: `running` while Graph is called (a claim), `done` after."""
 
+    by: str
+    at: str
+    state: Literal["running", "done"]
+
+
+class LockdownAsked(Part):
+    request_id: str
+    by: str
+    at: str
+
+
+class Event(Part):
+    """One line under "Actions taken"."""
+
+    what: str
+    actor: str
+    at: str
+    outcome: Literal["ok", "failed"]
+    detail: str | None = None
+
+
+class AlertCard(Part):
     format: int = FORMAT_VERSION
     id: str
     tenant_id: str
@@ -31,10 +57,10 @@ class AlertCard(BaseModel):
     ids: list[str] = Field(default_factory=list)
     latest: dict[str, Any]  # a Detection's JSON (adapters.detections)
     recent: list[dict[str, Any]] = Field(default_factory=list)
-    events: list[dict[str, Any]] = Field(default_factory=list)
-    confirmed: dict[str, Any] | None = None
-    dismissed: dict[str, Any] | None = None
-    lockdown: dict[str, Any] | None = None
+    events: list[Event] = Field(default_factory=list)
+    confirmed: Claim | None = None
+    dismissed: Claim | None = None
+    lockdown: LockdownAsked | None = None
 
     @classmethod
     def from_document(cls, value: dict[str, Any]) -> AlertCard:
@@ -47,7 +73,10 @@ class AlertCard(BaseModel):
         return cls.model_validate(value)
 
     def to_document(self) -> dict[str, Any]:
-        return {**self.model_dump(mode="json", exclude_unset=True), "format": self.format}
+        """The JSON stored, validated again (raises `pydantic.ValidationError` if a change broke it)."""
+        stored = document(self, self.format)
+        AlertCard.from_document(stored)
+        return stored
 
 
 def checked_card(value: dict[str, Any]) -> dict[str, Any]:

@@ -106,16 +106,16 @@ async def _ask(
         elif reply.text:
             notes.append(reply.text)
     after = await live.live_for(doc["tenant_id"], doc["user_id"])
-    asked = after is not None and (before is None or before["id"] != after["id"])
+    asked = after is not None and (before is None or before.id != after.id)
     await _audit(
         ctx,
         act,
         doc,
         "ok" if asked else "failed",
-        f"request {after['id']}: {reason}" if asked and after else " ".join(notes)[:500] or reason,
+        f"request {after.id}: {reason}" if asked and after else " ".join(notes)[:500] or reason,
     )
     if asked and after is not None:
-        notes.insert(0, f"Asked an approver (request `{after['id']}`): {reason}")
+        notes.insert(0, f"Asked an approver (request `{after.id}`): {reason}")
     return ActionResult(message=" ".join(notes)[:1000] or "Nothing was asked.")
 
 

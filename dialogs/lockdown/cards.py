@@ -13,6 +13,7 @@ from typing import Any
 from adapters.graph.containment import EXCHANGE_ADMIN_MAILBOXES
 from dialogs import cards
 from dialogs.lockdown import state
+from dialogs.lockdown.model import LockdownRequest, Person
 from dialogs.lockdown.steps import FAILED, NOT_RUN, OK, RESET_NOT_SHOWN, STARTED, STEPS
 
 APPROVE_VERB = "lockdown.approve"
@@ -48,44 +49,44 @@ def when(value: str | None) -> str:
     return state.parse_iso(value).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def who(person: dict[str, Any] | None) -> str:
+def who(person: Person | None) -> str:
     """ "Name (upn)", or whichever of them is known."""
-    person = person or {}
-    name, upn = person.get("name"), person.get("upn")
-    label = f"{name} ({upn})" if name and upn else name or upn or person.get("aad_id") or "someone"
+    person = person or Person()
+    name, upn = person.name, person.upn
+    label = f"{name} ({upn})" if name and upn else name or upn or person.aad_id or "someone"
     return safe(label, 160)
 
 
-def _target_facts(request: dict[str, Any]) -> list[dict[str, Any]]:
-    t = request["target"]
-    enabled = {True: "yes", False: "no (sign-in blocked)", None: "unknown"}[t.get("enabled")]
+def _target_facts(request: LockdownRequest) -> list[dict[str, Any]]:
+    t = request.target
+    enabled = {True: "yes", False: "no (sign-in blocked)", None: "unknown"}[t.enabled]
     body = [
         cards.facts(
             [
-                ("User", safe(t.get("name"), 120)),
-                ("UPN", safe(t.get("upn"), 120)),
-                ("Tenant", safe(request.get("tenant_name"), 80)),
+                ("User", safe(t.name, 120)),
+                ("UPN", safe(t.upn, 120)),
+                ("Tenant", safe(request.tenant_name, 80)),
                 ("Enabled", enabled),
-                ("Admin roles", safe(", ".join(t.get("admin_roles") or []) or "none", 300)),
-                ("Last sign-in", when(t.get("last_sign_in")) if t.get("last_sign_in") else "unknown"),
-                ("MFA methods", safe(", ".join(t.get("mfa_methods") or []) or "unknown", 300)),
-                ("Risk state", safe(t.get("risk") or "not available", 120)),
+                ("Admin roles", safe(", ".join(t.admin_roles) or "none", 300)),
+                ("Last sign-in", when(t.last_sign_in) if t.last_sign_in else "unknown"),
+                ("MFA methods", safe(", ".join(t.mfa_methods) or "unknown", 300)),
+                ("Risk state", safe(t.risk or "not available", 120)),
             ]
         )
     ]
-    for note in (t.get("notes") or [])[:4]:
+    for note in t.notes[:4]:
         body.append(cards.text(safe(note, 300), isSubtle=True, size="Small", spacing="None"))
     return body
 
 
-def _asked(request: dict[str, Any]) -> dict[str, Any]:
-    reason = safe(request.get("reason"), 300) or "(no reason given)"
-    return cards.text(f"Asked by **{who(request['requester'])}** at {when(request['created_at'])} — {reason}")
+def _asked(request: LockdownRequest) -> dict[str, Any]:
+    reason = safe(request.reason, 300) or "(no reason given)"
+    return cards.text(f"Asked by **{who(request.requester)}** at {when(request.created_at)} — {reason}")
 
 
-def _warnings(request: dict[str, Any]) -> list[dict[str, Any]]:
+def _warnings(request: LockdownRequest) -> list[dict[str, Any]]:
     out = []
-    if request["target"].get("admin_roles"):
+    if request.target.admin_roles:
         out.append(
             cards.text(
                 "⚠️ This user holds admin roles. Graph lets Cordon disable, sign out or reset an admin only when the "
@@ -97,9 +98,9 @@ def _warnings(request: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _pending_inputs(request: dict[str, Any], now: dt.datetime) -> list[dict[str, Any]]:
+def _pending_inputs(request: LockdownRequest, now: dt.datetime) -> list[dict[str, Any]]:
     body: list[dict[str, Any]] = [cards.text("**Planned steps** (the approver may change them)", spacing="Medium")]
-    for key, default in request["offered"].items():
+    for key, default in request.offered.items():
         spec = STEPS[key]
         body.append(
             {
@@ -111,7 +112,7 @@ def _pending_inputs(request: dict[str, Any], now: dt.datetime) -> list[dict[str,
                 "valueOff": "false",
             }
         )
-        note = RESET_NOT_SHOWN if key == "reset_password" and request.get("password_delivery") == "none" else spec.note
+        note = RESET_NOT_SHOWN if key == "reset_password" and request.password_delivery == "none" else spec.note
         body.append(cards.text(note, isSubtle=True, size="Small", spacing="None"))
     body.append(
         {
@@ -122,10 +123,10 @@ def _pending_inputs(request: dict[str, Any], now: dt.datetime) -> list[dict[str,
             "isMultiline": False,
         }
     )
-    left = max(int((state.parse_iso(request["expires_at"]) - now).total_seconds() // 60), 0)
+    left = max(int((state.parse_iso(request.expires_at) - now).total_seconds() // 60), 0)
     body.append(
         cards.text(
-            f"Expires at {when(request['expires_at'])} (in {left} min). Only Cordon approvers may "
+            f"Expires at {when(request.expires_at)} (in {left} min). Only Cordon approvers may "
             "decide; the requester may not approve their own request.",
             isSubtle=True,
             size="Small",
@@ -134,22 +135,22 @@ def _pending_inputs(request: dict[str, Any], now: dt.datetime) -> list[dict[str,
     return body
 
 
-def _decision(request: dict[str, Any]) -> list[dict[str, Any]]:
-    decision = request.get("decision")
+def _decision(request: LockdownRequest) -> list[dict[str, Any]]:
+    decision = request.decision
     if not decision:
         return []
-    verb = "Approved" if decision["verdict"] == "approve" else "Rejected"
-    line = f"{verb} by **{who(decision['by'])}** at {when(decision['at'])}"
-    if decision.get("comment"):
-        line += f" — “{safe(decision['comment'], 300)}”"
+    verb = "Approved" if decision.verdict == "approve" else "Rejected"
+    line = f"{verb} by **{who(decision.by)}** at {when(decision.at)}"
+    if decision.comment:
+        line += f" — “{safe(decision.comment, 300)}”"
     return [cards.text(line, spacing="Medium")]
 
 
-def _steps(request: dict[str, Any]) -> list[dict[str, Any]]:
-    chosen = request["decision"]["steps"]
-    results = request.get("results") or {}
+def _steps(request: LockdownRequest) -> list[dict[str, Any]]:
+    chosen = request.decision.steps if request.decision else []
+    results = request.results
     body: list[dict[str, Any]] = [cards.text("**Steps**", spacing="Medium")]
-    for key in request["offered"]:
+    for key in request.offered:
         spec = STEPS[key]
         if key not in chosen:
             body.append(cards.text(f"➖ {spec.title}: skipped — not chosen by the approver", spacing="Small"))
@@ -198,8 +199,8 @@ def _groups(title: str, rows: list[list[Any]]) -> str:
     return f"{title}: " + ", ".join(parts) + (f", and {more} more" if more else "")
 
 
-def _summary(request: dict[str, Any]) -> list[dict[str, Any]]:
-    summary = request.get("summary")
+def _summary(request: LockdownRequest) -> list[dict[str, Any]]:
+    summary = request.summary
     if not summary:
         return []
     body = [cards.text("**Investigation (last 7 days)**", spacing="Medium")]
@@ -238,7 +239,7 @@ def _summary(request: dict[str, Any]) -> list[dict[str, Any]]:
     elif summary.get("rules") is not None:
         body.append(cards.text(f"Inbox rules found: {len(summary['rules'])}", size="Small"))
         body += _rules({"others": summary["rules"]})
-    roles = request["target"].get("admin_roles") or []
+    roles = request.target.admin_roles
     body.append(cards.text(f"Admin: {'yes — ' + safe(', '.join(roles), 200) if roles else 'no'}", size="Small"))
     body.append(
         cards.text(
@@ -251,16 +252,14 @@ def _summary(request: dict[str, Any]) -> list[dict[str, Any]]:
     return body
 
 
-def render(request: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+def render(request: LockdownRequest, now: dt.datetime) -> dict[str, Any]:
     """The card for the request's current stored state."""
-    current = request["state"]
+    current: str = request.state
     if state.is_expired(request, now):
         current = state.EXPIRED
-    kind = {"unlock": "Unlock", "remediate": "Remediation"}.get(request["kind"], "Lock-down")
+    kind = {"unlock": "Unlock", "remediate": "Remediation"}.get(request.kind, "Lock-down")
     headline, color = HEADLINES[current]
-    body: list[dict[str, Any]] = cards.title(
-        f"{kind}: {safe(request['target'].get('upn'), 120)}", f"Request {request['id']}"
-    )
+    body: list[dict[str, Any]] = cards.title(f"{kind}: {safe(request.target.upn, 120)}", f"Request {request.id}")
     body.append(cards.text(headline, weight="Bolder", color=color))
     body += _target_facts(request)
     body.append(_asked(request))
@@ -268,7 +267,7 @@ def render(request: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     actions = None
     if current == state.PENDING:
         body += _pending_inputs(request, now)
-        data = {"request_id": request["id"], "nonce": request["nonce"]}
+        data = {"request_id": request.id, "nonce": request.nonce}
         actions = [
             cards.execute("Approve", APPROVE_VERB, dict(data), style="positive"),
             cards.execute("Reject", REJECT_VERB, dict(data), style="destructive"),
@@ -276,16 +275,14 @@ def render(request: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     elif current == state.EXPIRED:
         body.append(
             cards.text(
-                f"Expired at {when(request['expires_at'])}: nobody decided in time. Type "
-                f"`{request['kind']} {safe(request['target'].get('upn'), 120)}` to ask again.",
+                f"Expired at {when(request.expires_at)}: nobody decided in time. Type "
+                f"`{request.kind} {safe(request.target.upn, 120)}` to ask again.",
                 spacing="Medium",
             )
         )
     elif current == state.CANCELLED:
         body.append(
-            cards.text(
-                f"Cancelled by {who(request['requester'])} at {when(request.get('updated_at'))}.", spacing="Medium"
-            )
+            cards.text(f"Cancelled by {who(request.requester)} at {when(request.updated_at)}.", spacing="Medium")
         )
     else:
         body += _decision(request)

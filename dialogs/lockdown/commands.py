@@ -18,6 +18,7 @@ from dialogs.alerts.model import channel_of
 from dialogs.contract import Command, DialogContext, Reply, Role
 from dialogs.lockdown import cards as lcards
 from dialogs.lockdown import state, steps
+from dialogs.lockdown.model import Card, LockdownRequest
 from dialogs.lockdown.runner import audit, publish
 from dialogs.lockdown.runtime import runtime, store
 from dialogs.registry import command
@@ -78,19 +79,17 @@ def _break_glass(tenant: Any, *names: str | None) -> bool:
     return any(name and name.lower() in listed for name in names)
 
 
-def _card_place(request: dict[str, Any], here: str) -> str:
+def _card_place(request: LockdownRequest, here: str) -> str:
     """Where the request's card is, as seen from conversation `here` ("above" only when it really is)."""
-    card = request.get("card") or {}
-    asked_in = request.get("requested_in") or {}
-    conversation = str(card.get("conversation_id") or asked_in.get("conversation_id") or "")
-    message_id = card.get("message_id")
+    card = request.card or Card()
+    asked_in = request.requested_in
+    conversation = str(card.conversation_id or asked_in.conversation_id or "")
+    message_id = card.message_id
     root = channel_of(conversation)
     in_channel = root.startswith("19:") and ("@thread.tacv2" in root or "@thread.skype" in root)
     thread = conversation.split(";messageid=", 1)[1] if ";messageid=" in conversation else None
     link = (
-        message_link(root, str(message_id), request.get("tenant_id"), parent=thread)
-        if (message_id and in_channel)
-        else None
+        message_link(root, str(message_id), request.tenant_id, parent=thread) if (message_id and in_channel) else None
     )
 
     def linked(text: str) -> str:
@@ -98,29 +97,27 @@ def _card_place(request: dict[str, Any], here: str) -> str:
 
     if conversation and conversation == here:
         return "above in this conversation"
-    if request.get("approvals_elsewhere"):
+    if request.approvals_elsewhere:
         return "in " + linked("the approvals channel")
     if conversation and root == channel_of(here):
         return "in " + linked("another thread of this channel")
-    kind = asked_in.get("kind") or (
-        "personal" if conversation.startswith("a:") else "channel" if in_channel else "groupChat"
-    )
+    kind = asked_in.kind or ("personal" if conversation.startswith("a:") else "channel" if in_channel else "groupChat")
     if kind == "personal":
-        asker = request.get("requester") or {}
-        return f"in {lcards.safe(asker.get('name') or asker.get('upn') or 'the requester')}'s 1:1 chat with Cordon"
+        asker = request.requester
+        return f"in {lcards.safe(asker.name or asker.upn or 'the requester')}'s 1:1 chat with Cordon"
     if kind == "channel":
         return "in " + linked("another channel")
     return "in a group chat"
 
 
-def _pointer(request: dict[str, Any], here: str) -> str:
+def _pointer(request: LockdownRequest, here: str) -> str:
     where = _card_place(request, here)
-    verb = "waiting for an approver" if request["state"] == state.PENDING else request["state"]
+    verb = "waiting for an approver" if request.state == state.PENDING else request.state
     return (
-        f"A {request['kind']} request for {lcards.safe(request['target']['upn'])} already exists "
-        f"(request `{request['id']}`, asked by {lcards.who(request['requester'])} "
-        f"at {lcards.when(request['created_at'])}, {verb}); see its card {where}. Its requester can withdraw it "
-        f"with `lockdown cancel {request['id']}`."
+        f"A {request.kind} request for {lcards.safe(request.target.upn)} already exists "
+        f"(request `{request.id}`, asked by {lcards.who(request.requester)} "
+        f"at {lcards.when(request.created_at)}, {verb}); see its card {where}. Its requester can withdraw it "
+        f"with `lockdown cancel {request.id}`."
     )
 
 
@@ -224,7 +221,7 @@ async def _ask_in(
         )
     now = services.clock()
     elsewhere = bool(services.config.lockdown.approvals_conversation and services.messenger is not None)
-    request: dict[str, Any] = {
+    document: dict[str, Any] = {
         "id": state.new_request_id(),
         "nonce": state.new_nonce(),
         "kind": kind,
@@ -251,7 +248,7 @@ async def _ask_in(
         "history": [{"state": state.PENDING, "at": state.iso(now)}],
     }
     try:
-        await st.create(request)
+        request = await st.create(LockdownRequest.from_document(document))
     except state.AlreadyActive as exc:
         return [Reply(text=_pointer(exc.request, cmd.conversation.id))]
     await audit(
@@ -287,7 +284,7 @@ def message_link(channel_id: str, message_id: str, tenant_id: str | None, *, par
     )
 
 
-async def _post(cmd: Command, ctx: DialogContext, request: dict[str, Any], elsewhere: bool) -> list[Reply]:
+async def _post(cmd: Command, ctx: DialogContext, request: LockdownRequest, elsewhere: bool) -> list[Reply]:
     """Post the card where approvers decide, and remember where, to update it in place later."""
     services = ctx.services
     card = Reply(card=lcards.render(request, services.clock()))
@@ -301,25 +298,25 @@ async def _post(cmd: Command, ctx: DialogContext, request: dict[str, Any], elsew
             where = f"[the approvals channel]({message_link(conversation, message_id, cmd.tenant_id)})"
         replies.append(
             Reply(
-                text=f"Asked the approvers in {where} to approve the {request['kind']} "
-                f"of {lcards.safe(request['target']['upn'])} (request `{request['id']}`, expires "
-                f"{lcards.when(request['expires_at'])}). The card there shows each step as it runs."
+                text=f"Asked the approvers in {where} to approve the {request.kind} "
+                f"of {lcards.safe(request.target.upn)} (request `{request.id}`, expires "
+                f"{lcards.when(request.expires_at)}). The card there shows each step as it runs."
             )
         )
     else:
         conversation = cmd.conversation.id
         message_id = await ctx.outbox.send(card)
         if services.messenger is None:  # the console: later updates can only go through this outbox
-            runtime(services).outboxes[request["id"]] = ctx.outbox
+            runtime(services).outboxes[request.id] = ctx.outbox
     if message_id:
 
-        def remember(r: dict[str, Any]) -> None:
-            r["card"] = {"conversation_id": conversation, "message_id": message_id}
+        def remember(r: LockdownRequest) -> None:
+            r.card = Card(conversation_id=conversation, message_id=message_id)
 
-        await store(services).annotate(request["id"], remember)
-    if request["target"].get("enabled") is False and request["kind"] == "lockdown":
+        await store(services).annotate(request.id, remember)
+    if request.target.enabled is False and request.kind == "lockdown":
         replies.append(Reply(text="Note: sign-in is already blocked for this user; the other steps still help."))
-    if request["target"].get("enabled") is True and request["kind"] == "unlock":
+    if request.target.enabled is True and request.kind == "unlock":
         replies.append(Reply(text="Note: sign-in is already enabled for this user."))
     return replies
 
@@ -334,12 +331,12 @@ async def cancel(cmd: Command, ctx: DialogContext) -> list[Reply]:
     if stored is None:
         return [Reply(text=f"There is no lock-down request `{lcards.safe(request_id, 40)}`.")]
     request = stored.request
-    if not state.same_id(request["requester"].get("aad_id"), cmd.actor.aad_id):
+    if not state.same_id(request.requester.aad_id, cmd.actor.aad_id):
         return await _refuse(
             ctx,
             cmd,
             request_id,
-            f"Only the requester ({lcards.who(request['requester'])}) may "
+            f"Only the requester ({lcards.who(request.requester)}) may "
             "cancel this request; an approver can press Reject instead.",
         )
     try:
@@ -347,7 +344,7 @@ async def cancel(cmd: Command, ctx: DialogContext) -> list[Reply]:
             request_id, {state.PENDING}, state.CANCELLED, guard=lambda r: not state.is_expired(r, ctx.services.clock())
         )
     except state.WrongState as exc:
-        current = exc.request["state"] if exc.request else "gone"
+        current: str = exc.request.state if exc.request else "gone"
         if exc.request and state.is_expired(exc.request, ctx.services.clock()):
             current = state.EXPIRED
         return [Reply(text=f"Request `{request_id}` is {current}; there is nothing to cancel.")]

@@ -4,25 +4,24 @@
 so a request missing its requester, its state or its nonce is refused where it is read, not found out deep in an
 approval. The four-eyes decision reads the typed fields (`requester.aad_id`, `decision`). `format` is the stored
 format's version: a later change of shape bumps it and converts older documents in `from_document`.
-Keys other helpers may add later are kept (extra="allow"), but every key listed here must have its type.
+Keys other helpers may add later are kept (extra="allow"), but every key listed here must have its type; the
+shared rules of a stored record (unset keys stay absent, assignments are checked) are in `dialogs/stored.py`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from dialogs.stored import Part, document
 
 FORMAT_VERSION = 1
 
 State = Literal["pending", "approved", "running", "done", "partial", "failed", "rejected", "expired", "cancelled"]
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class Person(_Part):
+class Person(Part):
     aad_id: str | None = None
     upn: str | None = None
     name: str | None = None
@@ -32,21 +31,25 @@ class Decider(Person):
     tenant_id: str | None = None
 
 
-class Target(_Part):
+class Target(Part):
     id: str
     upn: str
     name: str
     enabled: bool | None = None
     admin_roles: list[str] = Field(default_factory=list)
+    last_sign_in: str | None = None
+    mfa_methods: list[str] = Field(default_factory=list)
+    risk: str | None = None
+    notes: list[str] = Field(default_factory=list)
 
 
-class Place(_Part):
+class Place(Part):
     tenant_id: str | None = None
     conversation_id: str | None = None
     kind: str | None = None  # personal | channel | groupChat: where "see its card above" can point
 
 
-class Decision(_Part):
+class Decision(Part):
     verdict: Literal["approve", "reject"]
     at: str
     by: Decider
@@ -54,22 +57,22 @@ class Decision(_Part):
     steps: list[str] = Field(default_factory=list)
 
 
-class Runner(_Part):
+class Runner(Part):
     owner: str
     lease_until: str | None = None
 
 
-class Card(_Part):
+class Card(Part):
     conversation_id: str | None = None
     message_id: str | None = None
 
 
-class HistoryEntry(_Part):
+class HistoryEntry(Part):
     state: State
     at: str
 
 
-class LockdownRequest(_Part):
+class LockdownRequest(Part):
     format: int = FORMAT_VERSION
     id: str
     nonce: str
@@ -108,10 +111,12 @@ class LockdownRequest(_Part):
         return cls.model_validate(value)
 
     def to_document(self) -> dict[str, Any]:
-        """The JSON stored, with its format: keys the document did not have stay absent, as in the dict form."""
-        return {**self.model_dump(mode="json", exclude_unset=True), "format": self.format}
+        """The JSON stored, with its format: keys the document did not have stay absent (format 1 as written
+        before the model existed), and a default changed in place (a list appended to) counts as set."""
+        return document(self, self.format)
 
-
-def checked(value: dict[str, Any]) -> dict[str, Any]:
-    """The document in its stored form after validation (raises `pydantic.ValidationError` if malformed)."""
-    return LockdownRequest.from_document(value).to_document()
+    def checked(self) -> dict[str, Any]:
+        """The document to store, validated again (raises `pydantic.ValidationError` if a change broke it)."""
+        stored = self.to_document()
+        LockdownRequest.from_document(stored)
+        return stored

@@ -13,14 +13,15 @@ from typing import Any
 from adapters.graph.containment import Containment
 from adapters.graph.errors import GraphProblem
 from adapters.graph.incident import IncidentReader
+from dialogs.lockdown.model import LockdownRequest
 
 OK, FAILED = "ok", "failed"
 
 
-async def execute(key: str, request: dict[str, Any], graph: Containment) -> dict[str, Any]:
+async def execute(key: str, request: LockdownRequest, graph: Containment) -> dict[str, Any]:
     """Run one remediation step; a Graph refusal becomes a failed outcome naming what is missing."""
-    user_id = request["target"]["id"]
-    params = request.get("params") or {}
+    user_id = request.target.id
+    params = request.params
     reader = IncidentReader(graph.gateway, graph.tenant)
     try:
         if key == "scan_devices":

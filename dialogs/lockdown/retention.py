@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
 
 from adapters.day_buckets import sweep_days
 from adapters.storage import Conflict, Storage
 from dialogs.lockdown import state
+from dialogs.lockdown.model import LockdownRequest
 from dialogs.lockdown.state import RequestStore
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,11 @@ async def ensure_indexed(st: RequestStore) -> bool:
     if await storage.get(INDEX_KEY) is not None:
         return False
     for key, doc in await storage.list(state.REQUEST_PREFIX):
-        request = doc.value
+        request = LockdownRequest.from_document(doc.value)
         request_id = key[len(state.REQUEST_PREFIX) :]
         marker = (
             (st.live_key(request_id), {"since": state.iso(st.clock())})
-            if request.get("state") in state.LIVE
+            if request.state in state.LIVE
             else (state.ended_key(request_id, state.ended_at(request)), {"request_id": request_id})
         )
         try:
@@ -108,8 +108,8 @@ async def _purge_one(
     doc = await storage.get(st.key(request_id))
     outcome = "gone"
     if doc is not None:
-        request = doc.value
-        if request.get("state") not in state.TERMINAL:
+        request = LockdownRequest.from_document(doc.value)
+        if request.state not in state.TERMINAL:
             outcome = "kept"  # cannot happen (only ended requests are filed); its live marker covers it
         elif state.ended_at(request) > cutoff:
             outcome = "kept"
@@ -133,11 +133,11 @@ async def _purge_one(
     return outcome
 
 
-async def _drop_user_index(storage: Storage, st: RequestStore, request: dict[str, Any]) -> None:
+async def _drop_user_index(storage: Storage, st: RequestStore, request: LockdownRequest) -> None:
     """The user's index entry goes with its request, unless a newer request took it meanwhile."""
-    key = st.active_key(request["tenant_id"], request["target"]["id"])
+    key = st.active_key(request.tenant_id, request.target.id)
     index = await storage.get(key)
-    if index is not None and index.value.get("request_id") == request["id"]:
+    if index is not None and index.value.get("request_id") == request.id:
         try:
             await storage.delete(key, index.version)
         except Conflict:

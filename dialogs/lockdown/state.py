@@ -1,7 +1,8 @@
 """The lock-down request as a state machine in storage; every transition is one compare-and-set write.
 
 pending → approved → running → done | partial | failed, or pending → rejected | expired | cancelled.
-Documents are checked against the typed, versioned `model.LockdownRequest` on every read and write. The state
+The store hands out and takes `model.LockdownRequest` objects: JSON exists only where a document is read or
+written (validated both ways, in the versioned stored format). The state
 check happens inside the CAS write, so 50 concurrent Approve presses, or two Cordon processes sharing
 one SQLite file, see exactly one winner. A per-user index document makes "one live request per user" a CAS too.
 
@@ -21,10 +22,10 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from adapters.storage import Conflict, Storage
-from dialogs.lockdown.model import LockdownRequest, checked
+from dialogs.lockdown.model import HistoryEntry, LockdownRequest, State
 
 log = logging.getLogger(__name__)
 
@@ -74,28 +75,23 @@ def parse_iso(value: str) -> dt.datetime:
 class AlreadyActive(Exception):
     """A live request exists for this user; `request` is it."""
 
-    def __init__(self, request: dict[str, Any]) -> None:
-        super().__init__(request["id"])
+    def __init__(self, request: LockdownRequest) -> None:
+        super().__init__(request.id)
         self.request = request
 
 
 class WrongState(Exception):
     """The request is not in a state that allows this move (someone else decided first, or it ended)."""
 
-    def __init__(self, request: dict[str, Any] | None) -> None:
-        super().__init__(request["state"] if request else "missing")
+    def __init__(self, request: LockdownRequest | None) -> None:
+        super().__init__(request.state if request else "missing")
         self.request = request
 
 
 @dataclass(frozen=True)
 class Stored:
-    request: dict[str, Any]  # the stored document, already checked against the model
+    request: LockdownRequest  # read from the stored document, validated
     version: int
-
-    @property
-    def model(self) -> LockdownRequest:
-        """The typed request (what a security decision reads)."""
-        return LockdownRequest.from_document(self.request)
 
 
 def same_id(a: str | None, b: str | None) -> bool:
@@ -103,24 +99,22 @@ def same_id(a: str | None, b: str | None) -> bool:
     return bool(a and b and a.strip().lower() == b.strip().lower())
 
 
-def is_expired(request: dict[str, Any], now: dt.datetime) -> bool:
-    return request["state"] == PENDING and now >= parse_iso(request["expires_at"])
+def is_expired(request: LockdownRequest, now: dt.datetime) -> bool:
+    return request.state == PENDING and now >= parse_iso(request.expires_at)
 
 
-def ended_at(request: dict[str, Any]) -> dt.datetime:
+def ended_at(request: LockdownRequest) -> dt.datetime:
     """When the request reached its final state (the last history entry; `updated_at` for an older request)."""
-    history = request.get("history") or []
-    final = [h["at"] for h in history if h.get("state") in TERMINAL and h.get("at")]
-    return parse_iso(final[-1] if final else request.get("updated_at") or request["created_at"])
+    final = [h.at for h in request.history if h.state in TERMINAL and h.at]
+    return parse_iso(final[-1] if final else request.updated_at or request.created_at)
 
 
 def ended_key(request_id: str, when: dt.datetime) -> str:
     return f"{ENDED_PREFIX}{when.astimezone(dt.UTC):%Y-%m-%d}/{request_id}"
 
 
-def lease_expired(request: dict[str, Any], now: dt.datetime) -> bool:
-    runner = request.get("runner") or {}
-    until = runner.get("lease_until")
+def lease_expired(request: LockdownRequest, now: dt.datetime) -> bool:
+    until = request.runner.lease_until if request.runner else None
     return until is None or now >= parse_iso(until)
 
 
@@ -147,46 +141,45 @@ class RequestStore:
         if not valid_request_id(request_id):
             return None
         doc = await self.storage.get(self.key(request_id))
-        return None if doc is None else Stored(checked(doc.value), doc.version)
+        return None if doc is None else Stored(LockdownRequest.from_document(doc.value), doc.version)
 
-    async def live_for(self, tenant_id: str, user_id: str) -> dict[str, Any] | None:
+    async def live_for(self, tenant_id: str, user_id: str) -> LockdownRequest | None:
         """The live request for this user, if any (an expired pending one does not count)."""
         index = await self.storage.get(self.active_key(tenant_id, user_id))
         if index is None:
             return None
         stored = await self.get(index.value.get("request_id", ""))
-        if stored is None or stored.request["state"] not in LIVE or is_expired(stored.request, self.clock()):
+        if stored is None or stored.request.state not in LIVE or is_expired(stored.request, self.clock()):
             return None
         return stored.request
 
-    async def create(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, request: LockdownRequest) -> LockdownRequest:
         """Store a new pending request, unless a live one exists for the same user (raises `AlreadyActive`)."""
-        index_key = self.active_key(request["tenant_id"], request["target"]["id"])
+        index_key = self.active_key(request.tenant_id, request.target.id)
         # The live marker comes first: a request the sweep cannot find would never expire or resume.
-        await self.storage.put(self.live_key(request["id"]), {"since": iso(self.clock())}, None)
+        await self.storage.put(self.live_key(request.id), {"since": iso(self.clock())}, None)
         # The request is stored before the index points to it: an index entry always names a readable request,
         # so a concurrent asker never mistakes a half-made request for a free user.
         try:
-            request = checked(request)
-            await self.storage.put(self.key(request["id"]), request, None)
+            document = request.checked()
+            await self.storage.put(self.key(request.id), document, None)
         except BaseException:
-            await self._drop_live_marker(request["id"])
+            await self._drop_live_marker(request.id)
             raise
+        request = LockdownRequest.from_document(document)
         for _ in range(20):
             index = await self.storage.get(index_key)
             if index is not None:
-                existing = await self.live_for(request["tenant_id"], request["target"]["id"])
+                existing = await self.live_for(request.tenant_id, request.target.id)
                 if existing is not None:
-                    await self._discard(request["id"])
+                    await self._discard(request.id)
                     raise AlreadyActive(existing)
             try:
-                await self.storage.put(
-                    index_key, {"request_id": request["id"]}, None if index is None else index.version
-                )
+                await self.storage.put(index_key, {"request_id": request.id}, None if index is None else index.version)
             except Conflict:
                 continue  # someone asked for the same user at the same moment: look again
             return request
-        await self._discard(request["id"])
+        await self._discard(request.id)
         raise Conflict(index_key)
 
     async def _discard(self, request_id: str) -> None:
@@ -211,7 +204,7 @@ class RequestStore:
         except Conflict:
             pass
 
-    async def file_ended(self, request_id: str, request: dict[str, Any], marker_version: int | None = None) -> None:
+    async def file_ended(self, request_id: str, request: LockdownRequest, marker_version: int | None = None) -> None:
         """File an ended request under its day, then drop its live marker (in that order: a crash in between
         leaves a marker the sweep files again, never an ended request nothing will delete)."""
         try:
@@ -232,7 +225,7 @@ class RequestStore:
                 if not valid_request_id(request_id) or since is None or self.clock() - parse_iso(since) > ORPHAN_GRACE:
                     await self._drop_live_marker(request_id, marker.version)
                 continue
-            if stored.request["state"] in TERMINAL:
+            if stored.request.state in TERMINAL:
                 await self.file_ended(request_id, stored.request, marker.version)
                 continue
             found.append(stored)
@@ -243,9 +236,9 @@ class RequestStore:
         request_id: str,
         allowed_from: Iterable[str],
         to: str,
-        change: Callable[[dict[str, Any]], None] | None = None,
-        guard: Callable[[dict[str, Any]], bool] | None = None,
-    ) -> dict[str, Any]:
+        change: Callable[[LockdownRequest], None] | None = None,
+        guard: Callable[[LockdownRequest], bool] | None = None,
+    ) -> LockdownRequest:
         """Move the request to `to` if it is in one of `allowed_from` (and `guard` holds), as one CAS write.
 
         A conflicting write by someone else makes us re-read and re-check, so a lost race ends in `WrongState`.
@@ -256,23 +249,24 @@ class RequestStore:
             if stored is None:
                 raise WrongState(None)
             request = stored.request
-            state = request["state"]
+            state = request.state
             if state not in allowed or (guard is not None and not guard(request)):
                 raise WrongState(request)
             if to not in TRANSITIONS.get(state, frozenset()):
                 raise ValueError(f"lock-down request cannot go from {state} to {to}")
             now = iso(self.clock())
             if to != state:
-                request.setdefault("history", []).append({"state": to, "at": now})
-            request["state"] = to
-            request["updated_at"] = now
+                request.history = [*request.history, HistoryEntry(state=cast(State, to), at=now)]
+            request.state = cast(State, to)  # checked on assignment: the model validates it
+            request.updated_at = now
             if change is not None:
                 change(request)
-            request = checked(request)
+            document = request.checked()
             try:
-                await self.storage.put(self.key(request_id), request, stored.version)
+                await self.storage.put(self.key(request_id), document, stored.version)
             except Conflict:
                 continue
+            request = LockdownRequest.from_document(document)
             if to in TERMINAL:
                 try:
                     await self.file_ended(request_id, request)
@@ -281,21 +275,22 @@ class RequestStore:
             return request
         raise Conflict(self.key(request_id))
 
-    async def annotate(self, request_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
+    async def annotate(self, request_id: str, change: Callable[[LockdownRequest], None]) -> LockdownRequest | None:
         """A CAS write that does not change the state (e.g. remember the card's message id)."""
         for _ in range(50):
             stored = await self.get(request_id)
             if stored is None:
                 return None
             change(stored.request)
-            request = checked(stored.request)
+            document = stored.request.checked()
             try:
-                await self.storage.put(self.key(request_id), request, stored.version)
-                return request
+                await self.storage.put(self.key(request_id), document, stored.version)
+                return LockdownRequest.from_document(document)
             except Conflict:
                 continue
         raise Conflict(self.key(request_id))
 
     async def all(self) -> list[dict[str, Any]]:
-        """Every stored request (tests and one-time indexing only: the sweep reads `live()`)."""
+        """Every stored request as its stored JSON document (tests, which check the stored format; the sweep reads
+        `live()`)."""
         return [doc.value for _, doc in await self.storage.list(REQUEST_PREFIX)]

@@ -18,6 +18,7 @@ from adapters.graph.containment import EXCHANGE_ADMIN_MAILBOXES, Containment
 from adapters.graph.errors import GraphProblem
 from dialogs.contract import Reply, Services
 from dialogs.lockdown import rules
+from dialogs.lockdown.model import LockdownRequest
 from dialogs.lockdown.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -132,10 +133,10 @@ def not_run(reason: str) -> dict[str, Any]:
 
 
 async def execute(
-    key: str, request: dict[str, Any], graph: Containment, services: Services, domains: list[str]
+    key: str, request: LockdownRequest, graph: Containment, services: Services, domains: list[str]
 ) -> dict[str, Any]:
     """Run one step; Graph refusals become a failed outcome that names what is missing."""
-    user_id = request["target"]["id"]
+    user_id = request.target.id
     try:
         if key in ("block_sign_in", "enable_sign_in"):
             await graph.set_sign_in(user_id, enabled=key == "enable_sign_in")
@@ -196,42 +197,42 @@ async def _inbox_rules(graph: Containment, user_id: str, domains: list[str]) -> 
     }
 
 
-async def _reset_password(graph: Containment, request: dict[str, Any], services: Services) -> dict[str, Any]:
+async def _reset_password(graph: Containment, request: LockdownRequest, services: Services) -> dict[str, Any]:
     """Reset, then hand the password to the approver privately (or to no one); it is never stored or logged."""
     password = temporary_password()
-    await graph.reset_password(request["target"]["id"], password)
-    target = request["target"]["upn"]
+    await graph.reset_password(request.target.id, password)
+    target = request.target.upn
     if services.config.lockdown.password_delivery == "none":
         return {
             "status": OK,
             "detail": "Password reset (not shown to anyone, by configuration); the user must "
             "change it at next sign-in. Set a new one in the Entra admin center to hand it over.",
         }
-    approver = request["decision"]["by"]
+    if request.decision is None:
+        raise ValueError(f"lock-down {request.id} resets a password without a decision")
+    approver = request.decision.by
     message = Reply(
-        text=f"Temporary password for **{target}** (lock-down {request['id']}): `{password}`\n\n"
+        text=f"Temporary password for **{target}** (lock-down {request.id}): `{password}`\n\n"
         "The user must change it at next sign-in. Hand it over by phone or in person; do not paste it "
         "into a channel."
     )
     delivered = False
-    outbox = runtime(services).outboxes.get(request["id"])  # the console has no messenger, only the turn's outbox
-    if approver.get("aad_id") and (services.messenger is not None or outbox is not None):
+    outbox = runtime(services).outboxes.get(request.id)  # the console has no messenger, only the turn's outbox
+    if approver.aad_id and (services.messenger is not None or outbox is not None):
         try:
             if services.messenger is not None:
-                await services.messenger.send_private(approver.get("tenant_id") or "", approver["aad_id"], message)
+                await services.messenger.send_private(approver.tenant_id or "", approver.aad_id, message)
             else:
-                await outbox.send_private(approver["aad_id"], message)  # type: ignore[union-attr]
+                await outbox.send_private(approver.aad_id, message)  # type: ignore[union-attr]
             delivered = True
         except Exception as exc:  # noqa: BLE001 - the reset happened; say the delivery failed, never the password
-            log.warning(
-                "could not deliver a temporary password for lock-down %s: %s", request["id"], type(exc).__name__
-            )
+            log.warning("could not deliver a temporary password for lock-down %s: %s", request.id, type(exc).__name__)
     del password, message
     if delivered:
         return {
             "status": OK,
             "detail": f"Password reset; the temporary password was sent to "
-            f"{approver.get('upn') or approver.get('name') or 'the approver'} in a 1:1 chat. The user must "
+            f"{approver.upn or approver.name or 'the approver'} in a 1:1 chat. The user must "
             "change it at next sign-in.",
         }
     return {
