@@ -59,7 +59,7 @@ def linted(nsd_factory, dns_proxy_factory) -> list[Linted]:
 
     async def one(scenario: Scenario) -> Linted:
         before = Counter(proxy.seen)
-        result = await analyse_spf(scenario.domain, CheckResolver(nameservers=[proxy.address], timeout=2))
+        result = await analyse_spf(scenario.domain, CheckResolver(nameservers=[proxy.address], timeout=5))
         asked = {name for name, _ in Counter(proxy.seen) - before}
         temperrors = {}
         for client in (scenario.ip, *OTHER_CLIENTS):
@@ -67,7 +67,7 @@ def linted(nsd_factory, dns_proxy_factory) -> list[Linted]:
                 client,
                 scenario.domain,
                 f"x@{scenario.domain}",
-                CheckResolver(nameservers=[proxy.address], timeout=2),
+                CheckResolver(nameservers=[proxy.address], timeout=5),
                 helo=scenario.helo,
             )
             if outcome.result == "temperror":
