@@ -17,6 +17,13 @@ class Part(BaseModel):
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
 
+def check_format(value: dict[str, Any], version: int, what: str) -> None:
+    """Refuse a stored document written in another format than this Cordon reads (no `format`: format 1)."""
+    stored = value.get("format", 1)
+    if stored != version:
+        raise ValueError(f"{what} {value.get('id')!r} is stored in format {stored}, this Cordon reads format {version}")
+
+
 def document(model: BaseModel, version: int) -> dict[str, Any]:
     """The model's JSON as stored: only the keys it was given or changed (`exclude_unset`, after `_settle`), and
     `format` last whether the document had it or not (so a rewrite never reorders the JSON)."""

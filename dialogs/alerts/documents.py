@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from dialogs.stored import Part, document
+from dialogs.stored import Part, check_format, document
 
 FORMAT_VERSION = 1
 
@@ -64,12 +64,7 @@ class AlertCard(Part):
 
     @classmethod
     def from_document(cls, value: dict[str, Any]) -> AlertCard:
-        version = value.get("format", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
-            raise ValueError(
-                f"alert card {value.get('id')!r} is stored in format {version}, this Cordon reads "
-                f"format {FORMAT_VERSION}"
-            )
+        check_format(value, FORMAT_VERSION, "alert card")
         return cls.model_validate(value)
 
     def to_document(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from dialogs.stored import Part, document
+from dialogs.stored import Part, check_format, document
 
 FORMAT_VERSION = 1
 
@@ -102,12 +102,7 @@ class LockdownRequest(Part):
     @classmethod
     def from_document(cls, value: dict[str, Any]) -> LockdownRequest:
         """A stored document (format 1; a document without `format` is format 1 too) as the model."""
-        version = value.get("format", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
-            raise ValueError(
-                f"lock-down request {value.get('id')!r} is stored in format {version}, "
-                f"this Cordon reads format {FORMAT_VERSION}"
-            )
+        check_format(value, FORMAT_VERSION, "lock-down request")
         return cls.model_validate(value)
 
     def to_document(self) -> dict[str, Any]:
